@@ -1,0 +1,91 @@
+"""Environment settings, read in exactly one place.
+
+Every part of Vitals (assets, archival, backfill, query API, CLI) takes its settings
+from :func:`load_settings`, so one threshold (``HOT_STORAGE_DAYS``) and one set of
+store locations are shared by all of them (DESIGN.md invariant 3).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOT_STORAGE_DAYS = 20
+DEFAULT_REQUESTS_PER_MINUTE = 30
+DEFAULT_SIMULATOR_PORT = 8765
+
+
+def default_data_dir() -> Path:
+    """The one local folder that holds everything on embedded defaults."""
+    return Path(os.environ.get("VITALS_DATA_DIR", Path.cwd() / ".vitals")).resolve()
+
+
+def _split_csv(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _positive_int(name: str, raw: str | None, default: int) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved Vitals settings (see DESIGN.md, "Operator interface")."""
+
+    data_dir: Path
+    ace_api_url: str
+    ace_api_key: str | None
+    sites: tuple[str, ...]
+    hot_store: str
+    cold_store: str
+    s3_endpoint_url: str | None
+    hot_storage_days: int
+    ace_requests_per_minute: int
+    api_keys: tuple[str, ...] = field(repr=False, default=())
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def state_dir(self) -> Path:
+        """Folder for cross-process state (rate limiter, circuit breaker)."""
+        return self.data_dir / "state"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read every Vitals setting from the environment (or a given mapping)."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("VITALS_DATA_DIR") or default_data_dir()).resolve()
+    return Settings(
+        data_dir=data_dir,
+        ace_api_url=env.get("ACE_API_URL") or f"http://127.0.0.1:{DEFAULT_SIMULATOR_PORT}/api",
+        ace_api_key=env.get("ACE_API_KEY") or None,
+        sites=_split_csv(env.get("VITALS_SITES")),
+        hot_store=env.get("VITALS_HOT_STORE") or str(data_dir / "hot.sqlite"),
+        cold_store=env.get("VITALS_COLD_STORE") or str(data_dir / "cold"),
+        s3_endpoint_url=env.get("VITALS_S3_ENDPOINT_URL") or None,
+        hot_storage_days=_positive_int(
+            "HOT_STORAGE_DAYS", env.get("HOT_STORAGE_DAYS"), DEFAULT_HOT_STORAGE_DAYS
+        ),
+        ace_requests_per_minute=_positive_int(
+            "ACE_REQUESTS_PER_MINUTE",
+            env.get("ACE_REQUESTS_PER_MINUTE"),
+            DEFAULT_REQUESTS_PER_MINUTE,
+        ),
+        api_keys=_split_csv(env.get("VITALS_API_KEYS")),
+        allowed_origins=_split_csv(env.get("VITALS_ALLOWED_ORIGINS")),
+    )
+
+
+def hot_storage_days() -> int:
+    """The one archive threshold (DESIGN.md invariant 3)."""
+    return load_settings().hot_storage_days

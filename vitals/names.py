@@ -1,0 +1,69 @@
+"""Site and point names: validation and the case-folded look-up key.
+
+Names are untrusted input (DESIGN.md invariants 6 and 7). Site names become path
+segments under ``timeseries/``, so anything that could escape that prefix is refused
+here, before any path or SQL is built.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_NAME_LENGTH = 512
+# ACE's own site-name rule (ACE_API.md 6.4) plus path and control characters.
+_FORBIDDEN_SITE_CHARS = set(" /\\?#[]@!$&'()*+,;=%:\"<>|`{}^~")
+
+
+class InvalidNameError(ValueError):
+    """A site or point name that Vitals refuses to store or look up."""
+
+
+def _has_control_chars(name: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name)
+
+
+def validate_site_name(name: object) -> str:
+    """Return ``name`` if it is a safe site name, else raise :class:`InvalidNameError`.
+
+    A site name is one path segment: no slashes, no ``..``, no control characters,
+    nothing from ACE's forbidden set, 1-512 characters.
+    """
+    if not isinstance(name, str):
+        raise InvalidNameError(f"site name must be a string, got {type(name).__name__}")
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"site name {name!r} must be 1-{MAX_NAME_LENGTH} characters")
+    if _has_control_chars(name):
+        raise InvalidNameError(f"site name {name!r} is not allowed: control characters")
+    if name in (".", "..") or name.startswith("."):
+        raise InvalidNameError(f"site name {name!r} is not allowed: it could escape the prefix")
+    bad = sorted(set(name) & _FORBIDDEN_SITE_CHARS)
+    if bad:
+        raise InvalidNameError(
+            f"site name {name!r} is not allowed: contains {''.join(bad)!r}"
+        )
+    return name
+
+
+def validate_point_name(name: object) -> str:
+    """Return ``name`` if it can be stored as a point name (stored exactly as sent)."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"point name must be a string, got {type(name).__name__}")
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"point name {name[:80]!r} must be 1-{MAX_NAME_LENGTH} characters")
+    if _has_control_chars(name):
+        raise InvalidNameError(f"point name {name[:80]!r} is not allowed: control characters")
+    return name
+
+
+def fold_name(name: str) -> str:
+    """The case-folded key used for look-ups (invariant 6)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+_SAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def safe_label(name: str) -> str:
+    """A filesystem/metric-safe label for logs; never used as a storage path."""
+    return _SAFE_LABEL.sub("_", name)[:120]

@@ -1,0 +1,198 @@
+"""Sample values and timestamps as ACE sends them, and the Arrow shape we keep them in.
+
+ACE sends values as strings ("72.5", "true", "NaN", null) and naive ISO timestamps
+with microseconds. Vitals keeps samples as Arrow tables with columns
+``point_name`` (string), ``ts`` (int64 epoch milliseconds, UTC) and ``value`` (float64).
+Conversions use integer arithmetic so no timestamp is rounded (invariant 8).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+
+SAMPLE_SCHEMA = pa.schema(
+    [
+        pa.field("point_name", pa.string(), nullable=False),
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+    ]
+)
+
+MS_PER_DAY = 86_400_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_ISO_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_TRUE = {"true", "on", "active", "yes"}
+_FALSE = {"false", "off", "inactive", "no"}
+
+
+class BadTimestampError(ValueError):
+    """A timestamp string Vitals cannot read."""
+
+
+def parse_value(raw: object) -> float | None:
+    """Convert an ACE value to a finite float, or ``None`` if it must be dropped.
+
+    Booleans and numeric strings are converted; NULL, NaN, +/-inf and other strings
+    are dropped (and the caller counts them).
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return 1.0
+        if lowered in _FALSE:
+            return 0.0
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_ts_ms(raw: object) -> int:
+    """Parse an ISO 8601 timestamp (naive means UTC) or epoch ms to epoch milliseconds.
+
+    Sub-millisecond digits are truncated, never rounded.
+    """
+    if isinstance(raw, bool):
+        raise BadTimestampError(f"timestamp {raw!r} is not a time")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, datetime):
+        dt = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+        delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if not isinstance(raw, str):
+        raise BadTimestampError(f"timestamp {raw!r} is not a string")
+    match = _ISO_RE.match(raw.strip())
+    if not match:
+        raise BadTimestampError(f"timestamp {raw!r} is not ISO 8601")
+    year, month, day, hh, mm, ss, frac, tz = match.groups()
+    try:
+        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError as exc:
+        raise BadTimestampError(f"timestamp {raw!r}: {exc}") from exc
+    hour, minute, second = int(hh or 0), int(mm or 0), int(ss or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise BadTimestampError(f"timestamp {raw!r} has an out-of-range time")
+    millis = int((frac or "0")[:3].ljust(3, "0"))
+    total = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+    if tz and tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        offset_min = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+        total -= sign * offset_min * 60_000
+    return total
+
+
+def ms_to_iso(ts_ms: int) -> str:
+    """Epoch ms to ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def day_bounds_ms(day: date) -> tuple[int, int]:
+    """Half-open [start, end) of a UTC day in epoch ms."""
+    start = (day.toordinal() - _EPOCH_ORDINAL) * MS_PER_DAY
+    return start, start + MS_PER_DAY
+
+
+def day_of_ms(ts_ms: int) -> date:
+    """The UTC day a timestamp falls in."""
+    return date.fromordinal(ts_ms // MS_PER_DAY + _EPOCH_ORDINAL)
+
+
+@dataclass(frozen=True)
+class ParsedSamples:
+    """Samples converted from the wire, with counts of what was dropped and why."""
+
+    table: pa.Table
+    dropped_bad_value: int
+    dropped_bad_time: int
+    dropped_bad_name: int
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_bad_value + self.dropped_bad_time + self.dropped_bad_name
+
+
+def empty_samples() -> pa.Table:
+    return SAMPLE_SCHEMA.empty_table()
+
+
+def parse_wire_samples(records: list[dict]) -> ParsedSamples:
+    """Convert ``point_samples`` records (``name``, ``time``, ``value``) to a sample table.
+
+    Records with a missing/invalid name, time or value are dropped and counted; no
+    exception escapes for bad records.
+    """
+    names: list[str] = []
+    stamps: list[int] = []
+    values: list[float] = []
+    bad_value = bad_time = bad_name = 0
+    for record in records:
+        if not isinstance(record, dict):
+            bad_name += 1
+            continue
+        name = record.get("name")
+        if not isinstance(name, str) or not name or len(name) > 512:
+            bad_name += 1
+            continue
+        try:
+            ts = parse_ts_ms(record.get("time"))
+        except BadTimestampError:
+            bad_time += 1
+            continue
+        value = parse_value(record.get("value"))
+        if value is None:
+            bad_value += 1
+            continue
+        names.append(name)
+        stamps.append(ts)
+        values.append(value)
+    table = pa.Table.from_arrays(
+        [pa.array(names, pa.string()), pa.array(stamps, pa.int64()), pa.array(values, pa.float64())],
+        schema=SAMPLE_SCHEMA,
+    )
+    return ParsedSamples(table, bad_value, bad_time, bad_name)
+
+
+def dedupe_samples(table: pa.Table) -> pa.Table:
+    """Sort by (point_name, ts) and keep the last value per key (later rows win)."""
+    if table.num_rows == 0:
+        return table
+    import pyarrow.compute as pc
+
+    indices = pa.array(range(table.num_rows), pa.int64())
+    table = table.append_column("_row", indices)
+    table = table.sort_by([("point_name", "ascending"), ("ts", "ascending"), ("_row", "ascending")])
+    names = table.column("point_name")
+    stamps = table.column("ts")
+    n = table.num_rows
+    if n > 1:
+        same_next = pc.and_(
+            pc.equal(names.slice(0, n - 1), names.slice(1)),
+            pc.equal(stamps.slice(0, n - 1), stamps.slice(1)),
+        )
+        keep = pa.concat_arrays(
+            [pc.invert(same_next.combine_chunks()), pa.array([True])]
+        )
+        table = table.filter(keep)
+    return table.drop_columns(["_row"])
