@@ -1,0 +1,73 @@
+"""Result and error types shared by the query engine and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INTERVALS_MS: dict[str, int] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "1d": 86_400_000,
+}
+AGGREGATES = ("avg", "min", "max", "last")
+MAX_POINTS_PER_REQUEST = 100
+MAX_RAW_RANGE_DAYS = 31
+MAX_AGG_RANGE_DAYS = 366
+MAX_SAMPLES_PER_RESPONSE = 2_000_000
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """One point's series: raw values under ``"v"`` or one list per aggregate."""
+
+    point: str
+    t: list[int]
+    values: dict[str, list[float | None]]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Answer of one time-series query over both tiers."""
+
+    site: str
+    start_ms: int
+    end_ms: int
+    interval: str
+    aggs: tuple[str, ...]
+    series: list[SeriesResult]
+    tiers: tuple[str, ...]
+    sources: int
+    samples: int
+    elapsed_ms: float
+
+
+class QueryError(ValueError):
+    """A query Vitals refuses; ``status`` is the HTTP code the API answers with."""
+
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadQueryError(QueryError):
+    status = 400
+
+
+class UnknownSiteError(QueryError):
+    status = 404
+
+
+class UnknownPointError(QueryError):
+    status = 404
+
+
+class AmbiguousPointError(QueryError):
+    status = 409
+
+
+class QueryLimitError(QueryError):
+    status = 422
