@@ -10,7 +10,10 @@ from vitals.config import load_settings
 
 PARTITIONS_START = "2024-01-01"
 
-date_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+# end_offset=1: today is a partition too, so the 5-minute sync writes into it.
+date_partitions = dg.DailyPartitionsDefinition(
+    start_date=PARTITIONS_START, timezone="UTC", end_offset=1
+)
 site_partitions = dg.DynamicPartitionsDefinition(name="site")
 
 site_day_partitions = dg.MultiPartitionsDefinition(

@@ -1,0 +1,65 @@
+"""Daily archival (02:00 UTC) and the hourly late-data sweep.
+
+Both find every site-day that ended more than HOT_STORAGE_DAYS ago and still has hot
+rows, and request its ``cold_timeseries`` partition; the asset deletes hot rows only
+after the file is verified. Late rows for an archived day are merged by that re-run.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from resources.hot_store import HotStoreResource
+from vitals.config import load_settings
+from vitals.samples import MS_PER_DAY
+from vitals_assets.jobs import archive_job
+from vitals_assets.partitions import site_day_key, site_partitions
+
+
+def archival_run_requests(
+    sites: list[str], hot_store: HotStoreResource, now_ms: int, *, hot_storage_days: int
+) -> list[dg.RunRequest]:
+    """One run per site-day past the threshold that still holds hot rows."""
+    # Days whose end <= now - threshold: i.e. days starting before now - threshold - 1 day.
+    cutoff_ms = (now_ms // MS_PER_DAY - hot_storage_days) * MS_PER_DAY
+    requests = []
+    for site in sites:
+        for day in hot_store.days_with_samples(site, cutoff_ms):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"archive:{site}:{day}:{now_ms // 60_000}",
+                    partition_key=site_day_key(site, day),
+                    tags={"vitals/kind": "archive", "vitals/site": site},
+                )
+            )
+    return requests
+
+
+def _evaluate(context, hot_store: HotStoreResource, now_ms: int):
+    sites = list(context.instance.get_dynamic_partitions(site_partitions.name))
+    requests = archival_run_requests(
+        sites, hot_store, now_ms, hot_storage_days=load_settings().hot_storage_days
+    )
+    return requests or dg.SkipReason("no site-day past the hot window holds hot rows")
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * *",
+    job=archive_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def daily_archival_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
+    """02:00 UTC: archive every site-day that left the hot window."""
+    return _evaluate(context, hot_store, int(context.scheduled_execution_time.timestamp() * 1000))
+
+
+@dg.schedule(
+    cron_schedule="30 * * * *",
+    job=archive_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def late_data_sweep_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
+    """Hourly: late rows that reached an archived day are merged into its file."""
+    return _evaluate(context, hot_store, int(context.scheduled_execution_time.timestamp() * 1000))

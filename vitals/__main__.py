@@ -1,0 +1,3 @@
+from vitals.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Archive one site-day: build its cold file from every source, verify it, and only
+then delete the day's hot rows (DESIGN.md invariant 1).
+
+Steps, in order, each safe to interrupt (a re-run converges to the same file):
+1. read sources: raw pulls (filtered to the point catalogue), the existing cold file,
+   hot rows (last, so hot wins);
+2. build the day table; if an existing file already holds exactly this content
+   (same key checksum) it is kept byte-for-byte, otherwise the new file is written
+   atomically;
+3. read the stored file back and verify schema, row count and key checksum;
+4. record the verification in the hot store;
+5. if asked (day past the hot window), delete the day's hot rows, but only if they
+   are still exactly the rows that went into the verified file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vitals.cold_file import (
+    ColdVerificationError,
+    build_cold_table,
+    cold_file_bytes,
+    key_checksum,
+    read_cold_bytes,
+    verify_cold_bytes,
+)
+from vitals.paths import cold_day_key
+from vitals.raw import raw_to_samples
+from vitals.raw_pulls import list_raw_pulls, read_raw_pulls
+from vitals.samples import day_bounds_ms
+
+StepHook = Callable[[str], None]
+
+
+class ArchiveError(RuntimeError):
+    """Archival of a site-day could not complete safely; nothing was deleted."""
+
+
+@dataclass(frozen=True)
+class DaySources:
+    """Every source holding a site-day, as sample tables."""
+
+    raw: pa.Table
+    cold: pa.Table
+    hot: pa.Table
+    raw_pulls: int
+    raw_dropped: int
+    raw_unknown_points: int
+    cold_unreadable: bool
+
+
+@dataclass(frozen=True)
+class ArchiveOutcome:
+    """What archiving one site-day did, for run metadata and tests."""
+
+    site: str
+    day: date
+    key: str
+    rows: int
+    checksum: str
+    bytes: int
+    rewritten: bool
+    verified: bool
+    hot_rows: int
+    raw_rows: int
+    cold_rows_before: int
+    hot_rows_deleted: int
+    raw_dropped: int
+    seconds: float
+
+
+def _filter_to_catalogue(samples: pa.Table, names: set[str]) -> tuple[pa.Table, int]:
+    if samples.num_rows == 0:
+        return samples, 0
+    keep = pc.is_in(samples.column("point_name"), value_set=pa.array(sorted(names), pa.string()))
+    kept = samples.filter(keep)
+    return kept, samples.num_rows - kept.num_rows
+
+
+def read_day_sources(
+    hot_store, cold_store, site: str, day: date, *, include_existing: bool = True
+) -> DaySources:
+    """Gather a site-day from raw pulls, the existing cold file and the hot store.
+
+    ``include_existing=False`` ignores the current cold file (a rebuild from raw + hot).
+    """
+    start_ms, end_ms = day_bounds_ms(day)
+    catalogue = {point.name for point in hot_store.list_points(site)}
+    pulls = list_raw_pulls(cold_store, site, day)
+    parsed = raw_to_samples(read_raw_pulls(cold_store, pulls))
+    raw, unknown = _filter_to_catalogue(parsed.table, catalogue)
+    key = cold_day_key(site, day)
+    cold = raw.schema.empty_table()
+    cold_unreadable = False
+    if include_existing and cold_store.exists(key):
+        try:
+            cold = read_cold_bytes(cold_store.get_bytes(key))
+        except ColdVerificationError:
+            cold_unreadable = True
+    hot = hot_store.read_samples(site, start_ms, end_ms)
+    return DaySources(raw, cold, hot, len(pulls), parsed.dropped, unknown, cold_unreadable)
+
+
+def archive_site_day(
+    hot_store,
+    cold_store,
+    site: str,
+    day: date,
+    *,
+    delete_hot: bool,
+    include_existing: bool = True,
+    on_step: StepHook | None = None,
+) -> ArchiveOutcome:
+    """Build, write, verify and record a site-day's cold file; then maybe delete hot rows."""
+    began = time.monotonic()
+    step = on_step or (lambda _name: None)
+    key = cold_day_key(site, day)
+    if delete_hot and not include_existing:
+        raise ArchiveError("a rebuild that ignores the existing file must not delete hot rows")
+    sources = read_day_sources(hot_store, cold_store, site, day, include_existing=include_existing)
+    table = build_cold_table(site, day, [sources.raw, sources.cold, sources.hot])
+    checksum = key_checksum(table)
+    step("built")
+
+    existing_checksum = key_checksum(sources.cold) if sources.cold.num_rows else None
+    rewritten = sources.cold_unreadable or existing_checksum != checksum or not cold_store.exists(key)
+    if rewritten:
+        names = ["raw"] * bool(sources.raw.num_rows) + ["hot"] * bool(sources.hot.num_rows)
+        if sources.cold.num_rows:
+            names.insert(1 if sources.raw.num_rows else 0, "cold")
+        cold_store.put_bytes(key, cold_file_bytes(table, site=site, day=day, sources=names))
+    step("written")
+
+    stored = cold_store.get_bytes(key)
+    try:
+        verify_cold_bytes(
+            stored, site=site, day=day, expected_rows=table.num_rows, expected_checksum=checksum
+        )
+    except ColdVerificationError as exc:
+        raise ArchiveError(
+            f"cold file {key} failed verification after writing; hot rows kept: {exc}"
+        ) from exc
+    step("verified")
+
+    hot_store.record_archive(site, day, rows=table.num_rows, checksum=checksum, key=key)
+    step("recorded")
+
+    deleted = 0
+    if delete_hot and sources.hot.num_rows:
+        start_ms, end_ms = day_bounds_ms(day)
+        current = hot_store.read_samples(site, start_ms, end_ms)
+        if key_checksum(current) != key_checksum(sources.hot):
+            raise ArchiveError(
+                f"hot rows of {site} {day} changed while archiving ({sources.hot.num_rows} -> "
+                f"{current.num_rows} rows); nothing deleted, re-run to merge them"
+            )
+        step("deleting")
+        deleted = hot_store.delete_samples(site, start_ms, end_ms)
+        step("deleted")
+
+    return ArchiveOutcome(
+        site=site,
+        day=day,
+        key=key,
+        rows=table.num_rows,
+        checksum=checksum,
+        bytes=len(stored),
+        rewritten=rewritten,
+        verified=True,
+        hot_rows=sources.hot.num_rows,
+        raw_rows=sources.raw.num_rows,
+        cold_rows_before=sources.cold.num_rows,
+        hot_rows_deleted=deleted,
+        raw_dropped=sources.raw_dropped,
+        seconds=time.monotonic() - began,
+    )
+
+
+def restore_site_day(hot_store, cold_store, site: str, day: date) -> int:
+    """Copy a cold day back into the hot store (idempotent upsert); returns rows restored."""
+    key = cold_day_key(site, day)
+    samples = read_cold_bytes(cold_store.get_bytes(key))
+    return hot_store.upsert_samples(site, samples).rows

@@ -1,0 +1,69 @@
+"""Which window of a site-day a run pulls, and where the hot window ends.
+
+The archive threshold comes from one place (``Settings.hot_storage_days``); the
+incremental sync's overlap is always far smaller than it, so sync never reaches an
+archived day (DESIGN.md invariant 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from vitals.samples import MS_PER_DAY, day_bounds_ms
+
+SYNC_OVERLAP_MS = 15 * 60_000  # re-pull the last 15 minutes: ACE delivers late samples
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def today_utc(now: int | None = None) -> date:
+    return date.fromordinal(((now if now is not None else now_ms()) // MS_PER_DAY) + date(1970, 1, 1).toordinal())
+
+
+def is_past_hot_window(day: date, hot_storage_days: int, now: int | None = None) -> bool:
+    """True when the day ended more than ``hot_storage_days`` days ago (archive it)."""
+    _, day_end = day_bounds_ms(day)
+    current = now if now is not None else now_ms()
+    return day_end + hot_storage_days * MS_PER_DAY <= current
+
+
+def hot_window_start_day(hot_storage_days: int, now: int | None = None) -> date:
+    """The oldest UTC day still kept in the hot store."""
+    return today_utc(now) - timedelta(days=hot_storage_days)
+
+
+@dataclass(frozen=True)
+class PullWindow:
+    """A half-open [start, end) slice of one site-day to pull from ACE."""
+
+    start_ms: int
+    end_ms: int
+    incremental: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.end_ms <= self.start_ms
+
+
+def pull_window(day: date, *, watermark_ms: int | None, mode: str, now: int | None = None) -> PullWindow:
+    """The window to pull for a site-day.
+
+    ``full_day`` pulls the whole (ended part of the) day; ``incremental`` starts at the
+    watermark minus the overlap; ``auto`` is incremental when the watermark falls inside
+    this day, else a full day.
+    """
+    if mode not in ("auto", "full_day", "incremental"):
+        raise ValueError(f"pull mode {mode!r} is not one of auto, full_day, incremental")
+    day_start, day_end = day_bounds_ms(day)
+    current = now if now is not None else now_ms()
+    end = min(day_end, current)
+    incremental = mode == "incremental" or (
+        mode == "auto" and watermark_ms is not None and day_start <= watermark_ms < day_end
+    )
+    start = day_start
+    if incremental and watermark_ms is not None:
+        start = max(day_start, min(watermark_ms - SYNC_OVERLAP_MS, end))
+    return PullWindow(start, end, incremental)

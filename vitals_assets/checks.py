@@ -1,0 +1,170 @@
+"""Asset checks next to the assets they check: cold file integrity and reconciliation,
+the cold prefix contract, archival backlog and hot-store freshness."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from resources.cold_store import ColdStoreResource
+from resources.hot_store import HotStoreResource
+from vitals.archive import read_day_sources
+from vitals.cold_file import ColdVerificationError, key_checksum, read_cold_bytes
+from vitals.config import load_settings
+from vitals.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
+from vitals.samples import MS_PER_DAY
+from vitals.windows import now_ms
+from vitals_assets.cold import cold_timeseries
+from vitals_assets.ingest import hot_samples
+from vitals_assets.partitions import site_day_partitions, split_site_day_key
+
+FRESHNESS_LIMIT_MS = 15 * 60_000
+
+
+def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
+    """Rows of ``expected`` whose (point, ts, value) is not in ``actual``."""
+    if expected.num_rows == 0:
+        return 0
+    joined = expected.join(
+        actual.rename_columns(["point_name", "ts", "value_file"]),
+        keys=["point_name", "ts"],
+        join_type="left outer",
+    )
+    value_file = joined.column("value_file")
+    absent = pc.sum(pc.cast(pc.is_null(value_file), pa.int64())).as_py() or 0
+    differ = pc.sum(
+        pc.cast(pc.fill_null(pc.not_equal(joined.column("value"), value_file), False), pa.int64())
+    ).as_py() or 0
+    return absent + differ
+
+
+@dg.asset_check(
+    asset=cold_timeseries,
+    partitions_def=site_day_partitions,
+    blocking=True,
+    description="Reads the day file back: exact schema, sorted, no duplicate (point, ts), "
+    "and the key checksum recorded when it was verified.",
+)
+def cold_file_integrity(
+    context: dg.AssetCheckExecutionContext,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+) -> dg.AssetCheckResult:
+    site, day = split_site_day_key(context.partition_key)
+    key = cold_day_key(site, day)
+    if not cold_store.exists(key):
+        return dg.AssetCheckResult(passed=False, metadata={"key": key, "problem": "missing"})
+    try:
+        table = read_cold_bytes(cold_store.get_bytes(key))
+    except ColdVerificationError as exc:
+        return dg.AssetCheckResult(passed=False, metadata={"key": key, "problem": str(exc)})
+    checksum = key_checksum(table)
+    record = hot_store.get_archive(site, day)
+    matches_record = record is not None and record.checksum == checksum
+    return dg.AssetCheckResult(
+        passed=matches_record,
+        metadata={
+            "key": key,
+            "rows": table.num_rows,
+            "checksum": checksum,
+            "recorded_checksum": record.checksum if record else "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=cold_timeseries,
+    partitions_def=site_day_partitions,
+    description="The file holds every raw-pull sample and every hot row of its day "
+    "(hot values exactly), i.e. it equals the union of its sources.",
+)
+def cold_reconciliation(
+    context: dg.AssetCheckExecutionContext,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+) -> dg.AssetCheckResult:
+    site, day = split_site_day_key(context.partition_key)
+    sources = read_day_sources(hot_store, cold_store, site, day)
+    if sources.cold_unreadable:
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "cold file unreadable"})
+    raw_keys = sources.raw.select(["point_name", "ts"]).group_by(["point_name", "ts"]).aggregate([])
+    raw_missing = 0
+    if raw_keys.num_rows:
+        present = raw_keys.join(
+            sources.cold.select(["point_name", "ts"]).append_column(
+                "hit", pa.array([True] * sources.cold.num_rows, pa.bool_())
+            ),
+            keys=["point_name", "ts"],
+            join_type="left outer",
+        )
+        raw_missing = present.column("hit").null_count
+    hot_missing = _missing_keys(sources.hot, sources.cold)
+    return dg.AssetCheckResult(
+        passed=raw_missing == 0 and hot_missing == 0,
+        metadata={
+            "file_rows": sources.cold.num_rows,
+            "raw_keys_missing": raw_missing,
+            "hot_rows_missing_or_different": hot_missing,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=cold_timeseries,
+    description="Nothing exists under timeseries/ outside timeseries/{site}/{YYYY}/{MM}/{DD}.parquet.",
+)
+def cold_prefix_contract(cold_store: ColdStoreResource) -> dg.AssetCheckResult:
+    stray = [key for key in cold_store.list_keys(TIMESERIES_PREFIX) if parse_cold_day_key(key) is None]
+    return dg.AssetCheckResult(
+        passed=not stray,
+        metadata={"stray_keys": len(stray), "examples": ", ".join(stray[:10]) or "none"},
+    )
+
+
+@dg.asset_check(
+    asset=cold_timeseries,
+    description="Every day past HOT_STORAGE_DAYS is archived within a day (no hot rows left).",
+)
+def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
+    settings = load_settings()
+    cutoff = now_ms() - (settings.hot_storage_days + 1) * MS_PER_DAY
+    overdue = {site: hot_store.days_with_samples(site, cutoff) for site in hot_store.list_sites()}
+    overdue = {site: days for site, days in overdue.items() if days}
+    return dg.AssetCheckResult(
+        passed=not overdue,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "overdue_site_days": sum(len(days) for days in overdue.values()),
+            "examples": ", ".join(
+                f"{site} {day}" for site, days in overdue.items() for day in days[:3]
+            )
+            or "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=hot_samples,
+    description="Every site's newest hot sample is no older than 15 minutes.",
+)
+def hot_data_fresh(hot_store: HotStoreResource) -> dg.AssetCheckResult:
+    current = now_ms()
+    lags = {}
+    for site in hot_store.list_sites():
+        latest = hot_store.latest_sample_ms(site)
+        lags[site] = None if latest is None else (current - latest) / 60_000
+    stale = {site: lag for site, lag in lags.items() if lag is None or lag * 60_000 > FRESHNESS_LIMIT_MS}
+    worst = max((lag for lag in lags.values() if lag is not None), default=0.0)
+    return dg.AssetCheckResult(
+        passed=bool(lags) and not stale,
+        metadata={
+            "sites": len(lags),
+            "stale_sites": ", ".join(sorted(stale)) or "none",
+            "worst_lag_minutes": round(worst, 2),
+        },
+    )
+
+
+cold_checks = [cold_file_integrity, cold_reconciliation, cold_prefix_contract, archival_backlog]
+hot_checks = [hot_data_fresh]

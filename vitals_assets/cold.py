@@ -1,0 +1,67 @@
+"""The cold tier asset: one verified Parquet file per site per UTC day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from resources.cold_store import ColdStoreResource
+from resources.hot_store import HotStoreResource
+from vitals.archive import ArchiveError, archive_site_day
+from vitals.config import load_settings
+from vitals.samples import day_bounds_ms
+from vitals.windows import is_past_hot_window, now_ms
+from vitals_assets.ingest import ace_raw_samples, hot_samples
+from vitals_assets.partitions import site_day_partitions, split_site_day_key
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    deps=[ace_raw_samples, hot_samples],
+    kinds={"parquet"},
+    group_name="cold",
+    freshness_policy=dg.FreshnessPolicy.cron(
+        deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=24)
+    ),
+    description=(
+        "timeseries/{site}/{YYYY}/{MM}/{DD}.parquet: every sample of the site-day from raw "
+        "pulls, the previous file and hot rows (hot wins), verified by reading it back. For "
+        "days past HOT_STORAGE_DAYS the hot rows are deleted only after verification."
+    ),
+)
+def cold_timeseries(
+    context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
+) -> dg.MaterializeResult:
+    site, day = split_site_day_key(context.partition_key)
+    _, day_end = day_bounds_ms(day)
+    if day_end > now_ms():
+        raise dg.Failure(f"site-day {site} {day} has not ended; its cold file would be partial")
+    settings = load_settings()
+    delete_hot = is_past_hot_window(day, settings.hot_storage_days)
+    try:
+        outcome = archive_site_day(hot_store, cold_store, site, day, delete_hot=delete_hot)
+    except ArchiveError as exc:
+        raise dg.Failure(str(exc)) from exc
+    context.log.info(
+        f"{outcome.key}: {outcome.rows} rows, {outcome.bytes} bytes, verified; "
+        f"{outcome.hot_rows_deleted} hot rows deleted"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "key": outcome.key,
+            "rows": outcome.rows,
+            "bytes": outcome.bytes,
+            "bytes_per_sample": round(outcome.bytes / max(outcome.rows, 1), 3),
+            "checksum": outcome.checksum,
+            "rewritten": outcome.rewritten,
+            "verified": outcome.verified,
+            "hot_rows": outcome.hot_rows,
+            "raw_rows": outcome.raw_rows,
+            "previous_file_rows": outcome.cold_rows_before,
+            "hot_rows_deleted": outcome.hot_rows_deleted,
+            "dropped": outcome.raw_dropped,
+            "past_hot_window": delete_hot,
+            "seconds": round(outcome.seconds, 3),
+        }
+    )

@@ -1,0 +1,41 @@
+"""The one Definitions object: merged from small per-area pieces."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sensors.alerts import health_checks_schedule, run_failure_alert
+from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
+from sensors.sites import site_discovery_sensor
+from sensors.sync import sync_schedule
+from vitals_assets.checks import cold_checks, hot_checks
+from vitals_assets.cold import cold_timeseries
+from vitals_assets.examples import point_hourly_summary
+from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
+from vitals_assets.jobs import archive_job, health_checks_job, sync_job
+from vitals_assets.resources import build_resources
+from vitals_assets.rollups import cold_rollups
+
+ingest_defs = dg.Definitions(assets=[ace_points, ace_raw_samples, hot_samples])
+cold_defs = dg.Definitions(
+    assets=[cold_timeseries, cold_rollups], asset_checks=[*cold_checks, *hot_checks]
+)
+query_defs = dg.Definitions(assets=[point_hourly_summary])
+operations_defs = dg.Definitions(
+    jobs=[sync_job, archive_job, health_checks_job],
+    schedules=[
+        sync_schedule,
+        daily_archival_schedule,
+        late_data_sweep_schedule,
+        health_checks_schedule,
+    ],
+    sensors=[site_discovery_sensor, run_failure_alert],
+)
+
+defs = dg.Definitions.merge(
+    ingest_defs,
+    cold_defs,
+    query_defs,
+    operations_defs,
+    dg.Definitions(resources=build_resources()),
+)

@@ -1,0 +1,168 @@
+"""Ingest assets: the point catalogue, raw ACE pulls and hot-store rows [date x site]."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import dagster as dg
+import pyarrow as pa
+
+from resources.ace import AceApiResource
+from resources.cold_store import ColdStoreResource
+from resources.hot_store import HotStoreResource
+from vitals.config import load_settings
+from vitals.raw import raw_to_samples
+from vitals.raw_pulls import list_raw_pulls, read_raw_pulls, store_raw_pull
+from vitals.windows import is_past_hot_window, pull_window
+from vitals_assets.partitions import site_day_partitions, split_site_day_key
+
+ACE_POOL = "ace_api"
+
+
+class RawPullConfig(dg.Config):
+    """How much of the site-day to pull: ``auto`` (incremental when the sync watermark is
+    inside the day, else the whole day), ``full_day`` or ``incremental``."""
+
+    mode: str = "auto"
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    pool=ACE_POOL,
+    kinds={"python", "sql"},
+    group_name="ingest",
+    description="ACE's configured-point catalogue for the site, upserted into the hot store.",
+)
+def ace_points(
+    context: dg.AssetExecutionContext, ace: AceApiResource, hot_store: HotStoreResource
+) -> dg.MaterializeResult:
+    site, day = split_site_day_key(context.partition_key)
+    began = time.monotonic()
+    points = ace.fetch_configured_points(site)
+    written = hot_store.upsert_points(site, points)
+    return dg.MaterializeResult(
+        metadata={
+            "site": site,
+            "points": len(points),
+            "points_written": written,
+            "seconds": round(time.monotonic() - began, 3),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    deps=[ace_points],
+    pool=ACE_POOL,
+    kinds={"python", "parquet"},
+    group_name="ingest",
+    description=(
+        "Raw ACE pulls of the site-day, kept as received under raw/ in the cold store so "
+        "the day can be rebuilt without calling ACE again."
+    ),
+)
+def ace_raw_samples(
+    context: dg.AssetExecutionContext,
+    config: RawPullConfig,
+    ace: AceApiResource,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+) -> dg.MaterializeResult:
+    site, day = split_site_day_key(context.partition_key)
+    window = pull_window(day, watermark_ms=hot_store.get_watermark(site), mode=config.mode)
+    if window.empty:
+        raise dg.Failure(f"site-day {site} {day} has not started yet; nothing to pull")
+    pull = ace.fetch_site_window(site, window.start_ms, window.end_ms)
+    key = store_raw_pull(cold_store, site, window.start_ms, window.end_ms, pull.table)
+    stats = pull.stats
+    context.log.info(
+        f"pulled {pull.table.num_rows} raw samples of {site} [{window.start_ms}, "
+        f"{window.end_ms}) in {stats.requests} requests"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "raw_key": key,
+            "window_start_ms": window.start_ms,
+            "window_end_ms": window.end_ms,
+            "incremental": window.incremental,
+            "rows": pull.table.num_rows,
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "pages": stats.pages,
+            "throttle_waits": stats.throttle_waits,
+            "throttle_wait_seconds": round(stats.throttle_wait_seconds, 3),
+            "samples_per_request": round(pull.table.num_rows / max(stats.requests, 1), 1),
+            "seconds": round(stats.seconds, 3),
+        }
+    )
+
+
+def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day):
+    """The raw pulls this run wrote for the partition, or every pull of the day."""
+    all_pulls = list_raw_pulls(cold_store, site, day)
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    keys = set()
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if (
+            materialization is not None
+            and materialization.asset_key == ace_raw_samples.key
+            and materialization.partition == context.partition_key
+        ):
+            raw_key = materialization.metadata.get("raw_key")
+            if raw_key is not None:
+                keys.add(raw_key.value)
+    if not keys:
+        return all_pulls, False
+    return [pull for pull in all_pulls if pull.key in keys], True
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    deps=[ace_raw_samples],
+    kinds={"python", "sql"},
+    group_name="ingest",
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15)),
+    description=(
+        "Samples of configured points upserted into the hot store (days inside the hot "
+        "window only); bad values dropped and counted."
+    ),
+)
+def hot_samples(
+    context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
+) -> dg.MaterializeResult:
+    site, day = split_site_day_key(context.partition_key)
+    settings = load_settings()
+    began = time.monotonic()
+    if is_past_hot_window(day, settings.hot_storage_days):
+        context.log.info(f"{site} {day} is past the hot window; it goes to cold_timeseries")
+        return dg.MaterializeResult(metadata={"rows": 0, "skipped_past_hot_window": True})
+    if not hot_store.list_points(site, limit=1):
+        raise dg.Failure(
+            f"site {site!r} has no configured points in the hot store; materialize ace_points first"
+        )
+    pulls, this_run_only = _pulls_of_this_run(context, cold_store, site, day)
+    parsed = raw_to_samples(read_raw_pulls(cold_store, pulls))
+    result = hot_store.upsert_samples(site, parsed.table)
+    if pulls:
+        reached = max(pull.end_ms for pull in pulls)
+        current = hot_store.get_watermark(site)
+        if current is None or reached > current:  # the watermark only moves forward
+            hot_store.set_watermark(site, reached)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": result.rows,
+            "dropped_bad_value": parsed.dropped_bad_value,
+            "dropped_bad_time": parsed.dropped_bad_time,
+            "dropped_bad_name": parsed.dropped_bad_name,
+            "dropped_unconfigured_point": result.unknown_points,
+            "raw_pulls_read": len(pulls),
+            "from_this_run_only": this_run_only,
+            "seconds": round(time.monotonic() - began, 3),
+        }
+    )
+
+

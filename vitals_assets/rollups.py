@@ -1,0 +1,46 @@
+"""Stored rollups beside the cold files, kept current with ``cold_timeseries``."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from resources.cold_store import ColdStoreResource
+from vitals.cold_file import read_cold_bytes
+from vitals.paths import cold_day_key, rollup_day_key
+from vitals.rollups import build_rollup_table, rollup_file_bytes
+from vitals_assets.cold import cold_timeseries
+from vitals_assets.partitions import site_day_partitions, split_site_day_key
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    deps=[cold_timeseries],
+    kinds={"parquet", "duckdb"},
+    group_name="cold",
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point count/sum/min/max/last at 15 min, "
+        "1 h and 1 d, rebuilt whenever the day's cold file changes (late data included)."
+    ),
+)
+def cold_rollups(
+    context: dg.AssetExecutionContext, cold_store: ColdStoreResource
+) -> dg.MaterializeResult:
+    site, day = split_site_day_key(context.partition_key)
+    began = time.monotonic()
+    samples = read_cold_bytes(cold_store.get_bytes(cold_day_key(site, day)))
+    table = build_rollup_table(samples)
+    data = rollup_file_bytes(table, site, day)
+    key = rollup_day_key(site, day)
+    cold_store.put_bytes(key, data)
+    return dg.MaterializeResult(
+        metadata={
+            "key": key,
+            "source_rows": samples.num_rows,
+            "rollup_rows": table.num_rows,
+            "bytes": len(data),
+            "seconds": round(time.monotonic() - began, 3),
+        }
+    )
