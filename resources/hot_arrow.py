@@ -1,0 +1,130 @@
+"""Arrow preparation shared by both hot store backends.
+
+Upserts map point names to catalogue ids once per batch (a hash look-up in Arrow, not
+a query per row), drop rows of unknown points (counted, not an error), and sort the
+rows point-major with duplicate keys collapsed (last row wins). Point-major order is
+what makes B-tree inserts fast on both backends, and a batch with no duplicate keys
+is what PostgreSQL's ``ON CONFLICT DO UPDATE`` requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vitals.samples import SAMPLE_SCHEMA
+
+KEYED_SCHEMA = pa.schema(
+    [
+        pa.field("point_id", pa.int64(), nullable=False),
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class KeyedSamples:
+    """Rows ready to write: ``KEYED_SCHEMA``, sorted by (point_id, ts), unique keys."""
+
+    table: pa.Table
+    unknown_rows: int
+
+
+def check_sample_table(samples: object) -> pa.Table:
+    """Return ``samples`` if it is a sample table fit to store, else raise ``ValueError``.
+
+    Nulls and non-finite values should have been dropped (and counted) by the parser;
+    reaching the store with them is a bug upstream, so it fails loudly here.
+    """
+    if not isinstance(samples, pa.Table):
+        raise TypeError(f"samples must be a pyarrow.Table, got {type(samples).__name__}")
+    got = [(f.name, f.type) for f in samples.schema]
+    want = [(f.name, f.type) for f in SAMPLE_SCHEMA]
+    if got != want:
+        raise ValueError(f"samples must have the sample schema {want}, got {got}")
+    for column in SAMPLE_SCHEMA.names:
+        nulls = samples.column(column).null_count
+        if nulls:
+            raise ValueError(f"samples column {column!r} holds {nulls} null(s)")
+    finite = pc.is_finite(samples.column("value"))
+    bad = samples.num_rows - pc.sum(finite).as_py() if samples.num_rows else 0
+    if bad:
+        first = samples.filter(pc.invert(finite)).slice(0, 1).to_pylist()[0]
+        raise ValueError(
+            f"samples hold {bad} non-finite value(s), e.g. point {first['point_name']!r} "
+            f"at ts {first['ts']}: NaN/inf must be dropped before the hot store"
+        )
+    return samples
+
+
+def _strictly_increasing(point_id: pa.Array, ts: pa.Array) -> bool:
+    n = len(point_id)
+    if n < 2:
+        return True
+    p0, p1 = point_id.slice(0, n - 1), point_id.slice(1)
+    t0, t1 = ts.slice(0, n - 1), ts.slice(1)
+    ok = pc.or_(pc.greater(p1, p0), pc.and_(pc.equal(p1, p0), pc.greater(t1, t0)))
+    return bool(pc.all(ok).as_py())
+
+
+def key_samples(samples: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array) -> KeyedSamples:
+    """Map names to ids (exact match), drop unknown points, sort and de-duplicate.
+
+    ``catalogue_ids[i]`` is the id of ``catalogue_names[i]``. Among rows with the same
+    (point, ts) key the last one in ``samples`` wins.
+    """
+    if samples.num_rows == 0:
+        return KeyedSamples(KEYED_SCHEMA.empty_table(), 0)
+    index = pc.index_in(samples.column("point_name"), value_set=catalogue_names)
+    known = pc.is_valid(index)
+    known_rows = pc.sum(known).as_py() or 0
+    unknown_rows = samples.num_rows - known_rows
+    if unknown_rows:
+        index = pc.filter(index, known)
+        ts = pc.filter(samples.column("ts"), known)
+        value = pc.filter(samples.column("value"), known)
+    else:
+        ts, value = samples.column("ts"), samples.column("value")
+    if known_rows == 0:
+        return KeyedSamples(KEYED_SCHEMA.empty_table(), unknown_rows)
+    point_id = pc.take(catalogue_ids.cast(pa.int64()), index)
+    point_id = point_id.combine_chunks() if isinstance(point_id, pa.ChunkedArray) else point_id
+    ts = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
+    value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+    table = pa.Table.from_arrays([point_id, ts, value], schema=KEYED_SCHEMA)
+    if not _strictly_increasing(point_id, ts):
+        table = _sort_last_wins(table)
+    return KeyedSamples(table, unknown_rows)
+
+
+def _sort_last_wins(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column("_row", pa.array(range(n), pa.int64()))
+    order = pc.sort_indices(
+        table, sort_keys=[("point_id", "ascending"), ("ts", "ascending"), ("_row", "ascending")]
+    )
+    table = table.take(order).drop_columns(["_row"]).combine_chunks()
+    point_id, ts = table.column("point_id").chunk(0), table.column("ts").chunk(0)
+    same_as_next = pc.and_(
+        pc.equal(point_id.slice(0, n - 1), point_id.slice(1)),
+        pc.equal(ts.slice(0, n - 1), ts.slice(1)),
+    )
+    keep = pa.concat_arrays([pc.invert(same_as_next), pa.array([True])])
+    return table.filter(keep)
+
+
+def names_for_ids(
+    rows: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array
+) -> pa.Table:
+    """Turn (point_id, ts, value) rows read from SQL into a sample table (same order)."""
+    if rows.num_rows == 0:
+        return SAMPLE_SCHEMA.empty_table()
+    index = pc.index_in(rows.column("point_id").cast(pa.int64()), value_set=catalogue_ids.cast(pa.int64()))
+    names = pc.take(catalogue_names, index)
+    return pa.Table.from_arrays(
+        [names, rows.column("ts").cast(pa.int64()), rows.column("value").cast(pa.float64())],
+        schema=SAMPLE_SCHEMA,
+    )
