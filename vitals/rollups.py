@@ -1,0 +1,229 @@
+"""Stored rollups: per point, per UTC day, count/sum/min/max/last at 15 min, 1 h and 1 d.
+
+A year-long chart at 1 h should not decode 2 billion raw samples. Each site-day gets one
+rollup file ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` (``vitals.paths.rollup_day_key``)
+built from that day's consolidated samples. Buckets are ``floor(ts / interval) * interval``
+in UTC, and every interval divides a day, so no bucket straddles two files. ``avg`` is
+``sum / count``, so rollup answers equal aggregation from raw. Layout and freshness rules:
+docs/rollups.md.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from vitals.names import validate_site_name
+from vitals.query_cold import FileRead, ReadCounters, file_index, read_many
+from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
+
+ROLLUP_SCHEMA_VERSION = "1"
+ROLLUP_INTERVALS_MS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
+ROLLUP_ROWS_PER_GROUP = 2048
+_TS = pa.timestamp("ms", tz="UTC")
+
+ROLLUP_SCHEMA = pa.schema(
+    [
+        pa.field("point_name", pa.string(), nullable=False),
+        pa.field("interval_ms", pa.int64(), nullable=False),
+        pa.field("bucket_ts", _TS, nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("sum", pa.float64(), nullable=False),
+        pa.field("min", pa.float64(), nullable=False),
+        pa.field("max", pa.float64(), nullable=False),
+        pa.field("last", pa.float64(), nullable=False),
+        pa.field("last_ts", _TS, nullable=False),
+    ]
+)
+ROLLUP_COLUMNS = tuple(ROLLUP_SCHEMA.names)
+# Key-value metadata: the reader checks source_rows against the cold file's row count.
+META_VERSION = b"vitals.rollup.schema_version"
+META_SITE = b"vitals.site"
+META_DATE = b"vitals.date"
+META_SOURCE_ROWS = b"vitals.rollup.source_rows"
+META_BUILT_AT = b"vitals.rollup.built_at"
+META_SOURCE_CHECKSUM = b"vitals.rollup.source_key_checksum"
+COLD_CHECKSUM_KEY = "vitals.key_checksum"  # written by vitals.cold_file into every cold file
+
+_BUILD_SQL = """
+SELECT point_name,
+       iv AS interval_ms,
+       ts - (((ts % iv) + iv) % iv) AS bucket,
+       count(*) AS count,
+       sum(value) AS sum,
+       min(value) AS min,
+       max(value) AS max,
+       arg_max(value, ts) AS last,
+       max(ts) AS last_ts
+FROM samples CROSS JOIN (SELECT unnest($intervals) AS iv)
+GROUP BY ALL
+ORDER BY point_name, interval_ms, bucket
+"""
+
+
+class RollupError(ValueError):
+    """A rollup that cannot be built or written as asked (names the site/day/value)."""
+
+
+def build_rollup_table(samples: pa.Table) -> pa.Table:
+    """Aggregate one day's sample table (one value per key) into a rollup table.
+
+    The input is a sample table (``SAMPLE_SCHEMA``) holding one value per (point, ts), as a
+    cold day file does. Output rows are sorted (point_name, interval_ms, bucket_ts).
+    """
+    if samples.schema.remove_metadata() != SAMPLE_SCHEMA.remove_metadata():
+        missing = set(SAMPLE_SCHEMA.names) - set(samples.column_names)
+        if missing:
+            raise RollupError(f"rollup input lacks columns {sorted(missing)}")
+        samples = samples.select(SAMPLE_SCHEMA.names).cast(SAMPLE_SCHEMA)
+    conn = duckdb.connect()
+    try:
+        conn.register("samples", samples)
+        result = conn.sql(
+            _BUILD_SQL, params={"intervals": list(ROLLUP_INTERVALS_MS.values())}
+        ).to_arrow_table()
+    finally:
+        conn.close()
+    return pa.table(
+        {
+            "point_name": result.column("point_name").cast(pa.string()),
+            "interval_ms": result.column("interval_ms").cast(pa.int64()),
+            "bucket_ts": result.column("bucket").cast(pa.int64()).cast(_TS),
+            "count": result.column("count").cast(pa.int64()),
+            "sum": result.column("sum"),
+            "min": result.column("min"),
+            "max": result.column("max"),
+            "last": result.column("last"),
+            "last_ts": result.column("last_ts").cast(pa.int64()).cast(_TS),
+        },
+        schema=ROLLUP_SCHEMA,
+    )
+
+
+def _point_group_bounds(names: pa.ChunkedArray, target_rows: int) -> list[int]:
+    """Row offsets where row groups end, cut only where the point name changes."""
+    if len(names) == 0:
+        return []
+    runs = pc.run_end_encode(names.combine_chunks())
+    bounds: list[int] = []
+    start = 0
+    for run_end in runs.run_ends.to_pylist():
+        if run_end - start >= target_rows:
+            bounds.append(run_end)
+            start = run_end
+    if not bounds or bounds[-1] != len(names):
+        bounds.append(len(names))
+    return bounds
+
+
+def rollup_file_bytes(
+    table: pa.Table, site: str, day: date, *, source_checksum: str | None = None
+) -> bytes:
+    """Parquet bytes of one site-day rollup (row groups cut at point boundaries).
+
+    ``source_checksum`` is the cold file's ``vitals.key_checksum`` the rollup was built
+    from; readers then trust the rollup only for that exact cold file. Raises RollupError
+    if a bucket lies outside ``day`` or the table is not a rollup table.
+    """
+    validate_site_name(site)
+    if table.schema.remove_metadata() != ROLLUP_SCHEMA:
+        raise RollupError(f"rollup table for {site} {day} has schema {table.schema}, not ROLLUP_SCHEMA")
+    day_start, day_end = day_bounds_ms(day)
+    if table.num_rows:
+        stamps = table.column("bucket_ts").cast(pa.int64())
+        low, high = pc.min(stamps).as_py(), pc.max(stamps).as_py()
+        if low < day_start or high >= day_end:
+            raise RollupError(f"rollup for {site} {day} holds buckets outside that UTC day")
+    day_rows = table.filter(pc.equal(table.column("interval_ms"), 86_400_000))
+    source_rows = int(pc.sum(day_rows.column("count")).as_py() or 0)
+    table = table.replace_schema_metadata(
+        {
+            META_VERSION: ROLLUP_SCHEMA_VERSION.encode(),
+            META_SITE: site.encode(),
+            META_DATE: day.isoformat().encode(),
+            META_SOURCE_ROWS: str(source_rows).encode(),
+            META_BUILT_AT: datetime.now(UTC).isoformat().encode(),
+            **({META_SOURCE_CHECKSUM: source_checksum.encode()} if source_checksum else {}),
+        }
+    )
+    sink = io.BytesIO()
+    with pq.ParquetWriter(
+        sink,
+        table.schema,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=["point_name"],
+        write_statistics=["point_name", "interval_ms"],
+        write_page_index=True,
+        store_schema=True,
+    ) as writer:
+        start = 0
+        for end in _point_group_bounds(table.column("point_name"), ROLLUP_ROWS_PER_GROUP):
+            writer.write_table(table.slice(start, end - start), row_group_size=end - start)
+            start = end
+        if table.num_rows == 0:
+            writer.write_table(table)
+    return sink.getvalue()
+
+
+def rollup_bytes_from_cold(cold_bytes: bytes, site: str, day: date) -> bytes:
+    """The rollup file for one cold day file's bytes, tied to it by its key checksum."""
+    from vitals.cold_file import read_cold_bytes
+
+    parquet = pq.ParquetFile(io.BytesIO(cold_bytes))
+    checksum = (parquet.schema_arrow.metadata or {}).get(COLD_CHECKSUM_KEY.encode())
+    table = build_rollup_table(read_cold_bytes(cold_bytes))
+    return rollup_file_bytes(
+        table, site, day, source_checksum=checksum.decode() if checksum else None
+    )
+
+
+def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
+    """Whether a rollup file provably describes the current cold file of its day.
+
+    Both must agree on the row count; when both carry the cold key checksum it must be
+    equal (it covers values too), otherwise the rollup must be at least as new as the
+    cold file. Anything else means "compute from raw" (correctness first).
+    """
+    rollup_meta = file_index(rollup_path).key_values
+    cold = file_index(cold_path)
+    raw_rows = rollup_meta.get(META_SOURCE_ROWS.decode())
+    if raw_rows is None or not raw_rows.isdigit() or int(raw_rows) != cold.num_rows:
+        return False
+    rollup_sum = rollup_meta.get(META_SOURCE_CHECKSUM.decode())
+    cold_sum = cold.key_values.get(COLD_CHECKSUM_KEY)
+    if rollup_sum and cold_sum:
+        return rollup_sum == cold_sum
+    return rollup_path.stat().st_mtime_ns >= cold_path.stat().st_mtime_ns
+
+
+def read_rollup_rows(
+    items: Sequence[FileRead],
+    points: Sequence[str],
+    interval_ms: int,
+    *,
+    counters: ReadCounters | None = None,
+) -> list[pa.Table]:
+    """Rollup rows of ``points`` at ``interval_ms`` whose bucket start is in each item's window.
+
+    Columns: point_name, bucket (int64 ms), count, sum, min, max, last, last_ts (int64 ms).
+    """
+    if interval_ms not in ROLLUP_INTERVALS_MS.values():
+        raise RollupError(f"no stored rollup at interval {interval_ms} ms")
+    tables = read_many(
+        items,
+        points,
+        columns=ROLLUP_COLUMNS,
+        ts_column="bucket_ts",
+        extra_filter=pc.field("interval_ms") == interval_ms,
+        counters=counters,
+    )
+    return [t.drop_columns(["interval_ms"]).rename_columns(
+        ["point_name", "bucket", "count", "sum", "min", "max", "last", "last_ts"]) for t in tables]
