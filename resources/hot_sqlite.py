@@ -46,7 +46,7 @@ _UPSERT_SAMPLE_SQL = (
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
     "FROM points p JOIN samples s ON s.point_id = p.id "
-    "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {names} "
+    "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {ids} "
     "ORDER BY p.name, s.ts"
 )
 
@@ -238,12 +238,16 @@ class SqliteHotStore:
     ) -> pa.Table:
         ids, names = self._read(lambda c: self._catalogue(c, site))
         params: list[object] = [site, start_ms, end_ms]
-        names_filter = ""
+        ids_filter = ""
         if point_names is not None:
-            names_filter = "AND p.name IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(list(point_names), ensure_ascii=False))
+            wanted = set(point_names)
+            chosen = [i for i, n in zip(ids.to_pylist(), names.to_pylist(), strict=True) if n in wanted]
+            if not chosen:
+                return names_for_ids(pa.table({"point_id": pa.array([], pa.int64())}), ids, names)
+            ids_filter = "AND p.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(chosen))
         with adbc_sqlite.connect(str(self.path)) as conn, conn.cursor() as cur:
-            cur.execute(_READ_SQL.format(names=names_filter), params)
+            cur.execute(_READ_SQL.format(ids=ids_filter), params)
             rows = cur.fetch_arrow_table()
         return names_for_ids(rows, ids, names)
 
