@@ -1,0 +1,113 @@
+"""Build the query API: routes, error answers and the middleware stack.
+
+Layers, outside in: metrics + last-resort 500 (``ObserveMiddleware``), CORS + API keys
+(``GuardMiddleware``), request body limit, then Starlette's routing with JSON
+answers for 404/405 and every :class:`ApiError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitals.api import routes_legacy, routes_ops, routes_v1
+from vitals.api.auth import AuthPolicy, CorsPolicy, GuardMiddleware, split_origins
+from vitals.api.cache import DEFAULT_COLD_TTL_S, DEFAULT_HOT_TTL_S, DEFAULT_MAX_BYTES, ResponseCache
+from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response
+from vitals.api.metrics import ApiMetrics
+from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
+from vitals.api.openapi import build_openapi
+from vitals.api.service import ApiState, PointCatalogue, QueryEngine
+from vitals.config import Settings
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    request.scope.setdefault("state", {})[ERROR_CODE_STATE] = exc.code
+    return error_response(exc.status, exc.code, exc.detail)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "http_error")
+    if status == 404:
+        detail = f"no route for {request.method} {request.url.path[:200]!r}; see /openapi.json"
+    elif status == 405:
+        detail = f"method {request.method} is not allowed on {request.url.path[:200]!r}"
+    else:
+        detail = str(exc.detail)[:200]
+    request.scope.setdefault("state", {})[ERROR_CODE_STATE] = code
+    return error_response(status, code, detail, headers=dict(exc.headers or {}))
+
+
+def default_backends(settings: Settings) -> tuple[QueryEngine, PointCatalogue, Any]:
+    """The real query engine, hot store and cold store on the configured locations."""
+    from resources.cold_store import ColdStoreResource
+    from resources.hot_store import HotStoreResource
+    from resources.query import QueryResource
+
+    query = QueryResource.from_settings(settings)
+    hot_store = HotStoreResource(url=settings.hot_store)
+    cold_store = ColdStoreResource(url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url)
+    return query, hot_store, cold_store
+
+
+def create_app(
+    settings: Settings,
+    query_resource: QueryEngine | None = None,
+    *,
+    hot_store: PointCatalogue | None = None,
+    cold_store: Any = None,
+    allow_anonymous: bool = False,
+    cache_max_bytes: int = DEFAULT_MAX_BYTES,
+    hot_ttl_s: float = DEFAULT_HOT_TTL_S,
+    cold_ttl_s: float = DEFAULT_COLD_TTL_S,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The query API over ``settings``' stores (or the given engine and stores).
+
+    ``allow_anonymous`` serves every client when no API key is configured (the
+    ``--insecure-no-auth`` flag); otherwise a keyless API answers loopback clients only.
+    """
+    if query_resource is None or hot_store is None or cold_store is None:
+        default_query, default_hot, default_cold = default_backends(settings)
+        query_resource = query_resource or default_query
+        hot_store = hot_store or default_hot
+        cold_store = cold_store if cold_store is not None else default_cold
+    metrics = ApiMetrics()
+    state = ApiState(
+        settings=settings,
+        query=query_resource,
+        hot_store=hot_store,
+        cold_store=cold_store,
+        cache=ResponseCache(max_bytes=cache_max_bytes),
+        metrics=metrics,
+        auth=AuthPolicy(tuple(settings.api_keys), allow_anonymous=allow_anonymous),
+        cors=CorsPolicy(split_origins(settings.allowed_origins)),
+        hot_ttl_s=hot_ttl_s,
+        cold_ttl_s=cold_ttl_s,
+        clock=clock,
+    )
+    app = Starlette(
+        routes=[*routes_v1.ROUTES, *routes_legacy.ROUTES, *routes_ops.ROUTES],
+        middleware=[
+            Middleware(ObserveMiddleware, metrics=metrics),
+            Middleware(GuardMiddleware, auth=state.auth, cors=state.cors),
+            Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes),
+        ],
+        exception_handlers={ApiError: _on_api_error, HTTPException: _on_http_error},
+    )
+    app.state.vitals = state
+    app.state.openapi = build_openapi()
+    return app

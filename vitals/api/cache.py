@@ -1,0 +1,148 @@
+"""Response cache: SHA-256 keys, short life for the hot window, LRU bounded by bytes.
+
+The earlier design keyed its cache with a 32-bit string hash (collisions served one
+query's answer for another); here the key is a SHA-256 over a canonical JSON form of
+the normalised query. Answers whose range reaches into the hot window (where the
+5-minute sync still adds samples) live ``hot_ttl_s``; fully archived ranges live
+``cold_ttl_s`` (long, but not forever: a backfill can still fill an old day). Identical
+requests that arrive while one is being computed share that one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from vitals.samples import MS_PER_DAY
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_HOT_TTL_S = 30.0
+DEFAULT_COLD_TTL_S = 3600.0
+_ENTRY_OVERHEAD = 512
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """A rendered answer and what the metrics need to know about it."""
+
+    body: bytes
+    media_type: str
+    samples: int
+    tiers: tuple[str, ...]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + _ENTRY_OVERHEAD
+
+
+def cache_key(parts: Mapping[str, object]) -> str:
+    """SHA-256 hex of the canonical JSON of a normalised query."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def ttl_for_range(end_ms: int, *, now_ms: int, hot_storage_days: int, hot_ttl_s: float, cold_ttl_s: float) -> float:
+    """Short life when [start, end) reaches the hot window, long life otherwise."""
+    hot_window_start = now_ms - hot_storage_days * MS_PER_DAY
+    return hot_ttl_s if end_ms > hot_window_start else cold_ttl_s
+
+
+@dataclass
+class _Entry:
+    value: CachedResponse
+    expires_at: float
+
+
+class ResponseCache:
+    """In-memory LRU of rendered answers, bounded by total body bytes."""
+
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"cache max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._inflight: dict[str, asyncio.Future[CachedResponse]] = {}
+        self.evictions = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> CachedResponse | None:
+        """The live entry for ``key`` (refreshing its LRU position), or ``None``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.expires_at <= self._clock():
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry.value
+
+    def put(self, key: str, value: CachedResponse, ttl_s: float) -> bool:
+        """Store ``value`` for ``ttl_s`` seconds; an answer larger than the cache is not kept."""
+        if ttl_s <= 0 or value.size > self.max_bytes:
+            return False
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = _Entry(value, self._clock() + ttl_s)
+            self._bytes += value.size
+            while self._bytes > self.max_bytes and self._entries:
+                oldest = next(iter(self._entries))
+                self._drop(oldest)
+                self.evictions += 1
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        self._bytes -= entry.value.size
+
+    async def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[tuple[CachedResponse, float]]],
+    ) -> tuple[CachedResponse, bool]:
+        """Cached answer (hit=True), a concurrent identical request's answer, or a new one.
+
+        ``compute`` returns the answer and its time to live. Failures are not cached and
+        reach every waiter. Must be called from the event loop.
+        """
+        cached = self.get(key)
+        if cached is not None:
+            return cached, True
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), True
+        future: asyncio.Future[CachedResponse] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value, ttl_s = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters may be none
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self.put(key, value, ttl_s)
+        future.set_result(value)
+        return value, False

@@ -1,0 +1,74 @@
+"""Prometheus metrics for the query API, in a registry owned by one app instance.
+
+A per-app :class:`CollectorRegistry` keeps two apps in one process (tests, ``vitals
+dev``) from sharing or double-registering counters. Route labels are route templates
+(``/v1/sites/{site}/points``), never raw paths, so hostile URLs cannot blow up the
+label set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ApiMetrics:
+    """The API's collectors: latency by route and tier, cache, errors, samples."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "vitals_api_request_seconds",
+            "Request latency by route template and storage tier read",
+            ["route", "tier"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "vitals_api_requests",
+            "Requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "vitals_api_errors",
+            "Error answers (4xx and 5xx) by status and error code",
+            ["status", "code"],
+            registry=self.registry,
+        )
+        self.cache_hits = Counter(
+            "vitals_api_cache_hits", "Time-series answers served from the response cache",
+            registry=self.registry,
+        )
+        self.cache_misses = Counter(
+            "vitals_api_cache_misses", "Time-series answers computed by the query engine",
+            registry=self.registry,
+        )
+        self.samples_returned = Counter(
+            "vitals_api_samples_returned",
+            "Values returned in time-series answers, by route template",
+            ["route"],
+            registry=self.registry,
+        )
+        self.cache_bytes = Gauge(
+            "vitals_api_cache_bytes", "Bytes held by the response cache", registry=self.registry
+        )
+        self.cache_entries = Gauge(
+            "vitals_api_cache_entries", "Answers held by the response cache", registry=self.registry
+        )
+
+    def observe_request(self, *, route: str, method: str, status: int, tier: str, seconds: float) -> None:
+        """Record one finished request."""
+        self.request_seconds.labels(route=route, tier=tier).observe(seconds)
+        self.requests.labels(route=route, method=method, status=str(status)).inc()
+
+    def observe_error(self, *, status: int, code: str) -> None:
+        self.errors.labels(status=str(status), code=code).inc()
+
+    def render(self) -> bytes:
+        """Prometheus text exposition of this app's registry."""
+        return generate_latest(self.registry)

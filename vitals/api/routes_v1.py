@@ -1,0 +1,103 @@
+"""``/v1``: sites, point search and time series (GET and POST) for chart front ends."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitals.api.errors import ApiError, bad_request, truncate
+from vitals.api.params import parse_site, query_from_body, query_from_params, reject_unknown, single
+from vitals.api.render import dumps, render
+from vitals.api.service import answer_timeseries, api_state
+from vitals.names import InvalidNameError, fold_name, validate_point_name
+from vitals.query_types import UnknownSiteError
+
+DEFAULT_POINT_LIMIT = 1000
+MAX_POINT_LIMIT = 10_000
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def _json(payload: object) -> Response:
+    return Response(dumps(payload), media_type="application/json")
+
+
+async def list_sites(request: Request) -> Response:
+    """``GET /v1/sites``: every site the hot store's catalogue knows."""
+    reject_unknown(request.query_params.keys(), frozenset())
+    sites = await run_in_threadpool(api_state(request).hot_store.list_sites)
+    return _json({"sites": sorted(sites)})
+
+
+async def list_points(request: Request) -> Response:
+    """``GET /v1/sites/{site}/points?q=&limit=``: case-insensitive search by name."""
+    params = request.query_params.multi_items()
+    reject_unknown((key for key, _ in params), frozenset({"q", "limit"}))
+    site = parse_site(request.path_params["site"])
+    q = single(params, "q")
+    if q is not None:
+        try:
+            validate_point_name(q) if q else None
+        except InvalidNameError as exc:
+            raise bad_request(f"q: {exc}") from exc
+    limit = _parse_limit(single(params, "limit"))
+    hot_store = api_state(request).hot_store
+    sites = await run_in_threadpool(hot_store.list_sites)
+    if site not in sites:
+        raise ApiError(404, "unknown_site", str(UnknownSiteError(f"site {site!r} is not known")))
+    records = await run_in_threadpool(hot_store.list_points, site, q or None, limit)
+    points = [{"name": r.name, "data_type": r.data_type} for r in records]
+    return _json({"site": site, "q": q or "", "count": len(points), "points": points})
+
+
+def _parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_POINT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_POINT_LIMIT:
+        raise bad_request(f"limit {truncate(raw)} must be an integer from 1 to {MAX_POINT_LIMIT}")
+    return int(raw)
+
+
+async def timeseries_get(request: Request) -> Response:
+    """``GET /v1/timeseries?site=&points=&points=&start=&end=...``."""
+    query = query_from_params(request.query_params.multi_items(), request.headers.get("accept"))
+    return await _answer(request, query)
+
+
+async def timeseries_post(request: Request) -> Response:
+    """``POST /v1/timeseries`` with the same fields as a JSON object (long point lists)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type {truncate(content_type or None)} is not application/json")
+    if request.query_params:
+        raise bad_request("POST /v1/timeseries takes its fields in the JSON body, not the query string")
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"request body is not valid JSON: {str(exc)[:120]}") from exc
+    query = query_from_body(body, request.headers.get("accept"))
+    return await _answer(request, query)
+
+
+async def _answer(request: Request, query) -> Response:
+    requested = query.points
+    return await answer_timeseries(
+        request,
+        query,
+        kind="v1",
+        key_points=[fold_name(p) for p in requested],
+        render=lambda result: render(result, requested, query.format),
+    )
+
+
+ROUTES = [
+    Route("/v1/sites", list_sites, methods=["GET"]),
+    Route("/v1/sites/{site}/points", list_points, methods=["GET"]),
+    Route("/v1/timeseries", timeseries_get, methods=["GET"]),
+    Route("/v1/timeseries", timeseries_post, methods=["POST"]),
+]

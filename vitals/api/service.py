@@ -1,0 +1,156 @@
+"""What the routes share: the app's parts, and one cached, threadpooled query path.
+
+The query engine is blocking (DuckDB, SQL), so it runs in Starlette's threadpool and
+the event loop keeps answering other requests. Each answer is rendered once and kept
+in the response cache under the SHA-256 of its normalised query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitals.api.auth import AuthPolicy, CorsPolicy
+from vitals.api.cache import CachedResponse, ResponseCache, cache_key, ttl_for_range
+from vitals.api.errors import from_query_error, limit_exceeded
+from vitals.api.metrics import ApiMetrics
+from vitals.api.middleware import TIER_STATE
+from vitals.api.params import TimeseriesQuery
+from vitals.config import Settings
+from vitals.query_types import MAX_SAMPLES_PER_RESPONSE, QueryError, QueryResult
+
+
+class QueryEngine(Protocol):
+    """What the API needs from ``resources.query.QueryResource``."""
+
+    def query(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any) -> QueryResult: ...
+
+
+class PointCatalogue(Protocol):
+    """What the API needs from ``resources.hot_store.HotStoreResource``."""
+
+    def list_sites(self) -> list[str]: ...
+    def list_points(self, site: str, q: str | None = None, limit: int | None = None) -> list[Any]: ...
+    def schema_version(self) -> int: ...
+
+
+@dataclass
+class ApiState:
+    """Everything a request handler needs, built once per app."""
+
+    settings: Settings
+    query: QueryEngine
+    hot_store: PointCatalogue
+    cold_store: Any
+    cache: ResponseCache
+    metrics: ApiMetrics
+    auth: AuthPolicy
+    cors: CorsPolicy
+    hot_ttl_s: float
+    cold_ttl_s: float
+    clock: Callable[[], float] = time.time
+
+
+def api_state(request: Request) -> ApiState:
+    return request.app.state.vitals
+
+
+Renderer = Callable[[QueryResult], tuple[bytes, str]]
+Finisher = Callable[[CachedResponse, float, bool], bytes]
+
+
+async def answer_timeseries(
+    request: Request,
+    query: TimeseriesQuery,
+    *,
+    kind: str,
+    key_points: Sequence[str],
+    render: Renderer,
+    finish: Finisher | None = None,
+) -> Response:
+    """Run (or reuse) one time-series query and answer it with timing headers.
+
+    ``kind`` and ``key_points`` make the cache key (v1 folds names, the legacy endpoint
+    echoes them as sent); ``finish`` lets the legacy endpoint add per-request timing to
+    a cached body.
+    """
+    state = api_state(request)
+    started = time.perf_counter()
+    key = cache_key(_key_parts(kind, query, key_points))
+
+    async def compute() -> tuple[CachedResponse, float]:
+        result = await _run_engine(state, query)
+        body, media_type = render(result)
+        ttl_s = ttl_for_range(
+            query.end_ms,
+            now_ms=int(state.clock() * 1000),
+            hot_storage_days=state.settings.hot_storage_days,
+            hot_ttl_s=state.hot_ttl_s,
+            cold_ttl_s=state.cold_ttl_s,
+        )
+        return CachedResponse(body, media_type, result.samples, tuple(result.tiers)), ttl_s
+
+    entry, hit = await state.cache.get_or_compute(key, compute)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    request.scope.setdefault("state", {})[TIER_STATE] = "cache" if hit else tier_label(entry.tiers)
+    metrics = state.metrics
+    (metrics.cache_hits if hit else metrics.cache_misses).inc()
+    metrics.samples_returned.labels(route=request.scope["route"].path).inc(entry.samples)
+    metrics.cache_bytes.set(state.cache.total_bytes)
+    metrics.cache_entries.set(len(state.cache))
+    body = finish(entry, elapsed_ms, hit) if finish else entry.body
+    headers = {
+        "X-Query-Time-Ms": f"{elapsed_ms:.1f}",
+        "X-Cache-Hit": "true" if hit else "false",
+        "X-Vitals-Tiers": ",".join(entry.tiers) or "none",
+    }
+    return Response(body, media_type=entry.media_type, headers=headers)
+
+
+def tier_label(tiers: Sequence[str]) -> str:
+    """``hot``, ``cold``, ``cold+hot``, ``rollup``... (sorted so labels stay few)."""
+    return "+".join(sorted(set(tiers))) or "none"
+
+
+async def _run_engine(state: ApiState, query: TimeseriesQuery) -> QueryResult:
+    try:
+        result = await run_in_threadpool(
+            state.query.query,
+            query.site,
+            list(query.points),
+            query.start_ms,
+            query.end_ms,
+            interval=query.interval,
+            aggs=query.aggs or ("avg",),
+            fill=query.fill,
+            max_gap_ms=query.max_gap_ms,
+        )
+    except QueryError as exc:
+        raise from_query_error(exc) from exc
+    if result.samples > MAX_SAMPLES_PER_RESPONSE:
+        raise limit_exceeded(
+            f"answer holds {result.samples} values, over the limit of {MAX_SAMPLES_PER_RESPONSE}; "
+            "narrow the range, list fewer points or ask for a coarser interval"
+        )
+    return result
+
+
+def _key_parts(kind: str, query: TimeseriesQuery, key_points: Sequence[str]) -> Mapping[str, object]:
+    return {
+        "kind": kind,
+        "site": query.site,
+        "points": list(key_points),
+        "start": query.start_ms,
+        "end": query.end_ms,
+        "interval": query.interval,
+        "aggs": list(query.aggs),
+        "fill": query.fill,
+        "max_gap": query.max_gap_ms,
+        "format": query.format,
+    }
