@@ -64,13 +64,36 @@ def submit_backfill(
     return backfill_id
 
 
+def print_status(backfill_id: str) -> int:
+    """Print a backfill's progress and estimated time remaining."""
+    from vitals.backfill_progress import backfill_progress
+
+    with dg.DagsterInstance.get() as instance:
+        progress = backfill_progress(instance, backfill_id)
+    if progress is None:
+        print(f"no backfill {backfill_id!r} in this Dagster instance")
+        return 1
+    eta = "unknown" if progress.eta_seconds is None else f"{progress.eta_seconds / 60:.1f} min"
+    print(
+        f"backfill {backfill_id}: {progress.status}; {progress.materialized}/{progress.targeted} "
+        f"asset partitions done, {progress.failed} failed; elapsed "
+        f"{progress.elapsed_seconds / 60:.1f} min; remaining ~{eta}"
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="vitals backfill", description=__doc__)
-    parser.add_argument("--sites", required=True, help="comma-separated site names")
-    parser.add_argument("--start", required=True, type=date.fromisoformat)
-    parser.add_argument("--end", required=True, type=date.fromisoformat, help="inclusive")
+    parser.add_argument("--sites", help="comma-separated site names")
+    parser.add_argument("--start", type=date.fromisoformat)
+    parser.add_argument("--end", type=date.fromisoformat, help="inclusive")
     parser.add_argument("--assets", default=",".join(DEFAULT_ASSETS))
+    parser.add_argument("--status", metavar="BACKFILL_ID", help="print progress and ETA")
     args = parser.parse_args(argv)
+    if args.status:
+        return print_status(args.status)
+    if not (args.sites and args.start and args.end):
+        parser.error("--sites, --start and --end are required to submit a backfill")
     sites = [site.strip() for site in args.sites.split(",") if site.strip()]
     assets = tuple(name.strip() for name in args.assets.split(",") if name.strip())
     with dg.DagsterInstance.get() as instance:

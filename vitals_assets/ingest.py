@@ -11,6 +11,7 @@ import pyarrow as pa
 from resources.ace import AceApiResource
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
+from vitals.backfill_progress import progress_metadata
 from vitals.config import load_settings
 from vitals.raw import raw_to_samples
 from vitals.raw_pulls import list_raw_pulls, read_raw_pulls, store_raw_pull
@@ -94,6 +95,7 @@ def ace_raw_samples(
             "throttle_wait_seconds": round(stats.throttle_wait_seconds, 3),
             "samples_per_request": round(pull.table.num_rows / max(stats.requests, 1), 1),
             "seconds": round(stats.seconds, 3),
+            **progress_metadata(context),
         }
     )
 
