@@ -1,0 +1,64 @@
+"""Request accounting, so tests can check what a client really asked for.
+
+Counts API requests by route and status, keeps the times of recent requests (a test
+can check a client's rate limit over any sliding window) and the samples served in
+complete, well-formed responses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+RECENT = 5000
+
+
+class Stats:
+    """Thread-safe counters for the API (the admin endpoints are not counted)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with getattr(self, "_lock", threading.Lock()):
+            self._total = 0
+            self._by_route: Counter[str] = Counter()
+            self._by_status: Counter[str] = Counter()
+            self._by_route_status: Counter[str] = Counter()
+            self._faults: Counter[str] = Counter()
+            self._recent: deque[tuple[float, str, int]] = deque(maxlen=RECENT)
+            self._samples = 0
+            self._pages = 0
+
+    def record(self, route: str, status: int, *, samples: int = 0, faults: tuple[str, ...] = ()) -> None:
+        """Count one answered API request (``samples`` only when the body went out whole)."""
+        with self._lock:
+            self._total += 1
+            self._by_route[route] += 1
+            self._by_status[str(status)] += 1
+            self._by_route_status[f"{route} {status}"] += 1
+            self._faults.update(faults)
+            self._recent.append((time.time(), route, status))
+            self._samples += samples
+            self._pages += 1 if samples else 0
+
+    def snapshot(self, *, window_s: float = 60.0) -> dict[str, Any]:
+        """Counters as plain JSON-able data; ``requests_last_window`` counts the last ``window_s``."""
+        now = time.time()
+        with self._lock:
+            recent = list(self._recent)
+            return {
+                "requests_total": self._total,
+                "requests_by_route": dict(self._by_route),
+                "requests_by_status": dict(self._by_status),
+                "requests_by_route_status": dict(self._by_route_status),
+                "faults_fired": dict(self._faults),
+                "samples_served": self._samples,
+                "sample_pages_served": self._pages,
+                "window_s": window_s,
+                "requests_last_window": sum(1 for t, _, _ in recent if t >= now - window_s),
+                "recent_requests": [{"t": t, "route": r, "status": s} for t, r, s in recent],
+            }
