@@ -27,7 +27,7 @@ from resources.hot_schema import (
     check_version,
     pending_steps,
 )
-from resources.hot_store import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
+from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.names import fold_name
 
 ROWS_PER_TRANSACTION = 2_000_000

@@ -28,7 +28,7 @@ from resources.hot_schema import (
     check_version,
     pending_steps,
 )
-from resources.hot_store import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
+from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.names import fold_name
 
 BUSY_TIMEOUT_SECONDS = 60.0

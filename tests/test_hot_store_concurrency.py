@@ -1,0 +1,86 @@
+"""Several processes writing one hot store at once (as Dagster's multi-process runs do).
+
+Each worker is a separate spawned interpreter that opens the store itself (so the
+first-use migration races too), waits at a barrier, then upserts overlapping slices in
+many small transactions. Afterwards every key must be there exactly once with the
+value its writers agreed on, and no worker may have failed with "database is locked".
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+
+from resources.hot_store import HotStoreResource
+from tests.hot_store_helpers import T0, hot_url
+from tests.hot_store_worker import (
+    POINTS,
+    SITE,
+    SLICE,
+    expected_value,
+    upsert_overlapping_slices,
+)
+
+__all__ = ["hot_url"]
+
+WORKERS = 3
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
+    ctx = mp.get_context("spawn")  # fresh interpreters, like Dagster's run workers
+    barrier = ctx.Barrier(WORKERS)
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=upsert_overlapping_slices, args=(hot_url, w, barrier, errors)) for w in range(WORKERS)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=110)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert not failures, "\n".join(failures)
+    assert [p.exitcode for p in procs] == [0] * WORKERS
+
+    store = HotStoreResource(url=hot_url)
+    last = (WORKERS - 1) * SLICE // 2 + SLICE
+    assert len(store.list_points(SITE)) == len(POINTS)
+    table = store.read_samples(SITE, T0, T0 + last)
+    expected = sorted(
+        (name, T0 + o, expected_value(i, o)) for i, name in enumerate(POINTS) for o in range(last)
+    )
+    got = list(zip(*(table.column(c).to_pylist() for c in ("point_name", "ts", "value")), strict=True))
+    assert got == expected
+    assert store.count_samples(SITE, T0, T0 + last) == len(POINTS) * last
+
+
+def test_sqlite_writer_waits_for_a_held_lock_instead_of_failing(tmp_path) -> None:
+    """A write lock held by another connection delays an upsert; it does not fail it."""
+    import sqlite3
+    import threading
+    import time
+
+    from tests.hot_store_helpers import points, samples
+
+    path = tmp_path / "hot.sqlite"
+    store = HotStoreResource(url=str(path))
+    store.upsert_points(SITE, points(["p"]))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write transaction
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        started = time.monotonic()
+        outcome["result"] = store.upsert_samples(SITE, samples([("p", T0, 1.0)]))
+        outcome["waited"] = time.monotonic() - started
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(1.0)
+    assert thread.is_alive()  # blocked behind the lock, not failed
+    holder.execute("COMMIT")
+    holder.close()
+    thread.join(timeout=30)
+    assert outcome["waited"] >= 0.9
+    assert store.count_samples(SITE, T0, T0 + 1) == 1
