@@ -84,15 +84,17 @@ def _coerce(name: str, key: str, raw: Any) -> Any:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise FaultSpecError(f"fault {name!r}: {key}={raw!r} is not a number") from None
+        raise FaultSpecError(f"fault {name!r}: {key}={raw} is not a number") from None
     if key in ("count", "every", "status") and value != int(value):
-        raise FaultSpecError(f"fault {name!r}: {key}={raw!r} must be a whole number")
-    if key == "every" and value < 1 or key in ("count", "delay", "retry_after") and value < 0:
-        raise FaultSpecError(f"fault {name!r}: {key}={raw!r} is out of range")
+        raise FaultSpecError(f"fault {name!r}: {key}={raw} must be a whole number")
+    if key == "every" and value < 1:
+        raise FaultSpecError(f"fault {name!r}: every={raw} must be 1 or more")
+    if key in ("count", "delay", "retry_after") and value < 0:
+        raise FaultSpecError(f"fault {name!r}: {key}={raw} must not be negative")
     if key in ("p", "fraction") and not 0 <= value <= 1:
-        raise FaultSpecError(f"fault {name!r}: {key}={raw!r} must be between 0 and 1")
+        raise FaultSpecError(f"fault {name!r}: {key}={raw} must be between 0 and 1")
     if key == "status" and not 500 <= value <= 599:
-        raise FaultSpecError(f"fault {name!r}: status={raw!r} must be a 5xx code")
+        raise FaultSpecError(f"fault {name!r}: status={raw} must be a 5xx code")
     return int(value) if key in ("count", "every", "status") else value
 
 

@@ -228,6 +228,6 @@ def start_simulator(
         for site in building.sites:
             building.export(site)
     server = SimulatorServer((host, port), building, FaultState(faults, seed=seed))
-    thread = threading.Thread(target=server.serve_forever, name=f"ace-simulator:{port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"ace-simulator:{port}", daemon=True)
     thread.start()
     return SimulatorHandle(server, thread, api_key)
