@@ -31,7 +31,8 @@ ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _MAX_TIME_TEXT = 64
-_INT_RE = re.compile(r"^-?\d{1,16}$")
+_INT_RE = re.compile(r"^-?[0-9]{1,16}$")
+_OFFSET_RE = re.compile(r"[T ]\d{2}(?::?\d{2})*(?:[.,]\d+)?\s*([+-])(\d{2}):?(\d{2})?$")
 _DURATION_RE = re.compile(r"^(\d{1,9})(ms|s|m|h|d)$")
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": MS_PER_DAY}
 V1_FIELDS = frozenset(
@@ -62,10 +63,13 @@ def parse_time(name: str, raw: object) -> int:
         value = raw
     elif isinstance(raw, str):
         text = raw.strip()
-        if not text or len(text) > _MAX_TIME_TEXT:
+        if not text or len(text) > _MAX_TIME_TEXT or not text.isascii():
             raise bad_request(
                 f"{name} must be ISO 8601 or epoch milliseconds, got {truncate(raw)}"
             )
+        offset = _OFFSET_RE.search(text)
+        if offset and (int(offset.group(2)) > 14 or int(offset.group(3) or 0) > 59):
+            raise bad_request(f"{name} {truncate(raw)} has a UTC offset outside -14:00..+14:00")
         if _INT_RE.match(text):
             value = int(text)
         else:
