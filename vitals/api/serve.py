@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from vitals.api.auth import is_loopback
 from vitals.config import load_settings
@@ -36,6 +40,34 @@ def auth_problem(host: str, has_keys: bool, insecure_no_auth: bool) -> str | Non
         f"refusing to listen on {host!r} without API keys: set VITALS_API_KEYS, bind 127.0.0.1, "
         "or pass --insecure-no-auth"
     )
+
+
+@contextmanager
+def serve_in_thread(app: Any, *, host: str = DEFAULT_HOST, port: int = 0,
+                    startup_timeout_s: float = 10.0) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a background thread; yields its base URL, then stops it.
+
+    For ``vitals dev``, tests and the load bench (port 0 picks a free port).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="vitals-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"query API did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
