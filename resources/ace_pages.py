@@ -21,16 +21,22 @@ from vitals.raw import records_to_raw_table
 
 try:  # pragma: no cover - exercised whichever way the environment is built
     from pydantic_core import from_json as _fast_loads
-
-    def loads(body: bytes) -> Any:
-        """Decode JSON (NaN/Infinity allowed, like the stdlib)."""
-        return _fast_loads(body, cache_strings=True)
-
 except ImportError:  # pragma: no cover
+    _fast_loads = None
 
-    def loads(body: bytes) -> Any:
-        """Decode JSON (NaN/Infinity allowed, like the stdlib)."""
-        return json.loads(body)
+
+def loads(body: bytes) -> Any:
+    """Decode JSON like the stdlib (NaN/Infinity allowed), fast when possible.
+
+    The Rust decoder refuses a few things the stdlib accepts (lone surrogate escapes),
+    so a refusal is re-checked with the stdlib before a body is called malformed.
+    """
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(body, cache_strings=True)
+        except ValueError:
+            pass
+    return json.loads(body)
 
 
 # ACE's accepted page sizes (CLI choices, ACE_API.md 5.4) and per_page values (2.1).

@@ -33,6 +33,7 @@ class Permit:
 
     waited_seconds: float
     waits: int  # how many times the caller had to sleep (0 when the slot was free)
+    granted_at: float  # wall-clock time recorded in the shared window for this send
 
 
 def open_state_db(path: Path) -> sqlite3.Connection:
@@ -114,9 +115,10 @@ class SharedRateLimiter:
         waits = 0
         with self._connect() as conn:
             while True:
-                wait = self._try_take(conn, time.time())
+                now = time.time()
+                wait = self._try_take(conn, now)
                 if wait == 0.0:
-                    return Permit(time.monotonic() - started, waits)
+                    return Permit(time.monotonic() - started, waits, now)
                 elapsed = time.monotonic() - started
                 if max_wait_seconds is not None and elapsed + wait > max_wait_seconds:
                     raise TimeoutError(
