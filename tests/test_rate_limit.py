@@ -20,16 +20,15 @@ def max_in_any_window(stamps: list[float], window: float) -> int:
 
 
 def test_first_requests_are_free_then_the_window_throttles(tmp_path: Path):
-    limiter = SharedRateLimiter(tmp_path / "state.sqlite", limit=3, window_seconds=0.4)
+    limiter = SharedRateLimiter(tmp_path / "state.sqlite", limit=3, window_seconds=1.0)
     started = time.monotonic()
     permits = [limiter.acquire() for _ in range(5)]
     took = time.monotonic() - started
     assert [p.waits for p in permits[:3]] == [0, 0, 0]
-    assert all(p.waits >= 1 for p in permits[3:])
-    assert permits[3].granted_at - permits[0].granted_at >= 0.4
-    assert permits[4].granted_at - permits[1].granted_at >= 0.4
-    assert permits[3].waited_seconds > 0.2
-    assert 0.4 <= took < 5
+    assert permits[3].waits >= 1 and permits[3].waited_seconds > 0.3
+    assert permits[3].granted_at - permits[0].granted_at >= 1.0
+    assert permits[4].granted_at - permits[1].granted_at >= 1.0
+    assert 1.0 <= took < 6
     assert limiter.sends_in_window() <= 3
 
 
