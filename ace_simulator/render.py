@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ace_simulator.export import Chunk
-from ace_simulator.signals import SiteSignals, time_text
+from ace_simulator.signals import SiteSignals, time_parts, time_text
 
 BAD_VALUE_TEXTS = ("null", '"NaN"', '"inf"', '"-inf"', '"n/a"', '"Infinity"', '"error"', "NaN")
 
@@ -46,8 +46,11 @@ def _choose(count: int, p: float, rng: random.Random) -> list[int]:
 def sample_elements(signals: SiteSignals, chunk: Chunk, faults: SampleFaults | None = None) -> pa.Array:
     """One JSON object text (with a trailing comma) per sample, faults applied."""
     _, text = signals.values(chunk.pidx, chunk.sample_us)
-    value_json = pc.binary_join_element_wise('"', text, '"', "")
-    if faults and faults.bad_value_p > 0:
+    names = pc.take(signals.json_prefix, chunk.pidx)
+    if not (faults and faults.bad_value_p > 0):
+        elements = pc.binary_join_element_wise(names, *time_parts(chunk.emit_us), '","value":"', text, '"},', "")
+    else:
+        value_json = pc.binary_join_element_wise('"', text, '"', "")
         rng = random.Random(f"bad:{faults.seed}")
         picks = _choose(len(chunk), faults.bad_value_p, rng)
         mask = [False] * len(chunk)
@@ -55,9 +58,7 @@ def sample_elements(signals: SiteSignals, chunk: Chunk, faults: SampleFaults | N
             mask[i] = True
         replacements = pa.array([BAD_VALUE_TEXTS[n % len(BAD_VALUE_TEXTS)] for n in range(len(picks))])
         value_json = pc.replace_with_mask(value_json, pa.array(mask), replacements)
-    elements = pc.binary_join_element_wise(
-        pc.take(signals.json_prefix, chunk.pidx), time_text(chunk.emit_us), '","value":', value_json, "},", ""
-    )
+        elements = pc.binary_join_element_wise(names, *time_parts(chunk.emit_us), '","value":', value_json, "},", "")
     if faults and faults.duplicate_p > 0:
         rng = random.Random(f"dup:{faults.seed}")
         doubled = set(_choose(len(chunk), faults.duplicate_p, rng))

@@ -105,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error_response(decision.status, detail, headers))
             self.server.stats.record(route, decision.status, faults=decision.fired)
             return
+        started = time.perf_counter()
         response = self.server.api.handle(method, route, segments, query, body, decision)
+        busy = time.perf_counter() - started
         if decision.delay:
             time.sleep(decision.delay)
         served = response.samples
@@ -113,10 +115,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = ApiResponse(200, response.body[: max(1, len(response.body) // 2)] + b"\x00<truncated", {})
             served = 0
         if response.status == 200 and decision.drop_fraction is not None:
-            self.server.stats.record(route, response.status, faults=decision.fired)
+            self.server.stats.record(route, response.status, faults=decision.fired, seconds=busy)
             self._send(response, drop_fraction=decision.drop_fraction)
             return
-        self.server.stats.record(route, response.status, samples=served, faults=decision.fired)
+        self.server.stats.record(route, response.status, samples=served, faults=decision.fired, seconds=busy)
         self._send(response)
 
     def _admin(self, method: str, segments: list[str], body: bytes) -> ApiResponse:

@@ -24,6 +24,8 @@ _M1 = pa.scalar(0xBF58476D1CE4E5B9, pa.uint64())
 _M2 = pa.scalar(0x94D049BB133111EB, pa.uint64())
 _GOLDEN = pa.scalar(0x9E3779B97F4A7C15, pa.uint64())
 _TWO_PI = 2.0 * math.pi
+BINARY_TEXT = pa.array(["0", "1", "false", "true"])  # by (style - 1) * 2 + state
+SECOND_TEXT = pa.array([f"{s:02d}." for s in range(60)])
 
 
 def _u64(value: int) -> pa.Scalar:
@@ -149,21 +151,26 @@ class SiteSignals:
         style = take(self.binary_style)
         is_binary = pc.greater(style, 0)
         values = pc.if_else(is_binary, pc.cast(state, pa.float64()), analog)
+        # Python's float text, as the real API sends it: "71.0", "-24.8571". Values are
+        # finite and between 1e-4 and 1e15 in size by construction, so Arrow's shortest
+        # round-trip text differs from Python's only by the ".0" of whole numbers.
         text = pc.cast(analog, pa.string())
-        whole = pc.invert(pc.match_substring_regex(text, r"[.en]"))
+        whole = pc.invert(pc.match_substring(text, "."))
         text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
-        binary_text = pc.if_else(
-            pc.equal(style, 1),
-            pc.if_else(state, "1", "0"),
-            pc.if_else(state, "true", "false"),
-        )
+        binary_index = pc.add(pc.multiply(pc.subtract(style, 1), 2), pc.cast(state, pa.int8()))
+        binary_text = pc.take(BINARY_TEXT, pc.max_element_wise(binary_index, 0))
         text = pc.if_else(is_binary, binary_text, text)
         return values, text
 
 
 def time_text(ts_us: pa.Array) -> pa.Array:
-    """Naive ISO text with microseconds (``2025-10-12T14:50:36.055960``), built from a
-    per-minute prefix so strftime runs once per distinct minute, not per sample."""
+    """Naive ISO text with microseconds (``2025-10-12T14:50:36.055960``)."""
+    return pc.binary_join_element_wise(*time_parts(ts_us), "")
+
+
+def time_parts(ts_us: pa.Array) -> list[pa.Array]:
+    """Pieces of the time text ("YYYY-MM-DDTHH:MM:", "SS.", "ffffff"), to be joined by the
+    caller; strftime runs once per distinct minute, not per sample."""
     minutes = pc.divide(ts_us, US_PER_MIN)
     distinct = pc.unique(minutes)
     prefixes = pc.strftime(
@@ -171,8 +178,8 @@ def time_text(ts_us: pa.Array) -> pa.Array:
     )
     prefix = pc.take(prefixes, pc.index_in(minutes, distinct))
     in_minute = pc.remainder(ts_us, US_PER_MIN)
-    seconds = pc.utf8_slice_codeunits(pc.cast(pc.add(pc.divide(in_minute, US_PER_S), 100), pa.string()), 1)
+    seconds = pc.take(SECOND_TEXT, pc.divide(in_minute, US_PER_S))
     micros = pc.utf8_slice_codeunits(
         pc.cast(pc.add(pc.remainder(in_minute, US_PER_S), US_PER_S), pa.string()), 1
     )
-    return pc.binary_join_element_wise(prefix, seconds, ".", micros, "")
+    return [prefix, seconds, micros]

@@ -32,10 +32,15 @@ class Stats:
             self._recent: deque[tuple[float, str, int]] = deque(maxlen=RECENT)
             self._samples = 0
             self._pages = 0
+            self._busy_s = 0.0
 
-    def record(self, route: str, status: int, *, samples: int = 0, faults: tuple[str, ...] = ()) -> None:
-        """Count one answered API request (``samples`` only when the body went out whole)."""
+    def record(
+        self, route: str, status: int, *, samples: int = 0, faults: tuple[str, ...] = (), seconds: float = 0.0
+    ) -> None:
+        """Count one answered API request (``samples`` only when the body went out whole;
+        ``seconds`` the time spent building the answer, injected delays excluded)."""
         with self._lock:
+            self._busy_s += seconds
             self._total += 1
             self._by_route[route] += 1
             self._by_status[str(status)] += 1
@@ -58,6 +63,7 @@ class Stats:
                 "faults_fired": dict(self._faults),
                 "samples_served": self._samples,
                 "sample_pages_served": self._pages,
+                "busy_seconds": round(self._busy_s, 3),
                 "window_s": window_s,
                 "requests_last_window": sum(1 for t, _, _ in recent if t >= now - window_s),
                 "recent_requests": [{"t": t, "route": r, "status": s} for t, r, s in recent],
