@@ -24,8 +24,10 @@ PER_PAGE_CHOICES = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 5000, 10000, 100000)
 PAGE_SIZE_CHOICES = (3, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 300000, 500000)
 SINGLE_SHOT_LIMIT = 500_000  # samples one unpaginated timeseries answer may hold
 SAMPLE_ROUTES = {
-    "/sites/{site}/timeseries/paginated", "/sites/{site}/timeseries",
-    "/points/{name}/timeseries", "/points/get_timeseries",
+    "/sites/{site}/timeseries/paginated",
+    "/sites/{site}/timeseries",
+    "/points/{name}/timeseries",
+    "/points/get_timeseries",
 }
 
 
@@ -107,42 +109,71 @@ class AceApi:
     def _paged(items: list[dict[str, Any]], query: dict[str, str]) -> ApiResponse:
         per_page = parse_int(query.get("per_page"), field="per_page", default=100)
         if per_page not in PER_PAGE_CHOICES:
-            raise BadRequest(f"{per_page} is not a valid choice for 'per_page'; choices: {list(PER_PAGE_CHOICES)}")
+            raise BadRequest(
+                f"{per_page} is not a valid choice for 'per_page'; choices: {list(PER_PAGE_CHOICES)}"
+            )
         page = parse_int(query.get("page"), field="page", default=1)
         if page < 1:
             raise BadRequest(f"page {page} must be at least 1")
         total = len(items)
         chunk = items[(page - 1) * per_page : page * per_page]
         pages = max(1, math.ceil(total / per_page))
-        return _json({"page": page, "pages": pages, "per_page": per_page, "total": total,
-                      "total_pages": pages, "total_items": total, "items": chunk})
+        return _json(
+            {
+                "page": page,
+                "pages": pages,
+                "per_page": per_page,
+                "total": total,
+                "total_pages": pages,
+                "total_items": total,
+                "items": chunk,
+            }
+        )
 
     @staticmethod
     def _date_filter(points: list[SimPoint], query: dict[str, str]) -> list[SimPoint]:
         """created/updated after/before filters: inclusive, UTC, applied before paging."""
-        bounds = {k: parse_time_us(query[k], field=k) for k in
-                  ("created_after", "created_before", "updated_after", "updated_before") if query.get(k)}
+        bounds = {
+            k: parse_time_us(query[k], field=k)
+            for k in ("created_after", "created_before", "updated_after", "updated_before")
+            if query.get(k)
+        }
         for what in ("created", "updated"):
             lo, hi = bounds.get(f"{what}_after"), bounds.get(f"{what}_before")
             if lo is not None and hi is not None and lo > hi:
-                raise BadRequest(f"{what}_after {query[what + '_after']!r} is after {what}_before {query[what + '_before']!r}")
+                raise BadRequest(
+                    f"{what}_after {query[what + '_after']!r} is after {what}_before {query[what + '_before']!r}"
+                )
             if lo is not None or hi is not None:
-                def keep(p: SimPoint, what: str = what, lo: int | None = lo, hi: int | None = hi) -> bool:
+
+                def keep(
+                    p: SimPoint, what: str = what, lo: int | None = lo, hi: int | None = hi
+                ) -> bool:
                     t = parse_time_us(getattr(p, what), field=what)
                     return (lo is None or t >= lo) and (hi is None or t <= hi)
+
                 points = [p for p in points if keep(p)]
         return points
 
     def site_json(self, site: SimSite) -> dict[str, Any]:
         return {
-            "id": site.site_id, "name": site.name,
+            "id": site.site_id,
+            "name": site.name,
             "nice_name": site.name.replace("_", " ").title(),
-            "address": f"{100 + site.index * 10} Main St, Falls City, NE", "vtron_ip": f"10.8.0.{10 + site.index}",
-            "vtron_user": "volttron", "ansible_user": "ansible", "mqtt_prefix": f"{CLIENT}/{site.name}",
-            "latitude": 40.06 + site.index * 0.01, "longitude": -95.6 - site.index * 0.01,
-            "geo_location": "", "client_id": 1, "client": CLIENT, "archived": False,
+            "address": f"{100 + site.index * 10} Main St, Falls City, NE",
+            "vtron_ip": f"10.8.0.{10 + site.index}",
+            "vtron_user": "volttron",
+            "ansible_user": "ansible",
+            "mqtt_prefix": f"{CLIENT}/{site.name}",
+            "latitude": 40.06 + site.index * 0.01,
+            "longitude": -95.6 - site.index * 0.01,
+            "geo_location": "",
+            "client_id": 1,
+            "client": CLIENT,
+            "archived": False,
             "timezone": "America/Chicago",
-            "created": "2024-01-15T16:02:11.000000", "updated": "2025-10-01T09:30:00.000000",
+            "created": "2024-01-15T16:02:11.000000",
+            "updated": "2025-10-01T09:30:00.000000",
         }
 
     @staticmethod
@@ -151,41 +182,79 @@ class AceApi:
         if p.object_type not in ("weather", "niagara"):
             address, _, device_id = p.device.rpartition("-")
             bacnet = {
-                "device_address": address, "device_id": int(device_id) if device_id.isdigit() else 0,
-                "device_name": p.device, "device_description": "", "object_type": p.object_type,
-                "object_index": int(p.name.rsplit("/", 1)[1]), "object_name": p.kind,
-                "object_description": "", "object_units": None, "present_value": "",
-                "scrape_interval": p.interval_s, "scrape_enabled": p.collect_enabled,
+                "device_address": address,
+                "device_id": int(device_id) if device_id.isdigit() else 0,
+                "device_name": p.device,
+                "device_description": "",
+                "object_type": p.object_type,
+                "object_index": int(p.name.rsplit("/", 1)[1]),
+                "object_name": p.kind,
+                "object_description": "",
+                "object_units": None,
+                "present_value": "",
+                "scrape_interval": p.interval_s,
+                "scrape_enabled": p.collect_enabled,
                 "additional_properties": {},
             }
         return {
-            "id": p.point_id, "name": p.name, "site_id": site.site_id, "client_id": 1,
-            "site": site.name, "client": CLIENT, "marker_tags": sorted({p.kind, "point"}),
-            "kv_tags": {"kind": p.kind}, "bacnet_data": bacnet, "collect_config": {},
-            "point_type": "bacnet" if bacnet else p.object_type, "collect_enabled": p.collect_enabled,
-            "collect_interval": p.interval_s, "topic_id": p.point_id, "device_id": p.device,
-            "created": p.created, "updated": p.updated,
+            "id": p.point_id,
+            "name": p.name,
+            "site_id": site.site_id,
+            "client_id": 1,
+            "site": site.name,
+            "client": CLIENT,
+            "marker_tags": sorted({p.kind, "point"}),
+            "kv_tags": {"kind": p.kind},
+            "bacnet_data": bacnet,
+            "collect_config": {},
+            "point_type": "bacnet" if bacnet else p.object_type,
+            "collect_enabled": p.collect_enabled,
+            "collect_interval": p.interval_s,
+            "topic_id": p.point_id,
+            "device_id": p.device,
+            "created": p.created,
+            "updated": p.updated,
         }
 
-    def _samples(self, site: SimSite, chunk: Chunk, faults: RequestFaults, extra: dict[str, Any] | None) -> ApiResponse:
+    def _samples(
+        self, site: SimSite, chunk: Chunk, faults: RequestFaults, extra: dict[str, Any] | None
+    ) -> ApiResponse:
         export = self.building.export(site.name)
-        sample_faults = SampleFaults(faults.bad_value_p, faults.duplicate_p, faults.shuffle, faults.seed)
+        sample_faults = SampleFaults(
+            faults.bad_value_p, faults.duplicate_p, faults.shuffle, faults.seed
+        )
         elements = sample_elements(export.signals, chunk, sample_faults)
         return ApiResponse(200, samples_body(elements, extra), samples=len(elements))
 
     # ---- routes --------------------------------------------------------------------
-    def handle(self, method: str, route: str, segments: list[str], query: dict[str, str],
-               body: bytes, faults: RequestFaults) -> ApiResponse:
+    def handle(
+        self,
+        method: str,
+        route: str,
+        segments: list[str],
+        query: dict[str, str],
+        body: bytes,
+        faults: RequestFaults,
+    ) -> ApiResponse:
         """Answer one authenticated request whose path is already split into ``segments``."""
         try:
-            return self._dispatch(method, route, [unquote(s) for s in segments], query, body, faults)
+            return self._dispatch(
+                method, route, [unquote(s) for s in segments], query, body, faults
+            )
         except BadRequest as exc:
             return error_response(400, str(exc))
         except ApiError as exc:
             return error_response(exc.status, exc.detail)
 
-    def _dispatch(self, method: str, route: str, seg: list[str], query: dict[str, str],
-                  body: bytes, faults: RequestFaults) -> ApiResponse:
+    def _dispatch(
+        self,
+        method: str,
+        route: str,
+        seg: list[str],
+        query: dict[str, str],
+        body: bytes,
+        faults: RequestFaults,
+    ) -> ApiResponse:
         want_post = route == "/points/get_timeseries"
         if route == "unknown":
             raise ApiError(404, f"no API route for {method} /{'/'.join(seg)}")
@@ -197,14 +266,21 @@ class AceApi:
             parse_bool(query.get("show_archived"), field="show_archived")
             return self._paged([self.site_json(s) for s in self.building.sites.values()], query)
         if route == "/points":
-            points = [(s, p) for s in self.building.sites.values() for p in s.points if twin or not p.case_twin]
+            points = [
+                (s, p)
+                for s in self.building.sites.values()
+                for p in s.points
+                if twin or not p.case_twin
+            ]
             return self._paged([self.point_json(s, p) for s, p in points], query)
         if route == "/points/{name}":
             return _json(self.point_json(*self._point(seg[1], twin)))
         if route == "/points/{name}/timeseries":
             site, point = self._point(seg[1], twin)
             start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
-            chunk = self.building.export(site.name).points_window([point.index], start_us, end_us, limit=SINGLE_SHOT_LIMIT)
+            chunk = self.building.export(site.name).points_window(
+                [point.index], start_us, end_us, limit=SINGLE_SHOT_LIMIT
+            )
             return self._samples(site, chunk, faults, None)
         if route == "/points/get_timeseries":
             return self._points_timeseries(query, body, faults)
@@ -212,47 +288,65 @@ class AceApi:
         if route == "/sites/{site}":
             return _json(self.site_json(site))
         if route in ("/sites/{site}/points", "/sites/{site}/configured_points"):
-            listed = self.building.listed_points(site.name, configured_only=route.endswith("configured_points"), twin=twin)
-            return self._paged([self.point_json(site, p) for p in self._date_filter(listed, query)], query)
+            listed = self.building.listed_points(
+                site.name, configured_only=route.endswith("configured_points"), twin=twin
+            )
+            return self._paged(
+                [self.point_json(site, p) for p in self._date_filter(listed, query)], query
+            )
         if route == "/sites/{site}/weather":
             return self._weather(site)
         start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
         raw = parse_bool(query.get("raw_data"), field="raw_data", default=False)
         export = self.building.export(site.name)
         if route == "/sites/{site}/timeseries":
-            page = export.page(start_us, end_us, SINGLE_SHOT_LIMIT, raw=True, cursor=None, twin=twin)
+            page = export.page(
+                start_us, end_us, SINGLE_SHOT_LIMIT, raw=True, cursor=None, twin=twin
+            )
             if page.next_cursor:
-                raise BadRequest(f"window holds more than {SINGLE_SHOT_LIMIT} samples; use /sites/{{site}}/timeseries/paginated")
+                raise BadRequest(
+                    f"window holds more than {SINGLE_SHOT_LIMIT} samples; use /sites/{{site}}/timeseries/paginated"
+                )
             return self._samples(site, page.chunk, faults, None)
         page_size = parse_int(query.get("page_size"), field="page_size", default=10000)
         if page_size not in PAGE_SIZE_CHOICES:
-            raise BadRequest(f"{page_size} is not a valid choice for 'page_size'; choices: {list(PAGE_SIZE_CHOICES)}")
-        page = export.page(start_us, end_us, page_size, raw=raw, cursor=query.get("cursor") or None, twin=twin)
+            raise BadRequest(
+                f"{page_size} is not a valid choice for 'page_size'; choices: {list(PAGE_SIZE_CHOICES)}"
+            )
+        page = export.page(
+            start_us, end_us, page_size, raw=raw, cursor=query.get("cursor") or None, twin=twin
+        )
         extra = {"next_cursor": page.next_cursor, "has_more": page.next_cursor is not None}
         return self._samples(site, page.chunk, faults, extra)
 
-    def _points_timeseries(self, query: dict[str, str], body: bytes, faults: RequestFaults) -> ApiResponse:
+    def _points_timeseries(
+        self, query: dict[str, str], body: bytes, faults: RequestFaults
+    ) -> ApiResponse:
         """POST /points/get_timeseries: times in the query, ``{"points": [names]}`` in the body."""
         start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
         try:
             payload = json.loads(body or b"null")
         except ValueError:
-            raise BadRequest("request body is not JSON; expected {\"points\": [names]}") from None
+            raise BadRequest('request body is not JSON; expected {"points": [names]}') from None
         names = payload.get("points") if isinstance(payload, dict) else None
         if not isinstance(names, list):
-            raise BadRequest("request body must be {\"points\": [point names]}")
+            raise BadRequest('request body must be {"points": [point names]}')
         names = [n.get("name") if isinstance(n, dict) else n for n in names]
         if not all(isinstance(n, str) for n in names):
             raise BadRequest("every entry of 'points' must be a point name string")
         by_site: dict[str, list[int]] = {}
         for name in dict.fromkeys(names):
             found = self.building.points_by_name.get(name)
-            if found and (faults.case_twin or not self.building.site(found[0]).points[found[1]].case_twin):
+            if found and (
+                faults.case_twin or not self.building.site(found[0]).points[found[1]].case_twin
+            ):
                 by_site.setdefault(found[0], []).append(found[1])
         parts: list[bytes] = []
         served = 0
         for site_name, indexes in by_site.items():
-            chunk = self.building.export(site_name).points_window(indexes, start_us, end_us, limit=SINGLE_SHOT_LIMIT)
+            chunk = self.building.export(site_name).points_window(
+                indexes, start_us, end_us, limit=SINGLE_SHOT_LIMIT
+            )
             answer = self._samples(self.building.site(site_name), chunk, faults, None)
             inner = answer.body[len(b'{"point_samples":[') : -2]
             if inner:
@@ -261,8 +355,18 @@ class AceApi:
         return ApiResponse(200, b'{"point_samples":[' + b",".join(parts) + b"]}", samples=served)
 
     def _weather(self, site: SimSite) -> ApiResponse:
-        return _json({p.name.rsplit("/", 1)[1]: {"name": p.name, "value": None, "time": None, "source": "simulator"}
-                      for p in site.points if p.object_type == "weather" and not p.case_twin})
+        return _json(
+            {
+                p.name.rsplit("/", 1)[1]: {
+                    "name": p.name,
+                    "value": None,
+                    "time": None,
+                    "source": "simulator",
+                }
+                for p in site.points
+                if p.object_type == "weather" and not p.case_twin
+            }
+        )
 
 
 def split_target(target: str) -> tuple[list[str], dict[str, str]]:

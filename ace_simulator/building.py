@@ -79,7 +79,9 @@ class Building:
                 self._exports[site] = SiteExport(self.site(site))
             return self._exports[site]
 
-    def listed_points(self, site: str, *, configured_only: bool, twin: bool = False) -> list[SimPoint]:
+    def listed_points(
+        self, site: str, *, configured_only: bool, twin: bool = False
+    ) -> list[SimPoint]:
         """Points as ``/points`` (all) or ``/configured_points`` (collect-enabled) list them."""
         return [
             p
@@ -87,7 +89,9 @@ class Building:
             if (twin or not p.case_twin) and (p.collect_enabled or not configured_only)
         ]
 
-    def expected_chunk(self, site: str, start_us: int, end_us: int, *, raw: bool = True, twin: bool = False) -> Chunk:
+    def expected_chunk(
+        self, site: str, start_us: int, end_us: int, *, raw: bool = True, twin: bool = False
+    ) -> Chunk:
         """Every sample a fault-free paginated export of ``[start_us, end_us)`` serves, in order."""
         export = self.export(site)
         chunks: list[Chunk] = []

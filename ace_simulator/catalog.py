@@ -76,40 +76,93 @@ KINDS: dict[str, Kind] = {
 
 # (suffix or BACnet object, kind) per piece of equipment.
 AHU_POINTS = (
-    ("SupplyAirTemp", "sat"), ("SupplyAirTempSP", "sat_sp"), ("ReturnAirTemp", "rat"),
-    ("MixedAirTemp", "mat"), ("OutsideAirTemp", "oat"), ("Exhaust_Damper", "damper"),
-    ("OutsideAir_Damper", "damper"), ("Return_Damper", "damper"), ("CoolingValve", "valve"),
-    ("HeatingValve", "valve"), ("SupplyFanStatus", "status"), ("SupplyFanCmd", "status"),
-    ("SupplyFanSpeed", "speed"), ("SupplyFan_kW", "kw"), ("ReturnFanStatus", "status"),
-    ("ReturnFanSpeed", "speed"), ("DuctStaticPressure", "static"), ("DuctStaticSP", "static_sp"),
-    ("SupplyAirFlow", "flow"), ("ReturnAirHumidity", "humidity"), ("FilterAlarm", "alarm"),
-    ("FreezeStat", "alarm"), ("OccupiedMode", "mode"), ("EconEnable", "status"),
+    ("SupplyAirTemp", "sat"),
+    ("SupplyAirTempSP", "sat_sp"),
+    ("ReturnAirTemp", "rat"),
+    ("MixedAirTemp", "mat"),
+    ("OutsideAirTemp", "oat"),
+    ("Exhaust_Damper", "damper"),
+    ("OutsideAir_Damper", "damper"),
+    ("Return_Damper", "damper"),
+    ("CoolingValve", "valve"),
+    ("HeatingValve", "valve"),
+    ("SupplyFanStatus", "status"),
+    ("SupplyFanCmd", "status"),
+    ("SupplyFanSpeed", "speed"),
+    ("SupplyFan_kW", "kw"),
+    ("ReturnFanStatus", "status"),
+    ("ReturnFanSpeed", "speed"),
+    ("DuctStaticPressure", "static"),
+    ("DuctStaticSP", "static_sp"),
+    ("SupplyAirFlow", "flow"),
+    ("ReturnAirHumidity", "humidity"),
+    ("FilterAlarm", "alarm"),
+    ("FreezeStat", "alarm"),
+    ("OccupiedMode", "mode"),
+    ("EconEnable", "status"),
 )
 VAV_POINTS = (
-    ("analogInput", "zone_temp"), ("analogValue", "cool_sp"), ("analogValue", "heat_sp"),
-    ("analogOutput", "damper"), ("analogInput", "flow"), ("analogValue", "flow_sp"),
-    ("analogOutput", "valve"), ("analogInput", "dat"), ("binaryValue", "occupancy"),
-    ("multiStateValue", "mode"), ("binaryInput", "alarm"),
+    ("analogInput", "zone_temp"),
+    ("analogValue", "cool_sp"),
+    ("analogValue", "heat_sp"),
+    ("analogOutput", "damper"),
+    ("analogInput", "flow"),
+    ("analogValue", "flow_sp"),
+    ("analogOutput", "valve"),
+    ("analogInput", "dat"),
+    ("binaryValue", "occupancy"),
+    ("multiStateValue", "mode"),
+    ("binaryInput", "alarm"),
 )
 VAV_LEAVES = {
-    "zone_temp": "ZoneTemp", "cool_sp": "CoolingSP", "heat_sp": "HeatingSP", "damper": "Damper",
-    "flow": "Airflow", "flow_sp": "AirflowSP", "valve": "ReheatValve", "dat": "DischargeTemp",
-    "occupancy": "Occupied", "mode": "Mode", "alarm": "Alarm",
+    "zone_temp": "ZoneTemp",
+    "cool_sp": "CoolingSP",
+    "heat_sp": "HeatingSP",
+    "damper": "Damper",
+    "flow": "Airflow",
+    "flow_sp": "AirflowSP",
+    "valve": "ReheatValve",
+    "dat": "DischargeTemp",
+    "occupancy": "Occupied",
+    "mode": "Mode",
+    "alarm": "Alarm",
 }
 PLANT_POINTS = (
-    ("analogInput", "chw_temp"), ("analogInput", "chw_temp"), ("analogValue", "chw_temp"),
-    ("analogInput", "cw_temp"), ("analogInput", "cw_temp"), ("analogInput", "kw"),
-    ("analogInput", "dp"), ("binaryInput", "status"), ("binaryValue", "status"),
-    ("analogOutput", "valve"), ("analogInput", "hw_temp"), ("analogInput", "hw_temp"),
-    ("analogValue", "hw_temp"), ("binaryInput", "alarm"), ("analogOutput", "speed"),
+    ("analogInput", "chw_temp"),
+    ("analogInput", "chw_temp"),
+    ("analogValue", "chw_temp"),
+    ("analogInput", "cw_temp"),
+    ("analogInput", "cw_temp"),
+    ("analogInput", "kw"),
+    ("analogInput", "dp"),
+    ("binaryInput", "status"),
+    ("binaryValue", "status"),
+    ("analogOutput", "valve"),
+    ("analogInput", "hw_temp"),
+    ("analogInput", "hw_temp"),
+    ("analogValue", "hw_temp"),
+    ("binaryInput", "alarm"),
+    ("analogOutput", "speed"),
 )
 METER_POINTS = (
-    ("kW", "net_kw"), ("kWh", "kwh"), ("VoltsAN", "volts"), ("VoltsBN", "volts"),
-    ("VoltsCN", "volts"), ("PowerFactor", "pf"), ("kW_Demand", "kw"), ("kVAR", "kw"),
+    ("kW", "net_kw"),
+    ("kWh", "kwh"),
+    ("VoltsAN", "volts"),
+    ("VoltsBN", "volts"),
+    ("VoltsCN", "volts"),
+    ("PowerFactor", "pf"),
+    ("kW_Demand", "kw"),
+    ("kVAR", "kw"),
 )
 WEATHER_POINTS = (
-    ("temp", "oat"), ("feels_like", "oat"), ("humidity", "humidity"), ("pressure", "pressure"),
-    ("dew_point", "oat"), ("wet_bulb", "oat"), ("wind_speed", "wind"), ("wind_deg", "wind_deg"),
+    ("temp", "oat"),
+    ("feels_like", "oat"),
+    ("humidity", "humidity"),
+    ("pressure", "pressure"),
+    ("dew_point", "oat"),
+    ("wet_bulb", "oat"),
+    ("wind_speed", "wind"),
+    ("wind_deg", "wind_deg"),
     ("clouds", "clouds"),
 )
 SHARES = (("ahu", 0.16), ("plant", 0.10), ("meter", 0.06), ("vav", 1.0))
@@ -173,7 +226,9 @@ def _phase_us(rng: random.Random, interval_s: int) -> int:
     return rng.randrange(interval_s * 1_000_000)
 
 
-def _equipment(site: str, station: str, rng: random.Random, count: int) -> list[tuple[str, str, str, str]]:
+def _equipment(
+    site: str, station: str, rng: random.Random, count: int
+) -> list[tuple[str, str, str, str]]:
     """(name, kind, object_type, device) for ``count`` points, equipment in fixed shares."""
     prefix = f"{CLIENT}/{site}"
     out: list[tuple[str, str, str, str]] = []
@@ -195,7 +250,12 @@ def _equipment(site: str, station: str, rng: random.Random, count: int) -> list[
                 label = "chiller" if unit % 3 else "boiler"
                 device = f"10.0.20.{20 + unit}-{3000 + unit}"
                 for i, (obj, kind) in enumerate(PLANT_POINTS):
-                    if label == "chiller" and kind == "hw_temp" or label == "boiler" and kind in ("chw_temp", "cw_temp"):
+                    if (
+                        label == "chiller"
+                        and kind == "hw_temp"
+                        or label == "boiler"
+                        and kind in ("chw_temp", "cw_temp")
+                    ):
                         continue
                     out.append((f"{prefix}/{device}/{obj}/{i + 1}", kind, obj, f"{label}{unit}"))
             elif family == "meter":
@@ -245,7 +305,9 @@ def build_site(index: int, name: str, *, seed: int, points: int, interval: int |
     # a few points are listed but not collect-enabled; about half of those still leak
     # into the export (at least one of each whenever the site has 3+ points)
     unconfigured_count = max(2, round(len(specs) * NOT_CONFIGURED_SHARE)) if len(specs) >= 3 else 0
-    unconfigured = rng.sample(range(1, len(specs)), unconfigured_count) if unconfigured_count else []
+    unconfigured = (
+        rng.sample(range(1, len(specs)), unconfigured_count) if unconfigured_count else []
+    )
     leaky = set(unconfigured[: (unconfigured_count + 1) // 2])
     sim_points: list[SimPoint] = []
     for i, (pname, kind, obj, device) in enumerate(specs):
@@ -293,4 +355,6 @@ def build_site(index: int, name: str, *, seed: int, points: int, interval: int |
             }
         )
     )
-    return SimSite(index=index, site_id=index + 1, name=name, key=site_key, points=tuple(sim_points))
+    return SimSite(
+        index=index, site_id=index + 1, name=name, key=site_key, points=tuple(sim_points)
+    )

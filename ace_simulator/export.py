@@ -46,7 +46,9 @@ def build_template(site: SimSite, *, raw: bool) -> Template:
     """Precompute the super-block template of a site for raw or 5-minute-bucket export."""
     intervals = {p.interval_s for p in site.points} | {300}
     base_s = math.lcm(*intervals)
-    per_base = sum(max(1, base_s // (p.interval_s if raw else max(300, p.interval_s))) for p in site.points)
+    per_base = sum(
+        max(1, base_s // (p.interval_s if raw else max(300, p.interval_s))) for p in site.points
+    )
     block_s = base_s * max(1, math.ceil(TEMPLATE_TARGET / per_base))
     rows: list[tuple[int, int, int]] = []
     for p in site.points:
@@ -91,7 +93,9 @@ class Chunk:
     @staticmethod
     def concat(chunks: list[Chunk]) -> Chunk:
         if not chunks:
-            return Chunk(pa.array([], pa.int32()), pa.array([], pa.int64()), pa.array([], pa.int64()))
+            return Chunk(
+                pa.array([], pa.int32()), pa.array([], pa.int64()), pa.array([], pa.int64())
+            )
         if len(chunks) == 1:
             return chunks[0]
         return Chunk(
@@ -167,7 +171,14 @@ class SiteExport:
             index = 0
 
     def page(
-        self, start_us: int, end_us: int, page_size: int, *, raw: bool, cursor: str | None, twin: bool = False
+        self,
+        start_us: int,
+        end_us: int,
+        page_size: int,
+        *,
+        raw: bool,
+        cursor: str | None,
+        twin: bool = False,
     ) -> Page:
         """The page at ``cursor`` (or the first page) of samples in ``[start_us, end_us)``."""
         template = self.template(raw)
@@ -178,19 +189,29 @@ class SiteExport:
         taken: list[Chunk] = []
         need = page_size
         next_cursor: str | None = None
-        for block, first, positions, chunk in self._scan(template, start_us, end_us, block_us, index, twin):
+        for block, first, positions, chunk in self._scan(
+            template, start_us, end_us, block_us, index, twin
+        ):
             if need == 0:  # one more sample exists after a full page
                 next_cursor = encode_cursor(block, first + positions[0].as_py())
                 break
             use = positions.slice(0, need)
-            taken.append(Chunk(pc.take(chunk.pidx, use), pc.take(chunk.emit_us, use), pc.take(chunk.sample_us, use)))
+            taken.append(
+                Chunk(
+                    pc.take(chunk.pidx, use),
+                    pc.take(chunk.emit_us, use),
+                    pc.take(chunk.sample_us, use),
+                )
+            )
             need -= len(use)
             if need == 0 and len(positions) > len(use):
                 next_cursor = encode_cursor(block, first + positions[len(use)].as_py())
                 break
         return Page(Chunk.concat(taken), next_cursor)
 
-    def points_window(self, pidx_list: list[int], start_us: int, end_us: int, *, limit: int) -> Chunk:
+    def points_window(
+        self, pidx_list: list[int], start_us: int, end_us: int, *, limit: int
+    ) -> Chunk:
         """Raw samples of the given points in ``[start_us, end_us)``, sorted by (time, point)."""
         total = 0
         plans = []
@@ -208,10 +229,13 @@ class SiteExport:
             )
         pidx = pa.array([i for i, k0, k1, _, _ in plans for _ in range(k1 - k0)], pa.int32())
         ts = pa.array(
-            [phase + k * step for _, k0, k1, step, phase in plans for k in range(k0, k1)], pa.int64()
+            [phase + k * step for _, k0, k1, step, phase in plans for k in range(k0, k1)],
+            pa.int64(),
         )
         keep = pc.invert(self.signals.gap_mask(pidx, ts))
         pidx, ts = pc.filter(pidx, keep), pc.filter(ts, keep)
-        order = pc.sort_indices(pa.table({"t": ts, "p": pidx}), sort_keys=[("t", "ascending"), ("p", "ascending")])
+        order = pc.sort_indices(
+            pa.table({"t": ts, "p": pidx}), sort_keys=[("t", "ascending"), ("p", "ascending")]
+        )
         ts = pc.take(ts, order)
         return Chunk(pc.take(pidx, order), ts, ts)

@@ -30,8 +30,12 @@ from typing import Any
 REQUEST_FAULTS = ("outage", "rate_limit", "server_error", "slow", "drop", "malformed")
 SAMPLE_FAULTS = ("bad_values", "duplicates", "shuffle", "case_twin")
 KNOWN = REQUEST_FAULTS + SAMPLE_FAULTS
-DEFAULT_TRIGGER = {"rate_limit": {"every": 10}, "server_error": {"count": 3}, "drop": {"count": 1},
-                   "malformed": {"count": 1}}
+DEFAULT_TRIGGER = {
+    "rate_limit": {"every": 10},
+    "server_error": {"count": 3},
+    "drop": {"count": 1},
+    "malformed": {"count": 1},
+}
 PARAMS = {
     "outage": {"status"},
     "rate_limit": {"retry_after"},
@@ -110,7 +114,9 @@ def parse_faults(spec: str | dict[str, Any] | None) -> dict[str, dict[str, Any]]
             for pair in pairs:
                 key, sep, value = pair.partition("=")
                 if not sep:
-                    raise FaultSpecError(f"fault {name!r}: parameter {pair!r} must look like key=value")
+                    raise FaultSpecError(
+                        f"fault {name!r}: parameter {pair!r} must look like key=value"
+                    )
                 params[key.strip()] = value.strip()
             parsed[name.strip()] = params
         spec = parsed
@@ -126,7 +132,9 @@ def parse_faults(spec: str | dict[str, Any] | None) -> dict[str, dict[str, Any]]
         allowed = PARAMS[name] | (TRIGGERS if name in REQUEST_FAULTS else set())
         for key in params:
             if key not in allowed:
-                raise FaultSpecError(f"fault {name!r} has no parameter {key!r}; allowed: {sorted(allowed)}")
+                raise FaultSpecError(
+                    f"fault {name!r} has no parameter {key!r}; allowed: {sorted(allowed)}"
+                )
         if name in REQUEST_FAULTS and not TRIGGERS & set(params):
             params = {**DEFAULT_TRIGGER.get(name, {}), **params}
         out[name] = {key: _coerce(name, key, value) for key, value in params.items()}
@@ -189,7 +197,9 @@ class FaultState:
                 if fault and fault.fires():
                     fired.append(name)
                     status = 429 if name == "rate_limit" else int(fault.params.get("status", 503))
-                    retry = float(fault.params.get("retry_after", 1)) if name == "rate_limit" else None
+                    retry = (
+                        float(fault.params.get("retry_after", 1)) if name == "rate_limit" else None
+                    )
                     return replace(decision, status=status, retry_after=retry, fired=tuple(fired))
             for name in ("slow", "drop", "malformed"):
                 fault = self._faults.get(name)
@@ -200,7 +210,9 @@ class FaultState:
                     if name == "slow":
                         decision = replace(decision, delay=float(fault.params.get("delay", 2.0)))
                     elif name == "drop":
-                        decision = replace(decision, drop_fraction=float(fault.params.get("fraction", 0.5)))
+                        decision = replace(
+                            decision, drop_fraction=float(fault.params.get("fraction", 0.5))
+                        )
                     else:
                         decision = replace(decision, malformed=True)
             bad = self._faults.get("bad_values")

@@ -43,12 +43,16 @@ def _choose(count: int, p: float, rng: random.Random) -> list[int]:
     return picks or [rng.randrange(count)]
 
 
-def sample_elements(signals: SiteSignals, chunk: Chunk, faults: SampleFaults | None = None) -> pa.Array:
+def sample_elements(
+    signals: SiteSignals, chunk: Chunk, faults: SampleFaults | None = None
+) -> pa.Array:
     """One JSON object text (with a trailing comma) per sample, faults applied."""
     _, text = signals.values(chunk.pidx, chunk.sample_us)
     names = pc.take(signals.json_prefix, chunk.pidx)
     if not (faults and faults.bad_value_p > 0):
-        elements = pc.binary_join_element_wise(names, *time_parts(chunk.emit_us), '","value":"', text, '"},', "")
+        elements = pc.binary_join_element_wise(
+            names, *time_parts(chunk.emit_us), '","value":"', text, '"},', ""
+        )
     else:
         value_json = pc.binary_join_element_wise('"', text, '"', "")
         rng = random.Random(f"bad:{faults.seed}")
@@ -56,9 +60,13 @@ def sample_elements(signals: SiteSignals, chunk: Chunk, faults: SampleFaults | N
         mask = [False] * len(chunk)
         for i in picks:
             mask[i] = True
-        replacements = pa.array([BAD_VALUE_TEXTS[n % len(BAD_VALUE_TEXTS)] for n in range(len(picks))])
+        replacements = pa.array(
+            [BAD_VALUE_TEXTS[n % len(BAD_VALUE_TEXTS)] for n in range(len(picks))]
+        )
         value_json = pc.replace_with_mask(value_json, pa.array(mask), replacements)
-        elements = pc.binary_join_element_wise(names, *time_parts(chunk.emit_us), '","value":', value_json, "},", "")
+        elements = pc.binary_join_element_wise(
+            names, *time_parts(chunk.emit_us), '","value":', value_json, "},", ""
+        )
     if faults and faults.duplicate_p > 0:
         rng = random.Random(f"dup:{faults.seed}")
         doubled = set(_choose(len(chunk), faults.duplicate_p, rng))

@@ -15,11 +15,18 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 
-from ace_simulator.api import SAMPLE_ROUTES, AceApi, ApiResponse, error_response, route_of, split_target
+from ace_simulator.api import (
+    SAMPLE_ROUTES,
+    AceApi,
+    ApiResponse,
+    error_response,
+    route_of,
+    split_target,
+)
 from ace_simulator.building import DEFAULT_POINTS, DEFAULT_SEED, Building, BuildingConfig
 from ace_simulator.faults import FaultSpecError, FaultState
 from ace_simulator.stats import Stats
@@ -47,13 +54,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimulatorServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by design
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
     def _body(self) -> bytes:
@@ -85,14 +92,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._admin(method, segments[1:], body))
             return
         if segments[:1] != [API_PREFIX]:
-            self._send(error_response(404, f"no route for {method} {self.path.split('?')[0]}; the API is under /api"))
+            self._send(
+                error_response(
+                    404, f"no route for {method} {self.path.split('?')[0]}; the API is under /api"
+                )
+            )
             return
         segments = segments[1:]
         route = route_of(method, segments)
         auth = self.headers.get("Authorization", "")
         scheme, _, key = auth.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            response = error_response(401, "missing or invalid Authorization header; expected 'Bearer <api key>'")
+            response = error_response(
+                401, "missing or invalid Authorization header; expected 'Bearer <api key>'"
+            )
             self._send(response)
             self.server.stats.record(route, 401)
             return
@@ -112,13 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(decision.delay)
         served = response.samples
         if response.status == 200 and decision.malformed:
-            response = ApiResponse(200, response.body[: max(1, len(response.body) // 2)] + b"\x00<truncated", {})
+            response = ApiResponse(
+                200, response.body[: max(1, len(response.body) // 2)] + b"\x00<truncated", {}
+            )
             served = 0
         if response.status == 200 and decision.drop_fraction is not None:
             self.server.stats.record(route, response.status, faults=decision.fired, seconds=busy)
             self._send(response, drop_fraction=decision.drop_fraction)
             return
-        self.server.stats.record(route, response.status, samples=served, faults=decision.fired, seconds=busy)
+        self.server.stats.record(
+            route, response.status, samples=served, faults=decision.fired, seconds=busy
+        )
         self._send(response)
 
     def _admin(self, method: str, segments: list[str], body: bytes) -> ApiResponse:
@@ -132,7 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
         if what == "faults" and method == "POST":
             try:
                 payload = json.loads(body or b"{}")
-                spec = payload.get("spec", payload.get("faults", payload)) if isinstance(payload, dict) else payload
+                spec = (
+                    payload.get("spec", payload.get("faults", payload))
+                    if isinstance(payload, dict)
+                    else payload
+                )
                 active = self.server.faults.set(spec)
             except (ValueError, FaultSpecError) as exc:
                 return error_response(400, str(exc))
@@ -192,16 +213,20 @@ class SimulatorHandle:
         self.server.faults.set(None)
         self.server.stats.reset()
 
-    def expected_samples(self, site: str, start_ms: int, end_ms: int, *, raw: bool = True) -> pa.Table:
+    def expected_samples(
+        self, site: str, start_ms: int, end_ms: int, *, raw: bool = True
+    ) -> pa.Table:
         """What a fault-free paginated export of ``[start_ms, end_ms)`` serves (see ``Building``)."""
-        return self.building.expected_samples(site, start_ms, end_ms, raw=raw, twin=self.server.faults.case_twin())
+        return self.building.expected_samples(
+            site, start_ms, end_ms, raw=raw, twin=self.server.faults.case_twin()
+        )
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
 
-    def __enter__(self) -> SimulatorHandle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -230,6 +255,8 @@ def start_simulator(
         for site in building.sites:
             building.export(site)
     server = SimulatorServer((host, port), building, FaultState(faults, seed=seed))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"ace-simulator:{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name=f"ace-simulator:{port}", daemon=True
+    )
     thread.start()
     return SimulatorHandle(server, thread, api_key)

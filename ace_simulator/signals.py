@@ -74,9 +74,28 @@ class SiteSignals:
 
     @classmethod
     def for_site(cls, site: SimSite) -> SiteSignals:
-        cols: dict[str, list] = {k: [] for k in (
-            "key", "interval_us", "base", "amp", "occ", "noise", "lo", "hi", "scale", "peak",
-            "binary_style", "on_occ", "on_unocc", "counter", "gappy", "json_prefix", "names")}
+        cols: dict[str, list] = {
+            k: []
+            for k in (
+                "key",
+                "interval_us",
+                "base",
+                "amp",
+                "occ",
+                "noise",
+                "lo",
+                "hi",
+                "scale",
+                "peak",
+                "binary_style",
+                "on_occ",
+                "on_unocc",
+                "counter",
+                "gappy",
+                "json_prefix",
+                "names",
+            )
+        }
         for p in site.points:
             kind = KINDS[p.kind]
             frozen = p.stuck
@@ -116,7 +135,9 @@ class SiteSignals:
         outage_day = pc.less(hash_unit(site_keys, day, 12), 0.3)
         start_s = pc.multiply(hash_unit(site_keys, day, 13), 84_000.0)
         length_s = pc.add(pc.multiply(hash_unit(site_keys, day, 14), 600.0), 600.0)
-        sec_of_day = pc.divide(pc.cast(pc.remainder(sample_us, 86_400 * US_PER_S), pa.float64()), 1e6)
+        sec_of_day = pc.divide(
+            pc.cast(pc.remainder(sample_us, 86_400 * US_PER_S), pa.float64()), 1e6
+        )
         in_outage = pc.and_(
             pc.greater_equal(sec_of_day, start_s),
             pc.less(sec_of_day, pc.add(start_s, length_s)),
@@ -125,7 +146,7 @@ class SiteSignals:
 
     def values(self, pidx: pa.Array, sample_us: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(float64 values, JSON value text) for samples of points ``pidx`` at ``sample_us``."""
-        take = lambda col: pc.take(col, pidx)  # noqa: E731
+        take = lambda col: pc.take(col, pidx)
         interval = take(self.interval_us)
         tick = pc.divide(sample_us, interval)
         ts_s = pc.divide(sample_us, US_PER_S)
@@ -140,7 +161,9 @@ class SiteSignals:
             pc.add(pc.multiply(take(self.occ), occ_f), pc.multiply(take(self.noise), noise)),
         )
         hours = pc.divide(pc.cast(ts_s, pa.float64()), 3600.0)
-        counter_value = pc.add(pc.multiply(take(self.base), hours), pc.cast(pc.remainder(keys, 100_000), pa.float64()))
+        counter_value = pc.add(
+            pc.multiply(take(self.base), hours), pc.cast(pc.remainder(keys, 100_000), pa.float64())
+        )
         analog = pc.if_else(take(self.counter), counter_value, analog)
         analog = pc.max_element_wise(pc.min_element_wise(analog, take(self.hi)), take(self.lo))
         scale = take(self.scale)

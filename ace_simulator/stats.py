@@ -35,7 +35,13 @@ class Stats:
             self._busy_s = 0.0
 
     def record(
-        self, route: str, status: int, *, samples: int = 0, faults: tuple[str, ...] = (), seconds: float = 0.0
+        self,
+        route: str,
+        status: int,
+        *,
+        samples: int = 0,
+        faults: tuple[str, ...] = (),
+        seconds: float = 0.0,
     ) -> None:
         """Count one answered API request (``samples`` only when the body went out whole;
         ``seconds`` the time spent building the answer, injected delays excluded)."""

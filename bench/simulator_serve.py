@@ -32,13 +32,28 @@ def main() -> None:
     args = parser.parse_args()
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ace_simulator", "--port", "0", "--interval", "60", "--points", str(args.points)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ace_simulator",
+            "--port",
+            "0",
+            "--interval",
+            "60",
+            "--points",
+            str(args.points),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         url = re.search(r"(http://\S+/api)", proc.stdout.readline()).group(1)
-        params = {"start_time": f"{args.day}T00:00:00Z", "end_time": f"{args.day}T23:59:59.999999Z",
-                  "page_size": args.page_size, "raw_data": "true"}
+        params = {
+            "start_time": f"{args.day}T00:00:00Z",
+            "end_time": f"{args.day}T23:59:59.999999Z",
+            "page_size": args.page_size,
+            "raw_data": "true",
+        }
         pages = total_bytes = 0
         slowest = 0.0
         started = time.perf_counter()
@@ -46,8 +61,10 @@ def main() -> None:
             cursor: str | None = None
             while True:
                 page_started = time.perf_counter()
-                response = client.get(url + "/sites/acme_hq/timeseries/paginated",
-                                      params={**params, **({"cursor": cursor} if cursor else {})})
+                response = client.get(
+                    url + "/sites/acme_hq/timeseries/paginated",
+                    params={**params, **({"cursor": cursor} if cursor else {})},
+                )
                 response.raise_for_status()
                 body = response.content
                 slowest = max(slowest, time.perf_counter() - page_started)
@@ -59,12 +76,18 @@ def main() -> None:
         seconds = time.perf_counter() - started
         stats = httpx.get(url.removesuffix("/api") + "/_sim/stats", timeout=10).json()
         samples = stats["samples_served"]
-        print(f"full-load day {args.day}: {samples:,} samples, {pages} pages of {args.page_size:,}, "
-              f"{total_bytes / 1e6:,.0f} MB")
-        print(f"  {seconds:.1f} s total, {samples / seconds:,.0f} samples/s, "
-              f"{seconds / pages * 1000:.0f} ms/page mean, {slowest * 1000:.0f} ms slowest")
-        print(f"  server busy building pages: {stats['busy_seconds']:.1f} s "
-              f"({stats['busy_seconds'] / pages * 1000:.0f} ms/page); the rest is transfer and client reads")
+        print(
+            f"full-load day {args.day}: {samples:,} samples, {pages} pages of {args.page_size:,}, "
+            f"{total_bytes / 1e6:,.0f} MB"
+        )
+        print(
+            f"  {seconds:.1f} s total, {samples / seconds:,.0f} samples/s, "
+            f"{seconds / pages * 1000:.0f} ms/page mean, {slowest * 1000:.0f} ms slowest"
+        )
+        print(
+            f"  server busy building pages: {stats['busy_seconds']:.1f} s "
+            f"({stats['busy_seconds'] / pages * 1000:.0f} ms/page); the rest is transfer and client reads"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
 from collections import Counter
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -39,7 +39,12 @@ def test_configured_points_page_through_all(client, simulator):
     first = client.get_site_configured_points(SIMULATOR_SITE, page=1, per_page=50)
     assert first["per_page"] == 50 and first["pages"] == -(-first["total"] // 50)
     for page in range(1, first["pages"] + 1):
-        names += [p["name"] for p in client.get_site_configured_points(SIMULATOR_SITE, page=page, per_page=50)["items"]]
+        names += [
+            p["name"]
+            for p in client.get_site_configured_points(SIMULATOR_SITE, page=page, per_page=50)[
+                "items"
+            ]
+        ]
     every = client.get_site_points(SIMULATOR_SITE, per_page=500)
     assert every["total"] == SIMULATOR_POINTS
     configured = [p["name"] for p in every["items"] if p["collect_enabled"]]
@@ -50,7 +55,11 @@ def test_configured_points_page_through_all(client, simulator):
 def test_paginated_window_matches_generator(client, simulator):
     start, end = DAY_MS + 6 * HOUR_MS, DAY_MS + 9 * HOUR_MS
     got = client.get_site_timeseries_paginated(
-        SIMULATOR_SITE, "2025-10-12T06:00:00Z", "2025-10-12T09:00:00Z", page_size=1000, raw_data=True
+        SIMULATOR_SITE,
+        "2025-10-12T06:00:00Z",
+        "2025-10-12T09:00:00Z",
+        page_size=1000,
+        raw_data=True,
     )["point_samples"]
     expected = simulator.expected_samples(SIMULATOR_SITE, start, end)
     assert len(got) == expected.num_rows > 3000
@@ -58,7 +67,9 @@ def test_paginated_window_matches_generator(client, simulator):
     assert [s["time"] for s in got] == expected["time"].to_pylist()
     assert [s["value"] for s in got] == expected["value_text"].to_pylist()
     stats = simulator.stats()
-    assert stats["requests_by_route_status"]["/sites/{site}/timeseries/paginated 200"] == -(-len(got) // 1000)
+    assert stats["requests_by_route_status"]["/sites/{site}/timeseries/paginated 200"] == -(
+        -len(got) // 1000
+    )
     assert stats["samples_served"] == len(got)
     # pages run in time order across all points
     times = [s["time"] for s in got]
@@ -89,21 +100,39 @@ def test_point_timeseries_with_slashes_and_batch(client, simulator):
 
 def test_deterministic_across_servers_and_seeds(make_simulator):
     a, b, c = make_simulator(), make_simulator(), make_simulator(seed=1)
-    params = {"start_time": "2025-03-01T10:00:00", "end_time": "2025-03-01T10:30:00", "page_size": 500, "raw_data": "true"}
-    bodies = [_get(h, f"/sites/{SIMULATOR_SITE}/timeseries/paginated", **params).content for h in (a, b, c)]
+    params = {
+        "start_time": "2025-03-01T10:00:00",
+        "end_time": "2025-03-01T10:30:00",
+        "page_size": 500,
+        "raw_data": "true",
+    }
+    bodies = [
+        _get(h, f"/sites/{SIMULATOR_SITE}/timeseries/paginated", **params).content
+        for h in (a, b, c)
+    ]
     assert bodies[0] == bodies[1]
     assert bodies[0] != bodies[2]
 
 
 def test_window_is_start_inclusive_end_exclusive(simulator):
-    sample = simulator.expected_samples(SIMULATOR_SITE, DAY_MS, DAY_MS + HOUR_MS).slice(100, 1).to_pylist()[0]
+    sample = (
+        simulator.expected_samples(SIMULATOR_SITE, DAY_MS, DAY_MS + HOUR_MS)
+        .slice(100, 1)
+        .to_pylist()[0]
+    )
     path = f"/sites/{SIMULATOR_SITE}/timeseries/paginated"
     t = sample["time"]  # naive with microseconds, e.g. 2025-10-12T00:05:35.123456
-    after = (datetime.fromisoformat(t) + timedelta(microseconds=1)).isoformat(timespec="microseconds")
+    after = (datetime.fromisoformat(t) + timedelta(microseconds=1)).isoformat(
+        timespec="microseconds"
+    )
     hit = _get(simulator, path, start_time=t, end_time=after, page_size=100, raw_data="True").json()
-    assert hit["point_samples"] == [{"name": sample["name"], "time": t, "value": sample["value_text"]}]
+    assert hit["point_samples"] == [
+        {"name": sample["name"], "time": t, "value": sample["value_text"]}
+    ]
     assert hit["has_more"] is False and hit["next_cursor"] is None
-    before = _get(simulator, path, start_time="2025-10-12", end_time=t, page_size=10000, raw_data="True").json()
+    before = _get(
+        simulator, path, start_time="2025-10-12", end_time=t, page_size=10000, raw_data="True"
+    ).json()
     assert before["point_samples"] and all(s["time"] < t for s in before["point_samples"])
 
 
@@ -115,26 +144,62 @@ def test_lenient_timestamps_and_booleans(simulator):
         ("2025-10-11T19:00:00-05:00", "2025-10-11T20:00:00-05:00", "1"),
         ("2025-10-12T00:00:00", "2025-10-12 01:00:00", "TRUE"),
     ]
-    bodies = [_get(simulator, path, start_time=s, end_time=e, raw_data=r, page_size=10000).content for s, e, r in forms]
+    bodies = [
+        _get(simulator, path, start_time=s, end_time=e, raw_data=r, page_size=10000).content
+        for s, e, r in forms
+    ]
     assert len(set(bodies)) == 1
-    day = _get(simulator, path, start_time="2025-10-12", end_time="2025-10-12T01:00:00Z", raw_data="true", page_size=10000)
+    day = _get(
+        simulator,
+        path,
+        start_time="2025-10-12",
+        end_time="2025-10-12T01:00:00Z",
+        raw_data="true",
+        page_size=10000,
+    )
     assert day.content == bodies[0]
 
 
 def test_cursor_is_opaque_base64_and_empty_window(simulator):
     path = f"/sites/{SIMULATOR_SITE}/timeseries/paginated"
-    first = _get(simulator, path, start_time="2025-10-12", end_time="2025-10-13", page_size=3, raw_data="true").json()
+    first = _get(
+        simulator,
+        path,
+        start_time="2025-10-12",
+        end_time="2025-10-13",
+        page_size=3,
+        raw_data="true",
+    ).json()
     assert len(first["point_samples"]) == 3 and first["has_more"] is True
     base64.urlsafe_b64decode(first["next_cursor"] + "==")
-    empty = _get(simulator, path, start_time="2025-10-12T05:00:00", end_time="2025-10-12T05:00:00", page_size=3)
+    empty = _get(
+        simulator,
+        path,
+        start_time="2025-10-12T05:00:00",
+        end_time="2025-10-12T05:00:00",
+        page_size=3,
+    )
     assert empty.json() == {"point_samples": [], "next_cursor": None, "has_more": False}
-    bad = _get(simulator, path, start_time="2025-10-12", end_time="2025-10-13", page_size=3, cursor="not-ours!")
+    bad = _get(
+        simulator,
+        path,
+        start_time="2025-10-12",
+        end_time="2025-10-13",
+        page_size=3,
+        cursor="not-ours!",
+    )
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
 
 
 def test_aggregated_mode_serves_five_minute_buckets(simulator):
-    got = _get(simulator, f"/sites/{SIMULATOR_SITE}/timeseries/paginated", start_time="2025-10-12T00:00:00Z",
-               end_time="2025-10-12T01:00:00Z", page_size=10000, raw_data="false").json()["point_samples"]
+    got = _get(
+        simulator,
+        f"/sites/{SIMULATOR_SITE}/timeseries/paginated",
+        start_time="2025-10-12T00:00:00Z",
+        end_time="2025-10-12T01:00:00Z",
+        page_size=10000,
+        raw_data="false",
+    ).json()["point_samples"]
     assert got and all(s["time"][14:16].isdigit() and int(s["time"][14:16]) % 5 == 0 for s in got)
     assert all(s["time"].endswith(":00.000000") for s in got)
     per_point = Counter(s["name"] for s in got)
@@ -146,12 +211,16 @@ def test_errors_401_400_404(simulator, client):
     assert no_key.status_code == 401
     assert no_key.json()["message"] == "Error" and "Bearer" in no_key.json()["detail"]
     with pytest.raises(APIError) as bad_size:
-        client.get_site_timeseries_paginated(SIMULATOR_SITE, "2025-10-12", "2025-10-13", page_size=30000)
+        client.get_site_timeseries_paginated(
+            SIMULATOR_SITE, "2025-10-12", "2025-10-13", page_size=30000
+        )
     assert bad_size.value.status_code == 400
     assert "30000 is not a valid choice for 'page_size'" in bad_size.value.response_data["detail"]
     with pytest.raises(APIError) as unknown:
         client.get_site_configured_points("no_such_site")
-    assert unknown.value.status_code == 404 and "no_such_site" in unknown.value.response_data["detail"]
+    assert (
+        unknown.value.status_code == 404 and "no_such_site" in unknown.value.response_data["detail"]
+    )
     path = f"/sites/{SIMULATOR_SITE}/timeseries/paginated"
     bad_time = _get(simulator, path, start_time="yesterday", end_time="2025-10-13", page_size=10)
     assert bad_time.status_code == 400 and "'yesterday'" in bad_time.json()["detail"]
@@ -159,7 +228,11 @@ def test_errors_401_400_404(simulator, client):
     assert reversed_.status_code == 400 and "after" in reversed_.json()["detail"]
     bad_per_page = _get(simulator, f"/sites/{SIMULATOR_SITE}/points", per_page=25)
     assert bad_per_page.status_code == 400 and "'per_page'" in bad_per_page.json()["detail"]
-    body = httpx.post(simulator.url + "/points/get_timeseries", params={"start_time": "2025-10-12", "end_time": "2025-10-13"},
-                      json={"point_names": ["x"], "start_time": "2025-10-12"},
-                      headers={"Authorization": "Bearer k"}, timeout=10)
+    body = httpx.post(
+        simulator.url + "/points/get_timeseries",
+        params={"start_time": "2025-10-12", "end_time": "2025-10-13"},
+        json={"point_names": ["x"], "start_time": "2025-10-12"},
+        headers={"Authorization": "Bearer k"},
+        timeout=10,
+    )
     assert body.status_code == 400

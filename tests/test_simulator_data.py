@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 
 import httpx
 import pyarrow.compute as pc
@@ -51,22 +51,34 @@ def test_full_site_hour_of_samples(full_site):
     assert Counter(t for t in texts if t in ("0", "1", "true", "false"))
     decimals = {len(t.split(".")[1]) for t in texts if "." in t}
     assert decimals <= {1, 2, 3, 4}
-    assert all(float(t) == v for t, v in zip(texts, table["value"].to_pylist()) if t not in ("true", "false"))
+    assert all(
+        float(t) == v
+        for t, v in zip(texts, table["value"].to_pylist())
+        if t not in ("true", "false")
+    )
     assert not any(re.search(r"\de[+-]?\d", t) for t in texts)  # no exponent notation
 
 
 def test_stuck_sensors_and_gaps(full_site):
     site = full_site.site("acme_hq")
     hours = 8
-    table = full_site.expected_samples("acme_hq", MON_MS + 8 * HOUR_MS, MON_MS + (8 + hours) * HOUR_MS)
-    grouped = table.group_by("name").aggregate([("value_text", "count_distinct"), ("value_text", "count")])
-    distinct = dict(zip(grouped["name"].to_pylist(), grouped["value_text_count_distinct"].to_pylist()))
+    table = full_site.expected_samples(
+        "acme_hq", MON_MS + 8 * HOUR_MS, MON_MS + (8 + hours) * HOUR_MS
+    )
+    grouped = table.group_by("name").aggregate(
+        [("value_text", "count_distinct"), ("value_text", "count")]
+    )
+    distinct = dict(
+        zip(grouped["name"].to_pylist(), grouped["value_text_count_distinct"].to_pylist())
+    )
     counts = dict(zip(grouped["name"].to_pylist(), grouped["value_text_count"].to_pylist()))
     stuck = [p for p in site.points if p.stuck and p.exported and not p.case_twin]
     assert stuck and all(distinct[p.name] == 1 for p in stuck)
     lively = [p for p in site.points if p.kind == "zone_temp" and not p.stuck]
     assert all(distinct[p.name] > 3 for p in lively[:20])
-    nominal = {p.name: hours * 3600 // p.interval_s for p in site.points if p.exported and not p.case_twin}
+    nominal = {
+        p.name: hours * 3600 // p.interval_s for p in site.points if p.exported and not p.case_twin
+    }
     short = {n for n, c in nominal.items() if counts.get(n, 0) < c}
     gappy = {p.name for p in site.points if p.gappy}
     assert short & gappy  # gappy points lose whole hours
@@ -83,8 +95,20 @@ def test_full_load_interval_is_one_sample_per_point_minute():
 
 
 def test_any_day_same_window_same_samples():
-    first = expected_samples("acme_hq", DAY_MS - 400 * 86_400_000, DAY_MS - 400 * 86_400_000 + HOUR_MS, seed=3, points=300)
-    again = expected_samples("acme_hq", DAY_MS - 400 * 86_400_000, DAY_MS - 400 * 86_400_000 + HOUR_MS, seed=3, points=300)
+    first = expected_samples(
+        "acme_hq",
+        DAY_MS - 400 * 86_400_000,
+        DAY_MS - 400 * 86_400_000 + HOUR_MS,
+        seed=3,
+        points=300,
+    )
+    again = expected_samples(
+        "acme_hq",
+        DAY_MS - 400 * 86_400_000,
+        DAY_MS - 400 * 86_400_000 + HOUR_MS,
+        seed=3,
+        points=300,
+    )
     assert first.num_rows > 0 and first.equals(again)
     assert pc.min(first["ts_ms"]).as_py() >= DAY_MS - 400 * 86_400_000
 
@@ -98,9 +122,22 @@ def test_several_sites():
 
 def test_cli_serves_until_terminated(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ace_simulator", "--port", "0", "--points", "60", "--sites", "2",
-         "--faults", "bad_values:p=0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ace_simulator",
+            "--port",
+            "0",
+            "--points",
+            "60",
+            "--sites",
+            "2",
+            "--faults",
+            "bad_values:p=0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -115,6 +152,11 @@ def test_cli_serves_until_terminated(tmp_path):
 
 
 def test_cli_rejects_bad_fault_spec():
-    done = subprocess.run([sys.executable, "-m", "ace_simulator", "--faults", "gremlins"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ace_simulator", "--faults", "gremlins"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "unknown fault 'gremlins'" in done.stderr

@@ -14,12 +14,19 @@ from ace_simulator.faults import FaultSpecError, parse_faults
 from tests.fixtures.simulator import SIMULATOR_SITE
 
 PAGINATED = f"/sites/{SIMULATOR_SITE}/timeseries/paginated"
-WINDOW = {"start_time": "2025-10-12T00:00:00", "end_time": "2025-10-12T01:00:00", "page_size": 10000, "raw_data": "true"}
+WINDOW = {
+    "start_time": "2025-10-12T00:00:00",
+    "end_time": "2025-10-12T01:00:00",
+    "page_size": 10000,
+    "raw_data": "true",
+}
 
 
 def _get(simulator, path: str = PAGINATED, **params) -> httpx.Response:
     params = {**WINDOW, **params} if path == PAGINATED else params
-    return httpx.get(simulator.url + path, params=params, headers={"Authorization": "Bearer any"}, timeout=30)
+    return httpx.get(
+        simulator.url + path, params=params, headers={"Authorization": "Bearer any"}, timeout=30
+    )
 
 
 def _expected(simulator):
@@ -88,7 +95,11 @@ def test_bad_values_mixed_in(simulator):
     samples = _get(simulator).json()["point_samples"]
     expected = _expected(simulator)
     assert len(samples) == expected.num_rows
-    bad = [s["value"] for s in samples if s["value"] is None or s["value"] in ("NaN", "inf", "-inf", "n/a", "Infinity", "error")]
+    bad = [
+        s["value"]
+        for s in samples
+        if s["value"] is None or s["value"] in ("NaN", "inf", "-inf", "n/a", "Infinity", "error")
+    ]
     assert len(bad) > expected.num_rows * 0.02
     assert None in bad and "NaN" in bad and "inf" in bad and "n/a" in bad
 
@@ -115,10 +126,14 @@ def test_shuffled_pages(simulator):
 
 def test_case_twin_points(simulator):
     client = APIClient(base_url=simulator.url, api_key=simulator.api_key)
-    plain = [p["name"] for p in client.get_site_configured_points(SIMULATOR_SITE, per_page=500)["items"]]
+    plain = [
+        p["name"] for p in client.get_site_configured_points(SIMULATOR_SITE, per_page=500)["items"]
+    ]
     assert len({n.casefold() for n in plain}) == len(plain)
     simulator.set_faults("case_twin")
-    twinned = [p["name"] for p in client.get_site_configured_points(SIMULATOR_SITE, per_page=500)["items"]]
+    twinned = [
+        p["name"] for p in client.get_site_configured_points(SIMULATOR_SITE, per_page=500)["items"]
+    ]
     folded = Counter(n.casefold() for n in twinned)
     pair = [n for n in twinned if folded[n.casefold()] == 2]
     assert len(twinned) == len(plain) + 1 and len(pair) == 2 and pair[0] != pair[1]
@@ -144,7 +159,9 @@ def test_admin_endpoints_switch_faults_at_runtime(simulator):
 def test_faults_are_repeatable(make_simulator):
     bodies = []
     for _ in range(2):
-        handle = make_simulator(faults="bad_values:p=0.03,duplicates:p=0.01,shuffle,rate_limit:p=0.3")
+        handle = make_simulator(
+            faults="bad_values:p=0.03,duplicates:p=0.01,shuffle,rate_limit:p=0.3"
+        )
         bodies.append([_get(handle).content for _ in range(5)])
     assert bodies[0] == bodies[1]
     assert any(b.startswith(b'{"message"') for b in bodies[0])
