@@ -1,26 +1,33 @@
 """SQLite hot store backend: one file, WAL mode, safe with several writing processes.
 
 Dagster runs each step in its own process, so several processes may write the same
-file at once. Every write runs in ``BEGIN IMMEDIATE`` (the write lock is taken up
-front, so a transaction never has to upgrade a read snapshot, which fails without
-waiting) with a generous busy timeout, and a lock error still left over is retried
-with backoff until a deadline. Bulk reads go through ADBC straight to Arrow.
+file at once. Every write runs in ``BEGIN IMMEDIATE`` (the write lock is taken before
+anything is read, so a transaction never has to upgrade a read snapshot, which fails
+without waiting) with a generous busy timeout, and a lock error still left over is
+retried with backoff until a deadline.
+
+All access goes through the ADBC SQLite driver, which carries its own SQLite library.
+Python's ``sqlite3`` module is deliberately not used on the same file: two SQLite
+copies in one process do not see each other's POSIX locks (and closing a file in one
+drops the other's locks), which is a documented way to corrupt a database. ADBC also
+moves bulk rows to and from Arrow without a Python loop per row.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import adbc_driver_manager.dbapi as adbc_errors
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from resources.hot_arrow import key_samples, names_for_ids
+from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from resources.hot_schema import (
     SCHEMA_VERSION,
     SQLITE_MIGRATIONS,
@@ -28,18 +35,26 @@ from resources.hot_schema import (
     check_version,
     pending_steps,
 )
-from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.names import fold_name
 
 BUSY_TIMEOUT_SECONDS = 60.0
 LOCK_RETRY_SECONDS = 600.0  # give up on a lock only after this long
 ROWS_PER_TRANSACTION = 1_000_000  # bounds WAL growth and lets other writers in between
-ROWS_PER_EXECUTEMANY = 100_000
 
 T = TypeVar("T")
 
-_UPSERT_SAMPLE_SQL = (
-    "INSERT INTO samples (point_id, ts, value) VALUES (?, ?, ?) "
+_BATCH_TABLE = "vitals_upsert_batch"
+_CONNECT_PRAGMAS = (
+    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",  # durable at checkpoints; the WAL keeps it consistent
+)
+_BULK_PRAGMAS = ("PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -262144")  # 256 MB
+# "WHERE true" resolves SQLite's parse ambiguity of INSERT ... SELECT ... ON CONFLICT.
+# Unchanged values are not rewritten, so a re-run dirties no pages.
+_APPLY_BATCH_SQL = (
+    f"INSERT INTO samples (point_id, ts, value) "
+    f"SELECT point_id, ts, value FROM temp.{_BATCH_TABLE} WHERE true "
     "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value "
     "WHERE samples.value IS NOT excluded.value"
 )
@@ -49,15 +64,63 @@ _READ_SQL = (
     "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {ids} "
     "ORDER BY p.name, s.ts"
 )
+_POINT_COLUMNS = "site, name, folded, id, data_type"
 
 
-def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+def _is_lock_error(exc: Exception) -> bool:
+    """SQLite's "database is locked" / "busy" as the ADBC driver reports it."""
+    if not isinstance(exc, adbc_errors.Error):
+        return False
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class _Connection:
+    """One ADBC connection in autocommit mode: our own BEGIN/COMMIT decide transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = adbc_sqlite.connect(str(path), autocommit=True)
+        self._cur = self._conn.cursor()
+        self._raw = self._conn.cursor()  # own statement: the DB-API cursor caches its SQL
+        try:
+            for pragma in _CONNECT_PRAGMAS:
+                self.run(pragma)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Execute a statement that returns no rows; returns the rows it changed."""
+        if params is None:
+            statement = self._raw.adbc_statement
+            statement.set_sql_query(sql)
+            return int(statement.execute_update())
+        self._cur.executemany(sql, [tuple(params)])
+        return int(self._cur.rowcount)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(sql, [tuple(r) for r in rows])
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cur.execute(sql, tuple(params) if params else None)
+        return list(self._cur.fetchall())
+
+    def arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        self._cur.execute(sql, tuple(params))
+        return self._cur.fetch_arrow_table()
+
+    def ingest_temp(self, name: str, table: pa.Table) -> None:
+        self._cur.adbc_ingest(name, table, mode="create", temporary=True)
+
+    def close(self) -> None:
+        self._raw.close()
+        self._cur.close()
+        self._conn.close()
 
 
 class SqliteHotStore:
@@ -70,37 +133,32 @@ class SqliteHotStore:
 
     # -- connections and transactions -------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints, safe in WAL
-        return conn
-
     def _retry_locked(self, action: Callable[[], T]) -> T:
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         delay = 0.05
         while True:
             try:
                 return action()
-            except sqlite3.OperationalError as exc:
+            except Exception as exc:
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, work: Callable[[_Connection], T], *pragmas: str) -> T:
         """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction, retried on lock errors."""
 
         def attempt() -> T:
-            conn = self._connect()
+            conn = _Connection(self.path)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                for pragma in pragmas:
+                    conn.run(pragma)
+                conn.run("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
-                    conn.execute("COMMIT")
+                    conn.run("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    conn.run("ROLLBACK")
                     raise
                 return result
             finally:
@@ -108,22 +166,27 @@ class SqliteHotStore:
 
         return self._retry_locked(attempt)
 
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._connect()
-        try:
-            return work(conn)
-        finally:
-            conn.close()
+    def _read(self, work: Callable[[_Connection], T]) -> T:
+        def attempt() -> T:
+            conn = _Connection(self.path)
+            try:
+                return work(conn)
+            finally:
+                conn.close()
+
+        return self._retry_locked(attempt)
 
     # -- schema -----------------------------------------------------------------------
 
-    def _database_version(self, conn: sqlite3.Connection) -> int:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vitals_schema_version'"
-        ).fetchone()
-        if not exists:
+    @staticmethod
+    def _database_version(conn: _Connection) -> int:
+        exists = conn.rows(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            ("vitals_schema_version",),
+        )
+        if not exists[0][0]:
             return 0
-        return int(conn.execute("SELECT coalesce(max(version), 0) FROM vitals_schema_version").fetchone()[0])
+        return int(conn.rows("SELECT coalesce(max(version), 0) FROM vitals_schema_version")[0][0])
 
     def _migrate(self, target: int) -> None:
         current = self._read(self._database_version)
@@ -131,14 +194,14 @@ class SqliteHotStore:
         if current >= target:
             return
 
-        def upgrade(conn: sqlite3.Connection) -> None:
-            conn.execute(VERSION_TABLE_SQL["sqlite"])
+        def upgrade(conn: _Connection) -> None:
+            conn.run(VERSION_TABLE_SQL["sqlite"])
             found = self._database_version(conn)  # another process may have migrated
             check_version(found, location=str(self.path))
             for version, statements in pending_steps(SQLITE_MIGRATIONS, found, target):
                 for statement in statements:
-                    conn.execute(statement)
-                conn.execute(
+                    conn.run(statement)
+                conn.run(
                     "INSERT INTO vitals_schema_version (version, applied_ms) VALUES (?, ?)",
                     (version, _now_ms()),
                 )
@@ -169,15 +232,15 @@ class SqliteHotStore:
             "collect_interval = excluded.collect_interval, ace_created = excluded.ace_created, "
             "ace_updated = excluded.ace_updated, updated_ms = excluded.updated_ms"
         )
-        self._write(lambda conn: conn.executemany(sql, rows))
+        self._write(lambda conn: conn.run_many(sql, rows))
         return len(rows)
 
     def list_sites(self) -> list[str]:
-        rows = self._read(lambda c: c.execute("SELECT DISTINCT site FROM points ORDER BY site").fetchall())
+        rows = self._read(lambda c: c.rows("SELECT DISTINCT site FROM points ORDER BY site"))
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
-        sql = "SELECT site, name, folded, id, data_type FROM points WHERE site = ?"
+        sql = f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ?"
         params: list[object] = [site]
         if q:
             sql += " AND instr(folded, ?) > 0"  # literal substring: no LIKE wildcards
@@ -186,20 +249,19 @@ class SqliteHotStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._read(lambda c: c.execute(sql, params).fetchall())
-        return [PointRecord(*row) for row in rows]
+        return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
         sql = (
-            "SELECT site, name, folded, id, data_type FROM points WHERE site = ? "
+            f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ? "
             "AND folded IN (SELECT value FROM json_each(?)) ORDER BY name"
         )
-        payload = json.dumps(list(folded), ensure_ascii=False)
-        rows = self._read(lambda c: c.execute(sql, (site, payload)).fetchall())
-        return [PointRecord(*row) for row in rows]
+        params = (site, json.dumps(list(folded), ensure_ascii=False))
+        return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
 
-    def _catalogue(self, conn: sqlite3.Connection, site: str) -> tuple[pa.Array, pa.Array]:
-        rows = conn.execute("SELECT id, name FROM points WHERE site = ?", (site,)).fetchall()
+    @staticmethod
+    def _catalogue(conn: _Connection, site: str) -> tuple[pa.Array, pa.Array]:
+        rows = conn.rows("SELECT id, name FROM points WHERE site = ?", (site,))
         return (
             pa.array([r[0] for r in rows], pa.int64()),
             pa.array([r[1] for r in rows], pa.string()),
@@ -211,59 +273,51 @@ class SqliteHotStore:
         ids, names = self._read(lambda c: self._catalogue(c, site))
         keyed = key_samples(samples, ids, names)
         table = keyed.table
-
-        def write_chunk(chunk: pa.Table) -> Callable[[sqlite3.Connection], None]:
-            def work(conn: sqlite3.Connection) -> None:
-                conn.execute("PRAGMA cache_size = -262144")  # 256 MB page cache for the batch
-                for offset in range(0, chunk.num_rows, ROWS_PER_EXECUTEMANY):
-                    part = chunk.slice(offset, ROWS_PER_EXECUTEMANY)
-                    conn.executemany(
-                        _UPSERT_SAMPLE_SQL,
-                        zip(
-                            part.column(0).to_pylist(),
-                            part.column(1).to_pylist(),
-                            part.column(2).to_pylist(),
-                            strict=True,
-                        ),
-                    )
-
-            return work
-
         for offset in range(0, table.num_rows, ROWS_PER_TRANSACTION):
-            self._write(write_chunk(table.slice(offset, ROWS_PER_TRANSACTION)))
+            chunk = table.slice(offset, ROWS_PER_TRANSACTION)
+            self._write(lambda conn, chunk=chunk: self._apply_chunk(conn, chunk), *_BULK_PRAGMAS)
         return UpsertResult(rows=table.num_rows, unknown_points=keyed.unknown_rows)
+
+    @staticmethod
+    def _apply_chunk(conn: _Connection, chunk: pa.Table) -> None:
+        """Bulk-load a sorted chunk into a temp table (no Python loop), then upsert it."""
+        conn.ingest_temp(_BATCH_TABLE, chunk)
+        conn.run(_APPLY_BATCH_SQL)
+        conn.run(f"DROP TABLE temp.{_BATCH_TABLE}")
 
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
-        ids, names = self._read(lambda c: self._catalogue(c, site))
-        params: list[object] = [site, start_ms, end_ms]
-        ids_filter = ""
-        if point_names is not None:
-            wanted = set(point_names)
-            chosen = [i for i, n in zip(ids.to_pylist(), names.to_pylist(), strict=True) if n in wanted]
-            if not chosen:
-                return names_for_ids(pa.table({"point_id": pa.array([], pa.int64())}), ids, names)
-            ids_filter = "AND p.id IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(chosen))
-        with adbc_sqlite.connect(str(self.path)) as conn, conn.cursor() as cur:
-            cur.execute(_READ_SQL.format(ids=ids_filter), params)
-            rows = cur.fetch_arrow_table()
-        return names_for_ids(rows, ids, names)
+        def read(conn: _Connection) -> pa.Table:
+            ids, names = self._catalogue(conn, site)
+            params: list[object] = [site, start_ms, end_ms]
+            ids_filter = ""
+            if point_names is not None:
+                wanted = set(point_names)
+                pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
+                chosen = [i for i, n in pairs if n in wanted]
+                if not chosen:
+                    return names_for_ids(pa.table({"point_id": pa.array([], pa.int64())}), ids, names)
+                ids_filter = "AND p.id IN (SELECT value FROM json_each(?))"
+                params.append(json.dumps(chosen))
+            rows = conn.arrow(_READ_SQL.format(ids=ids_filter), params)
+            return names_for_ids(rows, ids, names)
+
+        return self._read(read)
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
         sql = (
             "SELECT count(*) FROM points p JOIN samples s ON s.point_id = p.id "
             "WHERE p.site = ? AND s.ts >= ? AND s.ts < ?"
         )
-        return int(self._read(lambda c: c.execute(sql, (site, start_ms, end_ms)).fetchone()[0]))
+        return int(self._read(lambda c: c.rows(sql, (site, start_ms, end_ms)))[0][0])
 
     def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
         sql = (
             "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE site = ?) "
             "AND ts >= ? AND ts < ?"
         )
-        return int(self._write(lambda c: c.execute(sql, (site, start_ms, end_ms)).rowcount))
+        return self._write(lambda c: c.run(sql, (site, start_ms, end_ms)))
 
     def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None:
         # One seek per point on the (point_id, ts) key, never a scan of the samples.
@@ -271,23 +325,22 @@ class SqliteHotStore:
             "SELECT min((SELECT min(s.ts) FROM samples s WHERE s.point_id = p.id "
             "AND s.ts >= ? AND s.ts < ?)) FROM points p WHERE p.site = ?"
         )
-        row = self._read(lambda c: c.execute(sql, (from_ms, before_ms, site)).fetchone())
-        return None if row[0] is None else int(row[0])
+        found = self._read(lambda c: c.rows(sql, (from_ms, before_ms, site)))[0][0]
+        return None if found is None else int(found)
 
     def latest_sample_ms(self, site: str) -> int | None:
         sql = (
             "SELECT max((SELECT max(s.ts) FROM samples s WHERE s.point_id = p.id)) "
             "FROM points p WHERE p.site = ?"
         )
-        row = self._read(lambda c: c.execute(sql, (site,)).fetchone())
-        return None if row[0] is None else int(row[0])
+        found = self._read(lambda c: c.rows(sql, (site,)))[0][0]
+        return None if found is None else int(found)
 
     # -- sync state and archive records ------------------------------------------------
 
     def get_watermark(self, site: str) -> int | None:
-        sql = "SELECT watermark_ms FROM sync_state WHERE site = ?"
-        row = self._read(lambda c: c.execute(sql, (site,)).fetchone())
-        return None if row is None else int(row[0])
+        rows = self._read(lambda c: c.rows("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,)))
+        return int(rows[0][0]) if rows else None
 
     def set_watermark(self, site: str, ts_ms: int) -> None:
         sql = (
@@ -295,7 +348,7 @@ class SqliteHotStore:
             "ON CONFLICT (site) DO UPDATE SET watermark_ms = excluded.watermark_ms, "
             "updated_ms = excluded.updated_ms"
         )
-        self._write(lambda c: c.execute(sql, (site, ts_ms, _now_ms())))
+        self._write(lambda c: c.run(sql, (site, ts_ms, _now_ms())))
 
     def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
         sql = (
@@ -305,16 +358,17 @@ class SqliteHotStore:
             "verified_at_ms = excluded.verified_at_ms"
         )
         params = (site, day.isoformat(), rows, checksum, key, _now_ms())
-        self._write(lambda c: c.execute(sql, params))
+        self._write(lambda c: c.run(sql, params))
 
     def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
         sql = (
             "SELECT site, day, rows, checksum, key, verified_at_ms FROM archives "
             "WHERE site = ? AND day = ?"
         )
-        row = self._read(lambda c: c.execute(sql, (site, day.isoformat())).fetchone())
-        if row is None:
+        rows = self._read(lambda c: c.rows(sql, (site, day.isoformat())))
+        if not rows:
             return None
+        row = rows[0]
         return ArchiveRecord(
             site=row[0],
             day=date.fromisoformat(row[1]),

@@ -9,11 +9,14 @@ value its writers agreed on, and no worker may have failed with "database is loc
 from __future__ import annotations
 
 import multiprocessing as mp
+import subprocess
+import sys
+import time
 
 import pytest
 
 from resources.hot_store import HotStoreResource
-from tests.hot_store_helpers import T0, hot_url
+from tests.hot_store_helpers import T0, hot_url, points, samples
 from tests.hot_store_worker import (
     POINTS,
     SITE,
@@ -56,31 +59,31 @@ def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
 
 
 def test_sqlite_writer_waits_for_a_held_lock_instead_of_failing(tmp_path) -> None:
-    """A write lock held by another connection delays an upsert; it does not fail it."""
-    import sqlite3
-    import threading
-    import time
-
-    from tests.hot_store_helpers import points, samples
-
+    """Another process's long write transaction delays an upsert; it does not fail it."""
     path = tmp_path / "hot.sqlite"
     store = HotStoreResource(url=str(path))
     store.upsert_points(SITE, points(["p"]))
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process's long write transaction
-    outcome: dict[str, object] = {}
-
-    def write() -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path), "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        outcome["result"] = store.upsert_samples(SITE, samples([("p", T0, 1.0)]))
-        outcome["waited"] = time.monotonic() - started
-
-    thread = threading.Thread(target=write)
-    thread.start()
-    time.sleep(1.0)
-    assert thread.is_alive()  # blocked behind the lock, not failed
-    holder.execute("COMMIT")
-    holder.close()
-    thread.join(timeout=30)
-    assert outcome["waited"] >= 0.9
+        result = store.upsert_samples(SITE, samples([("p", T0, 1.0)]))
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+    assert result.rows == 1
+    assert waited >= 0.8  # it queued behind the lock (held ~1.5 s after "locked")
     assert store.count_samples(SITE, T0, T0 + 1) == 1
+
+
+_HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
