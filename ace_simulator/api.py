@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from ace_simulator.building import Building
-from ace_simulator.catalog import CLIENT, SimPoint, SimSite
+from ace_simulator.catalog import CLIENT, KINDS, SimPoint, SimSite
 from ace_simulator.export import Chunk
 from ace_simulator.faults import RequestFaults
-from ace_simulator.render import SampleFaults, sample_elements, samples_body
+from ace_simulator.render import SampleFaults, chunk_table, sample_elements, samples_body
 from ace_simulator.wire import BadRequest, parse_bool, parse_int, parse_time_us, parse_window
 
 PER_PAGE_CHOICES = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 5000, 10000, 100000)
@@ -87,6 +88,18 @@ class AceApi:
 
     def __init__(self, building: Building) -> None:
         self.building = building
+        self.frozen_now_us: int | None = None  # tests may pin "now"; None follows the wall clock
+
+    def now_us(self) -> int:
+        """The simulator's present: no sample after it has been collected yet."""
+        if self.frozen_now_us is not None:
+            return self.frozen_now_us
+        return int(time.time() * 1_000_000)
+
+    def _window(self, query: dict[str, str]) -> tuple[int, int]:
+        """The requested ``[start, end)`` window, its end capped at the present."""
+        start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
+        return start_us, max(start_us, min(end_us, self.now_us()))
 
     # ---- helpers -------------------------------------------------------------------
     def _site(self, name: str) -> SimSite:
@@ -277,7 +290,7 @@ class AceApi:
             return _json(self.point_json(*self._point(seg[1], twin)))
         if route == "/points/{name}/timeseries":
             site, point = self._point(seg[1], twin)
-            start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
+            start_us, end_us = self._window(query)
             chunk = self.building.export(site.name).points_window(
                 [point.index], start_us, end_us, limit=SINGLE_SHOT_LIMIT
             )
@@ -296,7 +309,7 @@ class AceApi:
             )
         if route == "/sites/{site}/weather":
             return self._weather(site)
-        start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
+        start_us, end_us = self._window(query)
         raw = parse_bool(query.get("raw_data"), field="raw_data", default=False)
         export = self.building.export(site.name)
         if route == "/sites/{site}/timeseries":
@@ -323,7 +336,7 @@ class AceApi:
         self, query: dict[str, str], body: bytes, faults: RequestFaults
     ) -> ApiResponse:
         """POST /points/get_timeseries: times in the query, ``{"points": [names]}`` in the body."""
-        start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
+        start_us, end_us = self._window(query)
         try:
             payload = json.loads(body or b"null")
         except ValueError:
@@ -355,16 +368,25 @@ class AceApi:
         return ApiResponse(200, b'{"point_samples":[' + b",".join(parts) + b"]}", samples=served)
 
     def _weather(self, site: SimSite) -> ApiResponse:
+        """Latest reading of each weather point (``{temp: {name, value, time, units}}``)."""
+        weather = [p for p in site.points if p.object_type == "weather" and not p.case_twin]
+        now_us = self.now_us()
+        export = self.building.export(site.name)
+        chunk = export.points_window(
+            [p.index for p in weather], now_us - 3 * 3600 * 1_000_000, now_us, limit=10_000
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        for row in chunk_table(export.signals, chunk).to_pylist():  # time order: last wins
+            latest[row["name"]] = {"name": row["name"], "value": row["value"], "time": row["time"]}
         return _json(
             {
                 p.name.rsplit("/", 1)[1]: {
-                    "name": p.name,
-                    "value": None,
-                    "time": None,
+                    **latest[p.name],
+                    "units": KINDS[p.kind].unit,
                     "source": "simulator",
                 }
-                for p in site.points
-                if p.object_type == "weather" and not p.case_twin
+                for p in weather
+                if p.name in latest
             }
         )
 

@@ -4,7 +4,8 @@ The stdlib server was chosen over uvicorn because fault injection needs the raw
 socket (send headers and half a body, then close) and routing needs the raw path;
 page generation is pyarrow kernels that release the GIL, so threads serve concurrent
 clients. The API lives under ``/api``; ``/_sim/...`` is the admin side (no auth):
-``GET /_sim/stats``, ``GET|POST /_sim/faults``, ``POST /_sim/reset``, ``GET /_sim/health``.
+``GET /_sim/stats``, ``GET|POST /_sim/faults``, ``GET|POST /_sim/clock``, ``POST /_sim/reset``,
+``GET /_sim/health``.
 """
 
 from __future__ import annotations
@@ -158,10 +159,21 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, FaultSpecError) as exc:
                 return error_response(400, str(exc))
             return ApiResponse(200, json.dumps({"faults": active}).encode())
+        if what == "clock" and method == "GET":
+            return ApiResponse(
+                200, json.dumps({"now_ms": self.server.api.now_us() // 1000}).encode()
+            )
+        if what == "clock" and method == "POST":
+            now_ms = json.loads(body or b"{}").get("now_ms")
+            if now_ms is not None and not isinstance(now_ms, int):
+                return error_response(400, f"now_ms {now_ms!r} must be epoch milliseconds or null")
+            self.server.api.frozen_now_us = None if now_ms is None else now_ms * 1000
+            return ApiResponse(200, json.dumps({"now_ms": now_ms}).encode())
         if what == "reset" and method == "POST":
             self.server.faults.set(None)
             self.server.stats.reset()
-            return ApiResponse(200, b'{"faults":{},"stats":"cleared"}')
+            self.server.api.frozen_now_us = None
+            return ApiResponse(200, b'{"faults":{},"stats":"cleared","clock":"wall"}')
         return error_response(404, f"no admin route for {method} /_sim/{what}")
 
 
@@ -208,10 +220,15 @@ class SimulatorHandle:
     def stats(self, *, window_s: float = 60.0) -> dict[str, Any]:
         return self.server.stats.snapshot(window_s=window_s)
 
+    def set_now(self, now_ms: int | None) -> None:
+        """Pin the simulator's present (no sample after it is served); ``None``: wall clock."""
+        self.server.api.frozen_now_us = None if now_ms is None else now_ms * 1000
+
     def reset(self) -> None:
-        """Clear faults and stats (the data never changes)."""
+        """Clear faults, stats and a pinned clock (the data never changes)."""
         self.server.faults.set(None)
         self.server.stats.reset()
+        self.server.api.frozen_now_us = None
 
     def expected_samples(
         self, site: str, start_ms: int, end_ms: int, *, raw: bool = True

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
@@ -236,3 +239,67 @@ def test_errors_401_400_404(simulator, client):
         timeout=10,
     )
     assert body.status_code == 400
+
+
+def test_no_sample_after_now_and_pinned_clock(simulator, client):
+    now_ms = DAY_MS + 6 * HOUR_MS + 17 * 60_000
+    simulator.set_now(now_ms)
+    got = client.get_site_timeseries_paginated(
+        SIMULATOR_SITE,
+        "2025-10-12T06:00:00Z",
+        "2025-10-12T07:00:00Z",
+        page_size=10000,
+        raw_data=True,
+    )["point_samples"]
+    expected = simulator.expected_samples(SIMULATOR_SITE, DAY_MS + 6 * HOUR_MS, now_ms)
+    assert len(got) == expected.num_rows > 0
+    admin = simulator.root_url + "/_sim/clock"
+    assert httpx.get(admin, timeout=10).json() == {"now_ms": now_ms}
+    httpx.post(admin, json={"now_ms": None}, timeout=10)
+    assert abs(httpx.get(admin, timeout=10).json()["now_ms"] / 1000 - time.time()) < 60
+    future = _get(
+        simulator,
+        f"/sites/{SIMULATOR_SITE}/timeseries/paginated",
+        start_time="2099-01-01",
+        end_time="2099-01-02",
+        page_size=10,
+    )
+    assert future.json() == {"point_samples": [], "next_cursor": None, "has_more": False}
+
+
+def test_weather_is_the_latest_reading(client):
+    weather = client.get_site_weather(SIMULATOR_SITE)
+    assert {"temp", "humidity", "pressure", "wind_speed"} <= set(weather)
+    assert isinstance(weather["temp"]["value"], float) and weather["temp"]["name"].endswith(
+        "/weather/temp"
+    )
+
+
+def test_concurrent_clients_get_identical_pages(simulator):
+    params = {
+        "start_time": "2025-10-12T00:00:00Z",
+        "end_time": "2025-10-12T12:00:00Z",
+        "page_size": 5000,
+        "raw_data": "true",
+    }
+
+    def pull(_: int) -> list[bytes]:
+        bodies, cursor = [], None
+        with httpx.Client(headers={"Authorization": "Bearer c"}, timeout=30) as http:
+            while True:
+                answer = http.get(
+                    simulator.url + f"/sites/{SIMULATOR_SITE}/timeseries/paginated",
+                    params={**params, **({"cursor": cursor} if cursor else {})},
+                )
+                bodies.append(answer.content)
+                cursor = answer.json()["next_cursor"]
+                if not cursor:
+                    return bodies
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(pull, range(4)))
+    assert all(r == results[0] for r in results[1:]) and len(results[0]) > 3
+    served = sum(len(json.loads(b)["point_samples"]) for b in results[0])
+    assert (
+        served == simulator.expected_samples(SIMULATOR_SITE, DAY_MS, DAY_MS + 12 * HOUR_MS).num_rows
+    )
