@@ -309,3 +309,23 @@ def test_unknown_route_and_method_are_json(client):
     wrong = client.delete("/v1/timeseries")
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
     assert json.loads(client.post("/v1/sites").text)["error"] == "method_not_allowed"
+
+
+def test_unexpected_failure_is_a_bare_500_and_logged(api_site, tmp_path, caplog):
+    from starlette.testclient import TestClient
+
+    from resources.hot_store import HotStoreResource
+    from vitals.api.app import create_app
+
+    garbage = tmp_path / "hot.sqlite"
+    garbage.write_bytes(b"this is not a database file at all" * 200)
+    app = create_app(api_site.settings(), api_site.data.engine(), hot_store=HotStoreResource(url=str(garbage)),
+                     cold_store=api_site.data.cold)
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"Authorization": f"Bearer {API_KEYS[0]}"}) as c:
+        answer = c.get("/v1/sites")
+        metrics = c.get("/metrics").text
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal_error", "detail": "internal error; the server log has the details"}
+    assert "unhandled error answering GET /v1/sites" in caplog.text
+    assert 'vitals_api_errors_total{code="internal_error",status="500"} 1.0' in metrics

@@ -18,7 +18,7 @@ from vitals.api.service import api_state
 
 logger = logging.getLogger("vitals.api")
 HEALTH_TIMEOUT_S = 5.0
-_PROBE_PREFIX = "timeseries/.healthz/"  # lists nothing, but needs a working, readable store
+_PROBE_PREFIX = "healthz-probe/"  # lists nothing, but needs a working, readable store
 
 
 def check_cold_store(cold_store: Any, url: str) -> None:

@@ -1,0 +1,270 @@
+"""Bounded loopback load run of the query API: N concurrent chart clients for S seconds.
+
+    .venv/bin/python bench/api_load.py [--seconds 60] [--clients 100] [--data-dir DIR]
+        [--points 200] [--cold-days 90] [--hot-days 20] [--seed 7]
+
+Starts ``vitals serve`` as a child process on 127.0.0.1 (a free port) over a data folder:
+``--data-dir`` (an existing Vitals data folder with ``hot.sqlite`` and ``cold/``, e.g.
+the one ``bench/query.py`` builds), else a folder under ``~/.cache/vitals-bench/api``
+built once here: one site, ``--points`` points every 5 minutes, ``--hot-days`` days in the
+hot store and ``--cold-days`` older days as cold Parquet files with stored rollups.
+
+Clients (httpx.AsyncClient) send a mix of chart queries: a hot day raw, a week at 5m or
+auto, a year at 1h, a cross-tier month at 15m, point search and the legacy endpoint.
+Prints p50/p95/p99 per kind and overall, requests/s, cache hit ratio and errors. Only
+loopback traffic; the run stops itself after ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E402
+
+SITE = "bench_site"
+API_KEY = "bench-key-0123456789abcdef"
+STEP_MS = 300_000
+HOUR = 3_600_000
+
+
+@dataclass(frozen=True)
+class CatalogPoint:
+    """AcePoint-shaped record for the hot store's catalogue."""
+
+    name: str
+    point_id: int | None = None
+    point_type: str | None = "analog"
+    collect_enabled: bool = True
+    collect_interval: int | None = 300
+    created: str | None = None
+    updated: str | None = None
+
+
+def utc_today() -> date:
+    return date(1970, 1, 1) + timedelta(days=int(time.time() * 1000) // MS_PER_DAY)
+
+
+def point_names(count: int) -> list[str]:
+    kinds = ["SAT", "RAT", "MAT", "DA-T", "ZN-T", "DMPR-POS", "FAN-SPD", "kW"]
+    return [f"acme/{SITE}/192.168.1.{i % 250}/n4/AHU_{i // 8}/C.Drivers.{kinds[i % 8]}.{i}" for i in range(count)]
+
+
+def day_table(names: list[str], day: date) -> pa.Table:
+    start, end = day_bounds_ms(day)
+    stamps = list(range(start + 36_055, end, STEP_MS))
+    rows_names, rows_ts, rows_values = [], [], []
+    for index, name in enumerate(names):
+        rows_names.extend([name] * len(stamps))
+        rows_ts.extend(stamps)
+        rows_values.extend(round(((ts // STEP_MS) * 7 + index * 13) % 1000 / 10.0, 1) for ts in stamps)
+    return pa.table({"point_name": rows_names, "ts": rows_ts, "value": rows_values}, schema=SAMPLE_SCHEMA)
+
+
+def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Path:
+    """Build (once) a data folder with a real SQLite hot store and cold day files + rollups."""
+    today = utc_today()
+    marker = root / f"built-{points}-{hot_days}-{cold_days}-{today.isoformat()}"
+    if marker.exists():
+        return root
+    from resources.hot_store import HotStoreResource
+    from vitals.cold_file import build_cold_table, cold_file_bytes
+    from vitals.paths import cold_day_key, rollup_day_key
+    from vitals.rollups import rollup_bytes_from_cold
+
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    names = point_names(points)
+    hot = HotStoreResource(url=str(root / "hot.sqlite"))
+    hot.upsert_points(SITE, [CatalogPoint(n, i) for i, n in enumerate(names)])
+    started = time.perf_counter()
+    for back in range(1, hot_days + 1):
+        hot.upsert_samples(SITE, day_table(names, today - timedelta(days=back)))
+    print(f"  hot store: {hot_days} days x {points} points in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    for back in range(hot_days + 1, hot_days + cold_days + 1):
+        day = today - timedelta(days=back)
+        data = cold_file_bytes(build_cold_table(SITE, day, [day_table(names, day)]), site=SITE, day=day,
+                               sources=["bench"])
+        for key, blob in ((cold_day_key(SITE, day), data),
+                          (rollup_day_key(SITE, day), rollup_bytes_from_cold(data, SITE, day))):
+            path = root / "cold" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+    print(f"  cold store: {cold_days} day files + rollups in {time.perf_counter() - started:.1f} s", flush=True)
+    marker.write_text("ok")
+    return root
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "VITALS_DATA_DIR": str(data_dir), "VITALS_HOT_STORE": str(data_dir / "hot.sqlite"),
+           "VITALS_COLD_STORE": str(data_dir / "cold"), "VITALS_API_KEYS": API_KEY,
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0",
+                             "--log-level", "warning"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    raise SystemExit("the query API did not start")
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    hits: int = 0
+    cached_kinds: int = 0
+
+    def add(self, kind: str, seconds: float, status: int, hit: str | None) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        if status != 200:
+            key = f"{kind}:{status}"
+            self.errors[key] = self.errors.get(key, 0) + 1
+        if hit is not None:
+            self.cached_kinds += 1
+            self.hits += hit == "true"
+
+
+def make_request(rng: random.Random, names: list[str], site: str, hot_days: int) -> tuple[str, str, dict]:
+    now_hour = int(time.time() * 1000) // HOUR * HOUR
+    today = now_hour // MS_PER_DAY * MS_PER_DAY
+    pick = rng.random()
+    if pick < 0.30:
+        day = today - rng.randint(1, min(hot_days, 7)) * MS_PER_DAY
+        return "hot-day-raw", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(1, 5)),
+                                                 "start": day, "end": day + MS_PER_DAY}
+    if pick < 0.50:
+        end = today - rng.randint(0, 3) * MS_PER_DAY
+        return "week-5m", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(3, 8)),
+                                             "start": end - 7 * MS_PER_DAY, "end": end,
+                                             "interval": rng.choice(["5m", "auto"]), "agg": "avg,min,max"}
+    if pick < 0.65:
+        end = today - rng.randint(0, 2) * MS_PER_DAY
+        return "year-1h", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(2, 4)),
+                                             "start": end - 365 * MS_PER_DAY, "end": end, "interval": "1h"}
+    if pick < 0.80:
+        end = today - rng.randint(hot_days - 10, hot_days - 5) * MS_PER_DAY
+        return "cross-tier-15m", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(2, 6)),
+                                                    "start": end - 30 * MS_PER_DAY, "end": end,
+                                                    "interval": "15m", "agg": "avg,max"}
+    if pick < 0.92:
+        word = rng.choice(["sat", "ahu_1", "zn-t", "kw", "dmpr", "192.168.1.4", "c.drivers.mat"])
+        return "point-search", f"/v1/sites/{site}/points", {"q": word, "limit": 200}
+    day = today - rng.randint(1, 3) * MS_PER_DAY
+    return "legacy-1hr", "/timeseries/query", {"site_name": site, "point_names": ",".join(rng.sample(names, 3)),
+                                               "start_time": day, "end_time": day + MS_PER_DAY, "interval": "1hr"}
+
+
+async def client_loop(client: httpx.AsyncClient, rng: random.Random, stop_at: float, tally: Tally,
+                      names: list[str], site: str, hot_days: int) -> None:
+    while time.monotonic() < stop_at:
+        kind, path, params = make_request(rng, names, site, hot_days)
+        started = time.perf_counter()
+        try:
+            answer = await client.get(path, params=params)
+            status, hit = answer.status_code, answer.headers.get("x-cache-hit")
+        except httpx.HTTPError as exc:
+            status, hit = 599, None
+            print(f"  transport error on {kind}: {type(exc).__name__}", file=sys.stderr)
+        tally.add(kind, time.perf_counter() - started, status, hit)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, hot_days: int) -> tuple[Tally, float]:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60, limits=limits) as client:
+        site = (await client.get("/v1/sites")).json()["sites"][0]
+        names = [p["name"] for p in (await client.get(f"/v1/sites/{site}/points", params={"limit": 10000})).json()["points"]]
+        tally = Tally()
+        started = time.monotonic()
+        await asyncio.gather(*(client_loop(client, random.Random(seed + i), started + seconds, tally, names,
+                                           site, hot_days) for i in range(clients)))
+        return tally, time.monotonic() - started
+
+
+def report(tally: Tally, elapsed: float) -> None:
+    everything = [s for values in tally.latencies.values() for s in values]
+    print(f"{'kind':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for kind, values in sorted(tally.latencies.items()):
+        print(f"{kind:<16}{len(values):>7}{pct(values, .5):>10.1f}{pct(values, .95):>10.1f}"
+              f"{pct(values, .99):>10.1f}{max(values) * 1000:>10.1f}")
+    print(f"{'all':<16}{len(everything):>7}{pct(everything, .5):>10.1f}{pct(everything, .95):>10.1f}"
+          f"{pct(everything, .99):>10.1f}{max(everything) * 1000:>10.1f}")
+    print(f"requests/s: {len(everything) / elapsed:.1f} over {elapsed:.1f} s; "
+          f"mean {statistics.mean(everything) * 1000:.1f} ms")
+    ratio = tally.hits / tally.cached_kinds if tally.cached_kinds else 0.0
+    print(f"cache hit ratio (time-series answers): {ratio:.2%}")
+    print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
+    p95 = pct(everything, .95)
+    print(f"target p95 <= 1000 ms and 0 errors: {'MET' if p95 <= 1000 and not tally.errors else 'NOT MET'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--points", type=int, default=200)
+    parser.add_argument("--hot-days", type=int, default=20)
+    parser.add_argument("--cold-days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= 1000 or not 1 <= args.seconds <= 600:
+        parser.error("--clients must be 1-1000 and --seconds 1-600")
+    data_dir = args.data_dir
+    if data_dir is None:
+        data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vitals-bench" / "api"
+        print(f"building/reusing bench data in {data_dir}", flush=True)
+        build_data(data_dir, points=args.points, hot_days=args.hot_days, cold_days=args.cold_days)
+    proc, base_url = start_server(data_dir)
+    try:
+        print(f"API at {base_url}; {args.clients} clients for {args.seconds:.0f} s", flush=True)
+        tally, elapsed = asyncio.run(run_load(base_url, clients=args.clients, seconds=args.seconds,
+                                              seed=args.seed, hot_days=args.hot_days))
+        report(tally, elapsed)
+        metrics = httpx.get(f"{base_url}/metrics").text
+        for line in metrics.splitlines():
+            if line.startswith(("vitals_api_cache_hits_total", "vitals_api_cache_misses_total",
+                                "vitals_api_cache_bytes", "vitals_api_samples_returned_total")):
+                print(f"  {line}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
