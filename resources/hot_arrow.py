@@ -116,15 +116,29 @@ def _sort_last_wins(table: pa.Table) -> pa.Table:
     return table.filter(keep)
 
 
-def names_for_ids(
+def samples_from_rows(
     rows: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array
 ) -> pa.Table:
-    """Turn (point_id, ts, value) rows read from SQL into a sample table (same order)."""
+    """Turn (point_id, ts, value) rows read from SQL into a sorted sample table.
+
+    The queries ask for (name, ts) order already; this checks it in one vectorised pass
+    (ranks of names, not string compares) and sorts only if a planner did not deliver
+    it, so callers can rely on the order whatever the database chose.
+    """
     if rows.num_rows == 0:
         return SAMPLE_SCHEMA.empty_table()
-    index = pc.index_in(rows.column("point_id").cast(pa.int64()), value_set=catalogue_ids.cast(pa.int64()))
-    names = pc.take(catalogue_names, index)
-    return pa.Table.from_arrays(
-        [names, rows.column("ts").cast(pa.int64()), rows.column("value").cast(pa.float64())],
-        schema=SAMPLE_SCHEMA,
-    )
+    by_name = sorted(range(len(catalogue_names)), key=catalogue_names.to_pylist().__getitem__)
+    ranked_ids = pc.take(catalogue_ids.cast(pa.int64()), pa.array(by_name, pa.int64()))
+    ranked_names = pc.take(catalogue_names, pa.array(by_name, pa.int64()))
+    rank = pc.index_in(rows.column("point_id").cast(pa.int64()), value_set=ranked_ids)
+    rank = rank.combine_chunks() if isinstance(rank, pa.ChunkedArray) else rank
+    ts = rows.column("ts").cast(pa.int64()).combine_chunks()
+    value = rows.column("value").cast(pa.float64()).combine_chunks()
+    if rank.null_count:
+        raise RuntimeError("hot store returned samples of a point missing from its catalogue")
+    if not _strictly_increasing(rank, ts):
+        order = pc.sort_indices(
+            pa.table({"rank": rank, "ts": ts}), sort_keys=[("rank", "ascending"), ("ts", "ascending")]
+        )
+        rank, ts, value = pc.take(rank, order), pc.take(ts, order), pc.take(value, order)
+    return pa.Table.from_arrays([pc.take(ranked_names, rank), ts, value], schema=SAMPLE_SCHEMA)

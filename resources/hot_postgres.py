@@ -19,7 +19,7 @@ import adbc_driver_postgresql.dbapi as adbc_pg
 import psycopg
 import pyarrow as pa
 
-from resources.hot_arrow import key_samples, names_for_ids
+from resources.hot_arrow import key_samples, samples_from_rows
 from resources.hot_schema import (
     POSTGRES_MIGRATIONS,
     SCHEMA_VERSION,
@@ -29,6 +29,7 @@ from resources.hot_schema import (
 )
 from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.names import fold_name
+from vitals.samples import SAMPLE_SCHEMA
 
 ROWS_PER_TRANSACTION = 2_000_000
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -38,17 +39,20 @@ _BATCH_TABLE = "vitals_upsert_batch"
 
 T = TypeVar("T")
 
+# The batch table was filled in (point_id, ts) order and is read back in that order.
 _APPLY_BATCH_SQL = (
     f"INSERT INTO samples (point_id, ts, value) "
-    f"SELECT point_id::integer, ts, value FROM {_BATCH_TABLE} ORDER BY point_id, ts "
+    f"SELECT point_id::integer, ts, value FROM {_BATCH_TABLE} "
     "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value "
     "WHERE samples.value IS DISTINCT FROM EXCLUDED.value"
 )
+# Points in name order, each point's samples by ts through the primary key: rows come
+# out in (name, ts) order without sorting the whole day (samples_from_rows checks it).
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
-    "FROM points p JOIN samples s ON s.point_id = p.id "
-    "WHERE p.site = $1 AND s.ts >= $2 AND s.ts < $3 {ids} "
-    "ORDER BY p.name, s.ts"
+    "FROM (SELECT id, name FROM points WHERE site = $1 {ids} ORDER BY name) p "
+    "CROSS JOIN LATERAL (SELECT point_id, ts, value FROM samples "
+    "WHERE point_id = p.id AND ts >= $2 AND ts < $3 ORDER BY ts) s"
 )
 
 
@@ -150,6 +154,7 @@ class PostgresHotStore:
         def work(conn: psycopg.Connection) -> None:
             with conn.cursor() as cur:
                 cur.executemany(sql, rows)
+            conn.execute("ANALYZE points")  # plans depend on how many points a site has
 
         self._run(work)
         return len(rows)
@@ -202,6 +207,7 @@ class PostgresHotStore:
     def _apply_chunk(self, chunk: pa.Table) -> None:
         with adbc_pg.connect(self.url) as conn:
             with conn.cursor() as cur:
+                cur.execute("SET temp_buffers = '256MB'")  # keep the batch out of temp files
                 cur.adbc_ingest(_BATCH_TABLE, chunk, mode="create", temporary=True)
                 cur.execute(_APPLY_BATCH_SQL)
                 cur.execute(f"DROP TABLE {_BATCH_TABLE}")
@@ -217,13 +223,13 @@ class PostgresHotStore:
             wanted = set(point_names)
             chosen = [i for i, n in zip(ids.to_pylist(), names.to_pylist(), strict=True) if n in wanted]
             if not chosen:
-                return names_for_ids(pa.table({"point_id": pa.array([], pa.int64())}), ids, names)
-            ids_filter = "AND p.id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)"
+                return SAMPLE_SCHEMA.empty_table()
+            ids_filter = "AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)"
             params.append(json.dumps(chosen))
         with adbc_pg.connect(self.url) as conn, conn.cursor() as cur:
             cur.execute(_READ_SQL.format(ids=ids_filter), params)
             rows = cur.fetch_arrow_table()
-        return names_for_ids(rows, ids, names)
+        return samples_from_rows(rows, ids, names)
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
         sql = (

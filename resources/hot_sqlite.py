@@ -26,7 +26,7 @@ import adbc_driver_manager.dbapi as adbc_errors
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
-from resources.hot_arrow import key_samples, names_for_ids
+from resources.hot_arrow import key_samples, samples_from_rows
 from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from resources.hot_schema import (
     SCHEMA_VERSION,
@@ -36,6 +36,7 @@ from resources.hot_schema import (
     pending_steps,
 )
 from vitals.names import fold_name
+from vitals.samples import SAMPLE_SCHEMA
 
 BUSY_TIMEOUT_SECONDS = 60.0
 LOCK_RETRY_SECONDS = 600.0  # give up on a lock only after this long
@@ -297,11 +298,11 @@ class SqliteHotStore:
                 pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
                 chosen = [i for i, n in pairs if n in wanted]
                 if not chosen:
-                    return names_for_ids(pa.table({"point_id": pa.array([], pa.int64())}), ids, names)
+                    return SAMPLE_SCHEMA.empty_table()
                 ids_filter = "AND p.id IN (SELECT value FROM json_each(?))"
                 params.append(json.dumps(chosen))
             rows = conn.arrow(_READ_SQL.format(ids=ids_filter), params)
-            return names_for_ids(rows, ids, names)
+            return samples_from_rows(rows, ids, names)
 
         return self._read(read)
 
