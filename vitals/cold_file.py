@@ -40,11 +40,13 @@ _SITE_CHUNK_ROWS = 65_536
 __all__ = [
     "COLD_SCHEMA",
     "COLD_SCHEMA_VERSION",
+    "ColdFileInfo",
     "ColdLayout",
     "ColdVerificationError",
     "DEFAULT_LAYOUT",
     "build_cold_table",
     "cold_file_bytes",
+    "inspect_cold_bytes",
     "key_checksum",
     "read_cold_bytes",
     "row_group_bounds",
@@ -321,3 +323,46 @@ def _verify_rows(table: pa.Table, label: str, site: str, day: date) -> None:
         )
     if not pc.all(pc.is_finite(table.column("value"))).as_py():
         raise ColdVerificationError(f"{label} holds NaN or infinite values")
+
+
+@dataclass(frozen=True)
+class ColdFileInfo:
+    """What an asset check wants to know about a cold file, without raising."""
+
+    bytes: int
+    rows: int
+    row_groups: int
+    points: int
+    schema_ok: bool
+    duplicate_keys: int
+    unsorted_rows: int
+    metadata: dict[str, str]
+
+    @property
+    def canonical(self) -> bool:
+        return self.schema_ok and self.duplicate_keys == 0 and self.unsorted_rows == 0
+
+
+def inspect_cold_bytes(data: bytes) -> ColdFileInfo:
+    """Schema, key order and size figures of a cold file (raises only if it is not Parquet)."""
+    parquet = _open(data)
+    file_schema = parquet.schema_arrow.remove_metadata()
+    schema_ok = file_schema.names == COLD_SCHEMA.names and file_schema.types == COLD_SCHEMA.types
+    duplicates = unsorted = points = 0
+    if schema_ok:
+        try:
+            keys = _open(data, read_dictionary=["point_name"]).read(columns=["point_name", "ts"])
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ColdVerificationError(f"cold file of {len(data)} bytes cannot be decoded: {exc}") from exc
+        runs = key_runs(keys)
+        duplicates, unsorted, points = runs.duplicate_keys, runs.unsorted_pairs, len(set(runs.names))
+    return ColdFileInfo(
+        bytes=len(data),
+        rows=parquet.metadata.num_rows,
+        row_groups=parquet.metadata.num_row_groups,
+        points=points,
+        schema_ok=schema_ok,
+        duplicate_keys=duplicates,
+        unsorted_rows=unsorted,
+        metadata=cold_metadata(parquet),
+    )
