@@ -18,6 +18,7 @@ from ace_simulator.building import Building
 from ace_simulator.catalog import CLIENT, KINDS, SimPoint, SimSite
 from ace_simulator.export import Chunk
 from ace_simulator.faults import RequestFaults
+from ace_simulator.prefetch import PagePrefetcher
 from ace_simulator.render import SampleFaults, chunk_table, sample_elements, samples_body
 from ace_simulator.wire import BadRequest, parse_bool, parse_int, parse_time_us, parse_window
 
@@ -88,6 +89,7 @@ class AceApi:
 
     def __init__(self, building: Building) -> None:
         self.building = building
+        self.prefetcher = PagePrefetcher()
         self.frozen_now_us: int | None = None  # tests may pin "now"; None follows the wall clock
 
     def now_us(self) -> int:
@@ -326,11 +328,34 @@ class AceApi:
             raise BadRequest(
                 f"{page_size} is not a valid choice for 'page_size'; choices: {list(PAGE_SIZE_CHOICES)}"
             )
-        page = export.page(
-            start_us, end_us, page_size, raw=raw, cursor=query.get("cursor") or None, twin=twin
-        )
+        cursor = query.get("cursor") or None
+        clean = not (faults.bad_value_p or faults.duplicate_p or faults.shuffle)
+        key = (site.name, start_us, end_us, page_size, raw, twin)
+        ready = self.prefetcher.take((*key, cursor)) if clean else None
+        response, next_cursor = ready or self._export_page(site, *key[1:], cursor, faults)
+        if clean and next_cursor:
+            self.prefetcher.schedule(
+                (*key, next_cursor),
+                lambda: self._export_page(site, *key[1:], next_cursor, RequestFaults()),
+            )
+        return response
+
+    def _export_page(
+        self,
+        site: SimSite,
+        start_us: int,
+        end_us: int,
+        page_size: int,
+        raw: bool,
+        twin: bool,
+        cursor: str | None,
+        faults: RequestFaults,
+    ) -> tuple[ApiResponse, str | None]:
+        """One page of the paginated export and its next cursor."""
+        export = self.building.export(site.name)
+        page = export.page(start_us, end_us, page_size, raw=raw, cursor=cursor, twin=twin)
         extra = {"next_cursor": page.next_cursor, "has_more": page.next_cursor is not None}
-        return self._samples(site, page.chunk, faults, extra)
+        return self._samples(site, page.chunk, faults, extra), page.next_cursor
 
     def _points_timeseries(
         self, query: dict[str, str], body: bytes, faults: RequestFaults

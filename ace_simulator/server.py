@@ -241,6 +241,7 @@ class SimulatorHandle:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.server.api.prefetcher.close()
         self.thread.join(timeout=10)
 
     def __enter__(self) -> Self:
