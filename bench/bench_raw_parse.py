@@ -22,14 +22,16 @@ from vitals.samples import parse_wire_samples
 def build_raw_day(points: int, per_point: int) -> pa.Table:
     """A synthetic full-load raw day in arrival (time-major) order, ACE's wire shapes."""
     rng = random.Random(7)
-    names = [f"ses/ses_falls_city/192.168.96.{p % 250}/n4/AHU{p // 40}/VAV{p}.ZoneTemp" for p in range(points)]
+    names = [f"ses/ses_falls_city/192.168.96.{p % 250}/n4/AHU{p // 40}/VAV{p}.ZoneTemp"
+             for p in range(points)]
     base = [f"{rng.uniform(50, 90):.4f}" for _ in range(points)]
     col_name, col_time, col_value = [], [], []
     for minute in range(per_point):
         hh, mm = divmod(minute, 60)
         for p in range(points):
             col_name.append(names[p])
-            col_time.append(f"2025-10-12T{hh % 24:02d}:{mm:02d}:{p % 60:02d}.{p * 7919 % 1000000:06d}")
+            micros = p * 7919 % 1_000_000
+            col_time.append(f"2025-10-12T{hh % 24:02d}:{mm:02d}:{p % 60:02d}.{micros:06d}")
             col_value.append(base[p] if p % 4600 else "NaN")
     return pa.Table.from_arrays(
         [pa.array(col_name), pa.array(col_time), pa.array(col_value)], schema=RAW_SCHEMA

@@ -61,7 +61,8 @@ from vitals.samples import ms_to_iso
 
 __all__ = [
     "AceApiError", "AceApiResource", "AceConfigError", "AcePoint", "CircuitOpenError",
-    "FetchStats", "RawPull", "UnknownSiteError", "decode_page_body",
+    "FetchStats", "MalformedBodyError", "RawPull", "UnknownSiteError", "decode_page_body",
+    "window_label",
 ]
 
 log = logging.getLogger("vitals.ace")
@@ -143,7 +144,7 @@ class AceApiResource(dg.ConfigurableResource):
 
     _transport: httpx.BaseTransport | None = PrivateAttr(default=None)
 
-    def __repr_args__(self):  # type: ignore[no-untyped-def]
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Never show the API key (reprs end up in logs and tracebacks)."""
         for name, value in super().__repr_args__():
             yield name, ("***" if name == "api_key" and value else value)
@@ -351,11 +352,10 @@ def _check_window(site: str, start_ms: object, end_ms: object) -> None:
     for label, value in (("start_ms", start_ms), ("end_ms", end_ms)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"ACE site {site!r}: {label} must be epoch ms (int), got {value!r}")
-    if start_ms >= end_ms:  # type: ignore[operator]
+    assert isinstance(start_ms, int) and isinstance(end_ms, int)
+    if start_ms >= end_ms:
         raise ValueError(
             f"ACE site {site!r}: window start {start_ms} must be before end {end_ms} "
             "(windows are half-open [start, end))"
         )
 
-
-__all__ += ["MalformedBodyError", "window_label"]

@@ -98,7 +98,8 @@ class FakeAce:
         params = request.url.params
         size = int(params["page_size"])
         if size not in VALID_PAGE_SIZES:
-            return httpx.Response(400, json={"detail": f"{size} is not a valid choice for 'page_size'"})
+            detail = f"{size} is not a valid choice for 'page_size'"
+            return httpx.Response(400, json={"detail": detail})
         lo, hi = parse_ts_ms(params["start_time"]), parse_ts_ms(params["end_time"])
         inside = [s for s in self.samples if self._inside(s["time"], lo, hi)]
         cursor_in = params.get("cursor", "0")
@@ -179,9 +180,12 @@ def test_long_windows_are_split_into_sub_windows(tmp_path):
     assert pull.table.num_rows == 144 and pull.stats.sub_windows == 4
     firsts = [r.url.params for r in fake.export_requests() if "cursor" not in r.url.params]
     assert [(p["start_time"], p["end_time"]) for p in firsts] == [
-        (ms_to_iso(START + k * 6 * HOUR - 1), ms_to_iso(START + (k + 1) * 6 * HOUR)) for k in range(4)
+        (ms_to_iso(START + k * 6 * HOUR - 1), ms_to_iso(START + (k + 1) * 6 * HOUR))
+        for k in range(4)
     ]
-    chunks = list(ace.fetch_site_window_chunks("acme_hq", START, START + 24 * HOUR, chunk_ms=8 * HOUR))
+    chunks = list(
+        ace.fetch_site_window_chunks("acme_hq", START, START + 24 * HOUR, chunk_ms=8 * HOUR)
+    )
     assert [c.table.num_rows for c in chunks] == [48, 48, 48]
     assert [(c.start_ms, c.end_ms) for c in chunks][-1] == (START + 16 * HOUR, START + 24 * HOUR)
 

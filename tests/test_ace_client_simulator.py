@@ -153,6 +153,8 @@ def test_the_resource_works_built_the_dagster_way(simulator, tmp_path, monkeypat
     result = dg.materialize([site_points], resources={"ace": resource})
     assert result.success
     metadata = result.asset_materializations_for_node("site_points")[0].metadata
-    assert metadata["points"].value == len(simulator.building.listed_points(SITE, configured_only=True))
-    assert metadata["rows"].value == simulator.expected_samples(SITE, START, START + 600_000).num_rows
+    listed = simulator.building.listed_points(SITE, configured_only=True)
+    assert metadata["points"].value == len(listed)
+    expected = simulator.expected_samples(SITE, START, START + 600_000)
+    assert metadata["rows"].value == expected.num_rows
     assert metadata["requests"].value == 1

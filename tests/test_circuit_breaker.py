@@ -32,7 +32,7 @@ def test_opens_after_consecutive_failures_and_fails_fast(tmp_path: Path):
     cb.record_failure("HTTP 503 again")
     state = cb.snapshot()
     assert (state.state, state.failures, state.last_error) == (OPEN, 3, "HTTP 503 again")
-    with pytest.raises(BreakerOpenError, match=r"circuit 'ace' is open .*last failure: HTTP 503 again"):
+    with pytest.raises(BreakerOpenError, match=r"'ace' is open .*last failure: HTTP 503 again"):
         cb.before_request()
 
 

@@ -11,13 +11,20 @@ A probe whose process died is forgotten after ``probe_timeout_seconds``.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from vitals.rate_limit import open_state_db
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+T = TypeVar("T")
+# (state, failures, opened_at, probe_started_at, last_error)
+Row = tuple[str, int, float | None, float | None, str | None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS circuit_breakers (
@@ -62,7 +69,9 @@ class SharedCircuitBreaker:
     def __init__(self, path: Path | str, *, name: str, failure_threshold: int = 5,
                  cooldown_seconds: float = 60.0, probe_timeout_seconds: float = 120.0) -> None:
         if failure_threshold <= 0:
-            raise ValueError(f"breaker failure threshold must be positive, got {failure_threshold!r}")
+            raise ValueError(
+                f"breaker failure threshold must be positive, got {failure_threshold!r}"
+            )
         if cooldown_seconds < 0:
             raise ValueError(f"breaker cool-down must be >= 0 seconds, got {cooldown_seconds!r}")
         self.path = Path(path)
@@ -76,7 +85,7 @@ class SharedCircuitBreaker:
         finally:
             conn.close()
 
-    def _transact(self, change):  # type: ignore[no-untyped-def]
+    def _transact(self, change: Callable[[sqlite3.Connection, Row, float], T]) -> T:
         """Run ``change(conn, row, now)`` inside one BEGIN IMMEDIATE transaction."""
         conn = open_state_db(self.path)
         try:
@@ -87,9 +96,8 @@ class SharedCircuitBreaker:
                     "FROM circuit_breakers WHERE name = ?",
                     (self.name,),
                 ).fetchone()
-                if row is None:
-                    row = (CLOSED, 0, None, None, None)
-                result = change(conn, row, time.time())
+                current: Row = row if row is not None else (CLOSED, 0, None, None, None)
+                result = change(conn, current, time.time())
                 conn.execute("COMMIT")
                 return result
             except BaseException:
@@ -98,8 +106,9 @@ class SharedCircuitBreaker:
         finally:
             conn.close()
 
-    def _write(self, conn, state: str, failures: int, opened_at: float | None,  # type: ignore[no-untyped-def]
-               probe_started_at: float | None, last_error: str | None) -> None:
+    def _write(self, conn: sqlite3.Connection, state: str, failures: int,
+               opened_at: float | None, probe_started_at: float | None,
+               last_error: str | None) -> None:
         conn.execute(
             "INSERT INTO circuit_breakers (name, state, failures, opened_at, probe_started_at, "
             "last_error) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
@@ -111,7 +120,7 @@ class SharedCircuitBreaker:
     def before_request(self) -> None:
         """Let a request through, or raise :class:`BreakerOpenError` (fail fast)."""
 
-        def change(conn, row, now):  # type: ignore[no-untyped-def]
+        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
             state, failures, opened_at, probe_started_at, last_error = row
             if state == CLOSED:
                 return
@@ -124,7 +133,8 @@ class SharedCircuitBreaker:
             # HALF_OPEN: one probe at a time; a probe that never reported is replaced.
             probe_age = now - (probe_started_at or 0.0)
             if probe_age < self.probe_timeout_seconds:
-                raise BreakerOpenError(self.name, self.probe_timeout_seconds - probe_age, last_error)
+                wait = self.probe_timeout_seconds - probe_age
+                raise BreakerOpenError(self.name, wait, last_error)
             self._write(conn, HALF_OPEN, failures, opened_at, now, last_error)
 
         self._transact(change)
@@ -132,7 +142,7 @@ class SharedCircuitBreaker:
     def record_success(self) -> None:
         """The service answered: close the breaker and reset the failure count."""
 
-        def change(conn, row, now):  # type: ignore[no-untyped-def]
+        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
             if row[0] != CLOSED or row[1] != 0:
                 self._write(conn, CLOSED, 0, None, None, None)
 
@@ -141,7 +151,7 @@ class SharedCircuitBreaker:
     def record_failure(self, error: str) -> None:
         """The service failed: count it; open on the threshold or on a failed probe."""
 
-        def change(conn, row, now):  # type: ignore[no-untyped-def]
+        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
             state, failures, opened_at, _probe, _last = row
             failures += 1
             if state == HALF_OPEN or (state == CLOSED and failures >= self.failure_threshold):
@@ -156,7 +166,7 @@ class SharedCircuitBreaker:
     def snapshot(self) -> BreakerState:
         """The current shared state."""
 
-        def change(conn, row, now):  # type: ignore[no-untyped-def]
+        def change(conn: sqlite3.Connection, row: Row, now: float) -> BreakerState:
             return BreakerState(self.name, row[0], row[1], row[2], row[4])
 
         return self._transact(change)

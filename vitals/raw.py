@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +42,9 @@ _INT64_MAX = 2**63 - 1
 # Fast paths: ASCII-only shapes whose meaning is identical under the scalar parsers.
 _NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _EPOCH_MS_RE = r"^-?[0-9]{1,18}$"
-_COMMON_ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?[Zz]?$"
+_COMMON_ISO_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?[Zz]?$"
+)
 _ISO_RE = (
     r"^(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})[T ]"
     r"(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]{1,9}))?"
@@ -105,15 +108,13 @@ def records_to_raw_table(records: Sequence[object]) -> pa.Table:
     Why: this is the hot path of every pull (100k records a page), so the common case
     (dicts of strings) is three list comprehensions and three Arrow conversions.
     """
-    try:
-        names = [record.get("name") for record in records]  # type: ignore[union-attr]
-        times = [record.get("time") for record in records]  # type: ignore[union-attr]
-        values = [record.get("value") for record in records]  # type: ignore[union-attr]
-    except AttributeError:  # a record that is not an object: keep it as an all-null row
+    dicts: Sequence[Any] = records
+    if not all(isinstance(record, dict) for record in records):
+        # A record that is not an object is kept as an all-null row (counted as a bad name).
         dicts = [record if isinstance(record, dict) else {} for record in records]
-        names = [record.get("name") for record in dicts]
-        times = [record.get("time") for record in dicts]
-        values = [record.get("value") for record in dicts]
+    names = [record.get("name") for record in dicts]
+    times = [record.get("time") for record in dicts]
+    values = [record.get("value") for record in dicts]
     return pa.Table.from_arrays(
         [
             _text_array(names, names=True),
