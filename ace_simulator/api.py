@@ -8,21 +8,20 @@ start inclusive, end exclusive. Errors are JSON ``{"message": "Error", "detail":
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from ace_simulator.building import Building
-from ace_simulator.catalog import CLIENT, KINDS, SimPoint, SimSite
+from ace_simulator.catalog import KINDS, SimPoint, SimSite
 from ace_simulator.export import Chunk
 from ace_simulator.faults import RequestFaults
+from ace_simulator.listing import date_filter, page_envelope, point_json, site_json
 from ace_simulator.prefetch import PagePrefetcher
 from ace_simulator.render import SampleFaults, chunk_table, sample_elements, samples_body
-from ace_simulator.wire import BadRequest, parse_bool, parse_int, parse_time_us, parse_window
+from ace_simulator.wire import BadRequest, parse_bool, parse_int, parse_window
 
-PER_PAGE_CHOICES = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 5000, 10000, 100000)
 PAGE_SIZE_CHOICES = (3, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 300000, 500000)
 SINGLE_SHOT_LIMIT = 500_000  # samples one unpaginated timeseries answer may hold
 SAMPLE_ROUTES = {
@@ -120,117 +119,6 @@ class AceApi:
             raise ApiError(404, f"point {name!r} not found")
         return site, point
 
-    @staticmethod
-    def _paged(items: list[dict[str, Any]], query: dict[str, str]) -> ApiResponse:
-        per_page = parse_int(query.get("per_page"), field="per_page", default=100)
-        if per_page not in PER_PAGE_CHOICES:
-            raise BadRequest(
-                f"{per_page} is not a valid choice for 'per_page'; choices: {list(PER_PAGE_CHOICES)}"
-            )
-        page = parse_int(query.get("page"), field="page", default=1)
-        if page < 1:
-            raise BadRequest(f"page {page} must be at least 1")
-        total = len(items)
-        chunk = items[(page - 1) * per_page : page * per_page]
-        pages = max(1, math.ceil(total / per_page))
-        return _json(
-            {
-                "page": page,
-                "pages": pages,
-                "per_page": per_page,
-                "total": total,
-                "total_pages": pages,
-                "total_items": total,
-                "items": chunk,
-            }
-        )
-
-    @staticmethod
-    def _date_filter(points: list[SimPoint], query: dict[str, str]) -> list[SimPoint]:
-        """created/updated after/before filters: inclusive, UTC, applied before paging."""
-        bounds = {
-            k: parse_time_us(query[k], field=k)
-            for k in ("created_after", "created_before", "updated_after", "updated_before")
-            if query.get(k)
-        }
-        for what in ("created", "updated"):
-            lo, hi = bounds.get(f"{what}_after"), bounds.get(f"{what}_before")
-            if lo is not None and hi is not None and lo > hi:
-                raise BadRequest(
-                    f"{what}_after {query[what + '_after']!r} is after {what}_before {query[what + '_before']!r}"
-                )
-            if lo is not None or hi is not None:
-
-                def keep(
-                    p: SimPoint, what: str = what, lo: int | None = lo, hi: int | None = hi
-                ) -> bool:
-                    t = parse_time_us(getattr(p, what), field=what)
-                    return (lo is None or t >= lo) and (hi is None or t <= hi)
-
-                points = [p for p in points if keep(p)]
-        return points
-
-    def site_json(self, site: SimSite) -> dict[str, Any]:
-        return {
-            "id": site.site_id,
-            "name": site.name,
-            "nice_name": site.name.replace("_", " ").title(),
-            "address": f"{100 + site.index * 10} Main St, Falls City, NE",
-            "vtron_ip": f"10.8.0.{10 + site.index}",
-            "vtron_user": "volttron",
-            "ansible_user": "ansible",
-            "mqtt_prefix": f"{CLIENT}/{site.name}",
-            "latitude": 40.06 + site.index * 0.01,
-            "longitude": -95.6 - site.index * 0.01,
-            "geo_location": "",
-            "client_id": 1,
-            "client": CLIENT,
-            "archived": False,
-            "timezone": "America/Chicago",
-            "created": "2024-01-15T16:02:11.000000",
-            "updated": "2025-10-01T09:30:00.000000",
-        }
-
-    @staticmethod
-    def point_json(site: SimSite, p: SimPoint) -> dict[str, Any]:
-        bacnet = None
-        if p.object_type not in ("weather", "niagara"):
-            address, _, device_id = p.device.rpartition("-")
-            bacnet = {
-                "device_address": address,
-                "device_id": int(device_id) if device_id.isdigit() else 0,
-                "device_name": p.device,
-                "device_description": "",
-                "object_type": p.object_type,
-                "object_index": int(p.name.rsplit("/", 1)[1]),
-                "object_name": p.kind,
-                "object_description": "",
-                "object_units": None,
-                "present_value": "",
-                "scrape_interval": p.interval_s,
-                "scrape_enabled": p.collect_enabled,
-                "additional_properties": {},
-            }
-        return {
-            "id": p.point_id,
-            "name": p.name,
-            "site_id": site.site_id,
-            "client_id": 1,
-            "site": site.name,
-            "client": CLIENT,
-            "marker_tags": sorted({p.kind, "point"}),
-            "kv_tags": {"kind": p.kind},
-            "bacnet_data": bacnet,
-            "collect_config": {},
-            "point_type": "bacnet" if bacnet else p.object_type,
-            "collect_enabled": p.collect_enabled,
-            "collect_interval": p.interval_s,
-            "topic_id": p.point_id,
-            "device_id": p.device,
-            "created": p.created,
-            "updated": p.updated,
-        }
-
     def _samples(
         self, site: SimSite, chunk: Chunk, faults: RequestFaults, extra: dict[str, Any] | None
     ) -> ApiResponse:
@@ -279,7 +167,7 @@ class AceApi:
         if route == "/sites":
             parse_bool(query.get("collect_enabled"), field="collect_enabled")
             parse_bool(query.get("show_archived"), field="show_archived")
-            return self._paged([self.site_json(s) for s in self.building.sites.values()], query)
+            return _json(page_envelope([site_json(s) for s in self.building.sites.values()], query))
         if route == "/points":
             points = [
                 (s, p)
@@ -287,9 +175,9 @@ class AceApi:
                 for p in s.points
                 if twin or not p.case_twin
             ]
-            return self._paged([self.point_json(s, p) for s, p in points], query)
+            return _json(page_envelope([point_json(s, p) for s, p in points], query))
         if route == "/points/{name}":
-            return _json(self.point_json(*self._point(seg[1], twin)))
+            return _json(point_json(*self._point(seg[1], twin)))
         if route == "/points/{name}/timeseries":
             site, point = self._point(seg[1], twin)
             start_us, end_us = self._window(query)
@@ -301,14 +189,13 @@ class AceApi:
             return self._points_timeseries(query, body, faults)
         site = self._site(seg[1])
         if route == "/sites/{site}":
-            return _json(self.site_json(site))
+            return _json(site_json(site))
         if route in ("/sites/{site}/points", "/sites/{site}/configured_points"):
             listed = self.building.listed_points(
                 site.name, configured_only=route.endswith("configured_points"), twin=twin
             )
-            return self._paged(
-                [self.point_json(site, p) for p in self._date_filter(listed, query)], query
-            )
+            listed = date_filter(listed, query)
+            return _json(page_envelope([point_json(site, p) for p in listed], query))
         if route == "/sites/{site}/weather":
             return self._weather(site)
         start_us, end_us = self._window(query)

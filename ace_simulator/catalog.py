@@ -257,7 +257,7 @@ def _equipment(
                         and kind in ("chw_temp", "cw_temp")
                     ):
                         continue
-                    out.append((f"{prefix}/{device}/{obj}/{i + 1}", kind, obj, f"{label}{unit}"))
+                    out.append((f"{prefix}/{device}/{obj}/{i + 1}", kind, obj, device))
             elif family == "meter":
                 device = f"{niagara_ip}/n4/{station}"
                 for suffix, kind in METER_POINTS:

@@ -53,6 +53,13 @@ def test_configured_points_page_through_all(client, simulator):
     configured = [p["name"] for p in every["items"] if p["collect_enabled"]]
     assert names == configured and len(set(names)) == len(names)
     assert all(isinstance(p["updated"], str) and p["collect_interval"] > 0 for p in every["items"])
+    bacnet = [p for p in every["items"] if p["bacnet_data"]]
+    assert bacnet and all(
+        p["name"].split("/")[2] == f"{b['device_address']}-{b['device_id']}"
+        and p["name"].endswith(f"/{b['object_type']}/{b['object_index']}")
+        for p in bacnet
+        for b in [p["bacnet_data"]]
+    )
 
 
 def test_paginated_window_matches_generator(client, simulator):
@@ -66,6 +73,7 @@ def test_paginated_window_matches_generator(client, simulator):
     )["point_samples"]
     expected = simulator.expected_samples(SIMULATOR_SITE, start, end)
     assert len(got) == expected.num_rows > 3000
+    assert simulator.server.api.prefetcher.hits > 0  # pages built ahead are the same bytes
     assert [s["name"] for s in got] == expected["name"].to_pylist()
     assert [s["time"] for s in got] == expected["time"].to_pylist()
     assert [s["value"] for s in got] == expected["value_text"].to_pylist()
