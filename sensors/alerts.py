@@ -1,6 +1,5 @@
 """Run-failure alerting and the health-check schedule."""
 
-from __future__ import annotations
 
 import json
 from datetime import UTC, datetime

@@ -1,6 +1,5 @@
 """Keeps the ``site`` partition dimension equal to the sites Vitals syncs."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,7 +1,6 @@
 """The 5-minute incremental sync: one run per site for today (and for yesterday while
 the watermark is still inside it)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

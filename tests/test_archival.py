@@ -87,7 +87,7 @@ def test_archive_writes_verified_file_then_deletes_hot_rows(stores):
     rows = duckdb.sql(
         f"SELECT count(*), count(DISTINCT (point_name, ts)), min(site_name), max(site_name) "
         f"FROM read_parquet('{path}')"
-    ).fetchone()
+    ).fetchall()[0]
     assert rows == (len(expected), len(expected), SITE, SITE)
 
 
@@ -126,9 +126,9 @@ class TruncatingColdStore(ColdStoreResource):
 
 
 def test_unverifiable_file_never_deletes_hot_rows(tmp_path, stores):
-    hot, _cold = stores
-    broken = TruncatingColdStore(url=str(tmp_path / "cold"))
-    seed_day(hot, broken)
+    hot, cold = stores
+    seed_day(hot, cold)
+    broken = TruncatingColdStore(url=cold.url)
     with pytest.raises(ArchiveError, match="failed verification"):
         archive_site_day(hot, broken, SITE, OLD_DAY, delete_hot=True)
     start, end = day_bounds_ms(OLD_DAY)

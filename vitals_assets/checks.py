@@ -1,7 +1,6 @@
 """Asset checks next to the assets they check: cold file integrity and reconciliation,
 the cold prefix contract, archival backlog and hot-store freshness."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pyarrow as pa

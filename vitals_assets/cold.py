@@ -1,6 +1,5 @@
 """The cold tier asset: one verified Parquet file per site per UTC day."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

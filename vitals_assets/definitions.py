@@ -16,26 +16,39 @@ from vitals_assets.jobs import archive_job, health_checks_job, sync_job
 from vitals_assets.resources import build_resources
 from vitals_assets.rollups import cold_rollups
 
-ingest_defs = dg.Definitions(assets=[ace_points, ace_raw_samples, hot_samples])
-cold_defs = dg.Definitions(
-    assets=[cold_timeseries, cold_rollups], asset_checks=[*cold_checks, *hot_checks]
-)
-query_defs = dg.Definitions(assets=[point_hourly_summary])
-operations_defs = dg.Definitions(
-    jobs=[sync_job, archive_job, health_checks_job],
-    schedules=[
-        sync_schedule,
-        daily_archival_schedule,
-        late_data_sweep_schedule,
-        health_checks_schedule,
-    ],
-    sensors=[site_discovery_sensor, run_failure_alert],
-)
 
+def _ingest_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[ace_points, ace_raw_samples, hot_samples])
+
+
+def _cold_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[cold_timeseries, cold_rollups], asset_checks=[*cold_checks, *hot_checks]
+    )
+
+
+def _query_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[point_hourly_summary])
+
+
+def _operations_defs() -> dg.Definitions:
+    return dg.Definitions(
+        jobs=[sync_job, archive_job, health_checks_job],
+        schedules=[
+            sync_schedule,
+            daily_archival_schedule,
+            late_data_sweep_schedule,
+            health_checks_schedule,
+        ],
+        sensors=[site_discovery_sensor, run_failure_alert],
+    )
+
+
+# The only module-scope Definitions (dagster loads exactly one).
 defs = dg.Definitions.merge(
-    ingest_defs,
-    cold_defs,
-    query_defs,
-    operations_defs,
+    _ingest_defs(),
+    _cold_defs(),
+    _query_defs(),
+    _operations_defs(),
     dg.Definitions(resources=build_resources()),
 )

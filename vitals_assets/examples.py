@@ -1,6 +1,5 @@
 """An example of using the query resource from an asset: a daily chart-sized summary."""
 
-from __future__ import annotations
 
 import dagster as dg
 

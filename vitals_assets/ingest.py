@@ -1,6 +1,5 @@
 """Ingest assets: the point catalogue, raw ACE pulls and hot-store rows [date x site]."""
 
-from __future__ import annotations
 
 import time
 from datetime import timedelta

@@ -1,6 +1,5 @@
 """Stored rollups beside the cold files, kept current with ``cold_timeseries``."""
 
-from __future__ import annotations
 
 import time
 
