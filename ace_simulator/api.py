@@ -98,8 +98,9 @@ class AceApi:
         return int(time.time() * 1_000_000)
 
     def _window(self, query: dict[str, str]) -> tuple[int, int]:
-        """The requested ``[start, end)`` window, its end capped at the present."""
+        """The requested ``[start, end)`` window, clipped to [1970, the present)."""
         start_us, end_us = parse_window(query.get("start_time"), query.get("end_time"))
+        start_us = max(start_us, 0)  # the building has no data before 1970
         return start_us, max(start_us, min(end_us, self.now_us()))
 
     # ---- helpers -------------------------------------------------------------------
@@ -158,10 +159,10 @@ class AceApi:
         body: bytes,
         faults: RequestFaults,
     ) -> ApiResponse:
-        want_post = route == "/points/get_timeseries"
+        allowed = "POST" if route == "/points/get_timeseries" else "GET"
         if route == "unknown":
             raise ApiError(404, f"no API route for {method} /{'/'.join(seg)}")
-        if (method == "POST") != want_post:
+        if method != allowed:
             raise ApiError(405, f"method {method} is not allowed on {route}")
         twin = faults.case_twin
         if route == "/sites":

@@ -62,8 +62,8 @@ def build_template(site: SimSite, *, raw: bool) -> Template:
                 off = p.phase_us + k * step_us
                 rows.append((off - off % BUCKET_US, p.index, off))
         else:
-            first = p.phase_us % step_us
             for bucket in range(block_s // 300):
+                first = (p.phase_us - bucket * BUCKET_US) % step_us  # first raw sample in it
                 rows.append((bucket * BUCKET_US, p.index, bucket * BUCKET_US + first))
     rows.sort()
     pidx = pa.array([r[1] for r in rows], pa.int32())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -50,19 +51,31 @@ class SimulatorServer(ThreadingHTTPServer):
         self.faults = faults
         self.stats = Stats()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up mid-answer are normal here; anything else is still printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        return
+        return  # quiet: /_sim/stats is the request log
 
     def do_GET(self) -> None:
         self._dispatch("GET")
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # the router answers 405, as JSON
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -311,3 +311,21 @@ def test_concurrent_clients_get_identical_pages(simulator):
     assert (
         served == simulator.expected_samples(SIMULATOR_SITE, DAY_MS, DAY_MS + 12 * HOUR_MS).num_rows
     )
+
+
+def test_unknown_routes_and_methods_answer_json(simulator):
+    auth = {"Authorization": "Bearer k"}
+    missing = httpx.get(simulator.url + "/gateways", headers=auth, timeout=10)
+    assert missing.status_code == 404 and "/gateways" in missing.json()["detail"]
+    wrong = httpx.put(simulator.url + f"/sites/{SIMULATOR_SITE}", headers=auth, timeout=10)
+    assert wrong.status_code == 405 and "PUT" in wrong.json()["detail"]
+    outside = httpx.get(simulator.root_url + "/sites", headers=auth, timeout=10)
+    assert outside.status_code == 404 and "/api" in outside.json()["detail"]
+    before_1970 = _get(
+        simulator,
+        f"/sites/{SIMULATOR_SITE}/timeseries/paginated",
+        start_time="1960-01-01",
+        end_time="1960-01-02",
+        page_size=10,
+    )
+    assert before_1970.json() == {"point_samples": [], "next_cursor": None, "has_more": False}
