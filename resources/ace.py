@@ -223,6 +223,11 @@ class AceApiResource(dg.ConfigurableResource):
                     path, {"page": page, "per_page": self.per_page}, decode_envelope_page,
                     site=site, window=None, subject=f"{subject} page {page}",
                 )
+                if envelope.pages > self.max_pages:
+                    raise AceApiError(
+                        f"ACE {subject}: ACE reports {envelope.pages} pages, more than "
+                        f"max_pages={self.max_pages}; refusing (loop guard)", site=site,
+                    )
                 items.extend(envelope.items)
                 if not envelope.items or page >= envelope.pages:
                     return items

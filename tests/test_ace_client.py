@@ -240,6 +240,13 @@ def test_configured_points_become_records_and_bad_items_are_skipped(tmp_path):
     assert fake.requests[0].url.path == "/api/sites/acme_hq/configured_points"
 
 
+def test_an_envelope_claiming_too_many_pages_is_refused(tmp_path):
+    fake = FakeAce(sites=[f"s{i}" for i in range(50)])
+    with pytest.raises(AceApiError, match="ACE reports 5 pages, more than max_pages=3"):
+        make_ace(tmp_path, fake, per_page=10, max_pages=3).list_sites()
+    assert len(fake.requests) == 1
+
+
 def test_an_envelope_without_pages_is_read_as_one_page(tmp_path):
     fake = FakeAce(sites=[f"s{i}" for i in range(15)])
     fake.omit_pages = True

@@ -250,7 +250,7 @@ def parse_raw_times(times: pa.Array) -> pa.Array:
     if n == 0:
         return pa.array([], pa.int64())
     out = pa.nulls(n, pa.int64())
-    settled = pa.array([False] * n, pa.bool_())
+    settled = pa.repeat(False, n)
     common = pc.and_(
         pc.fill_null(pc.match_substring_regex(times, _COMMON_ISO_RE), False),
         pc.invert(pc.fill_null(pc.starts_with(times, "0000"), False)),
@@ -268,7 +268,7 @@ def parse_raw_times(times: pa.Array) -> pa.Array:
             stamps, ok = _iso_fields_to_ms(pc.filter(matched, iso_mask))
             # Shape matched but the date/time is impossible: the scalar parser decides.
             stamps = pc.if_else(ok, stamps, pa.scalar(None, pa.int64()))
-            in_range = pc.replace_with_mask(pa.array([False] * n, pa.bool_()), iso_mask, ok)
+            in_range = pc.replace_with_mask(pa.repeat(False, n), iso_mask, ok)
             out = pc.replace_with_mask(out, iso_mask, stamps)
             settled = pc.or_(settled, in_range)
         epoch_mask = pc.fill_null(pc.match_substring_regex(times, _EPOCH_MS_RE), False)
