@@ -172,6 +172,13 @@ class AceRequester:
                 elif status >= 400:
                     self.breaker.record_success()
                     self._raise_client_error(response, site=site, window=window, subject=subject)
+                elif status >= 300:
+                    location = response.headers.get("Location", "?")
+                    raise AceApiError(
+                        f"ACE {subject}: HTTP {status} redirect to {location!r}; check the ACE "
+                        "base URL (the client does not follow redirects with the API key)",
+                        site=site, window=window, status=status,
+                    )
                 else:
                     try:
                         decoded = decode(response.content)

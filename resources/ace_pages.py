@@ -69,7 +69,7 @@ def _decode_object(body: bytes) -> dict[str, Any]:
         raise MalformedBodyError("empty body")
     try:
         doc = loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedBodyError(f"not JSON ({str(exc)[:120]})") from None
     if not isinstance(doc, dict):
         raise MalformedBodyError(f"expected a JSON object, got {type(doc).__name__}")

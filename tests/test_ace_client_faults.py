@@ -155,6 +155,21 @@ def test_client_errors_do_not_open_the_breaker_and_are_not_retried(tmp_path):
     assert ace.fetch_site_window("acme_hq", START, START + HOUR).table.num_rows == 150
 
 
+def test_a_redirect_is_a_clear_error_not_followed(tmp_path):
+    fake = FakeAce(samples())
+    fake.queue(lambda r: httpx.Response(301, headers={"Location": "http://elsewhere/api/sites"}))
+    with pytest.raises(AceApiError, match="HTTP 301 redirect to 'http://elsewhere/api/sites'"):
+        make_ace(tmp_path, fake).list_sites()
+    assert len(fake.requests) == 1
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash(tmp_path):
+    fake = FakeAce(samples())
+    fake.queue(body(b"[" * 100_000 + b"]" * 100_000))
+    pull = make_ace(tmp_path, fake).fetch_site_window("acme_hq", START, START + HOUR)
+    assert pull.table.num_rows == 150 and pull.stats.retries == 1
+
+
 def test_the_shared_rate_limit_waits_are_counted(tmp_path):
     fake = FakeAce(samples(350))
     ace = make_ace(tmp_path, fake, requests_per_minute=2, rate_limit_window_seconds=0.4)
