@@ -9,7 +9,8 @@ test site still holds every kind of point: analogs, setpoints, binaries, counter
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 CLIENT = "acme"
 SITE_NAMES = ("acme_hq", "acme_plant", "acme_annex", "acme_lab", "acme_depot")
@@ -17,6 +18,7 @@ DEFAULT_INTERVALS = ((300, 0.88), (60, 0.05), (30, 0.02), (600, 0.05))
 NOT_CONFIGURED_SHARE = 0.015  # points listed in /points but not collect-enabled
 STUCK_SHARE = 0.01
 GAPPY_SHARE = 0.03
+ID_STRIDE = 10_000_000  # point ids of site n are n * ID_STRIDE + 1 ...
 
 
 @dataclass(frozen=True)
@@ -212,9 +214,8 @@ def site_names(count: int) -> list[str]:
 
 
 def _iso(rng: random.Random, start_s: int, span_s: int) -> str:
+    """A naive UTC ISO time with microseconds somewhere in ``[start_s, start_s + span_s)``."""
     ts = start_s + rng.randrange(span_s)
-    from datetime import UTC, datetime
-
     micros = rng.randrange(1_000_000)
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}"
 
@@ -309,6 +310,8 @@ def build_site(index: int, name: str, *, seed: int, points: int, interval: int |
         rng.sample(range(1, len(specs)), unconfigured_count) if unconfigured_count else []
     )
     leaky = set(unconfigured[: (unconfigured_count + 1) // 2])
+    not_configured = set(unconfigured)
+    id_base = ID_STRIDE * (index + 1)
     sim_points: list[SimPoint] = []
     for i, (pname, kind, obj, device) in enumerate(specs):
         if interval is not None:
@@ -317,12 +320,12 @@ def build_site(index: int, name: str, *, seed: int, points: int, interval: int |
             every = 600
         else:
             every = rng.choices(values, weights)[0]
-        configured = i not in unconfigured
+        configured = i not in not_configured
         is_binary = KINDS[kind].binary
         sim_points.append(
             SimPoint(
                 index=i,
-                point_id=100_000 * (index + 1) + i + 1,
+                point_id=id_base + i + 1,
                 name=pname,
                 kind=kind,
                 object_type=obj,
@@ -340,19 +343,16 @@ def build_site(index: int, name: str, *, seed: int, points: int, interval: int |
             )
         )
     twin_of, twin_name = _case_twin_name(sim_points)
-    original = sim_points[twin_of]
     sim_points.append(
-        SimPoint(
-            **{
-                **original.__dict__,
-                "index": len(sim_points),
-                "point_id": 100_000 * (index + 1) + 99_999,
-                "name": twin_name,
-                "key": rng.getrandbits(63),
-                "collect_enabled": True,
-                "exported": True,
-                "case_twin": True,
-            }
+        replace(
+            sim_points[twin_of],
+            index=len(sim_points),
+            point_id=id_base + ID_STRIDE - 1,
+            name=twin_name,
+            key=rng.getrandbits(63),
+            collect_enabled=True,
+            exported=True,
+            case_twin=True,
         )
     )
     return SimSite(
