@@ -86,7 +86,9 @@ class LocalFolderBackend:
         try:
             _write_atomically(self.path(key), data)
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
-            raise ColdStoreError(f"cannot write cold store key {key!r} under {self.root}: {exc}") from exc
+            raise ColdStoreError(
+                f"cannot write cold store key {key!r} under {self.root}: {exc}"
+            ) from exc
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -114,7 +116,9 @@ class LocalFolderBackend:
     def delete(self, key: str) -> None:
         path = self.path(key)
         if path.is_dir():
-            raise ColdStoreError(f"cold store key {key!r} is a folder under {self.root}, not an object")
+            raise ColdStoreError(
+                f"cold store key {key!r} is a folder under {self.root}, not an object"
+            )
         path.unlink(missing_ok=True)
 
     def local_copy(self, key: str) -> Path:
@@ -141,7 +145,9 @@ class S3Backend:
     ``endpoint_url`` points it at R2 or a test server; the code path is the same for all.
     """
 
-    def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None, cache_dir: Path) -> None:
+    def __init__(
+        self, bucket: str, prefix: str, *, endpoint_url: str | None, cache_dir: Path
+    ) -> None:
         from dagster_aws.s3 import S3Resource
 
         self.bucket = bucket

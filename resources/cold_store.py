@@ -52,7 +52,9 @@ def open_cold_backend(url: str, *, s3_endpoint_url: str | None, cache_dir: Path)
         bucket, prefix = _split_s3_url(url)
         return S3Backend(bucket, prefix, endpoint_url=s3_endpoint_url, cache_dir=cache_dir)
     if "://" in url and not url.startswith("file://"):
-        raise ValueError(f"cold store URL {url!r}: only a folder path, file:// or s3:// is supported")
+        raise ValueError(
+            f"cold store URL {url!r}: only a folder path, file:// or s3:// is supported"
+        )
     return LocalFolderBackend(url.removeprefix("file://"))
 
 
@@ -109,7 +111,7 @@ class ColdStoreResource(dg.ConfigurableResource):
         self._store().delete(validate_key(key))
 
     def local_copy(self, key: str) -> Path:
-        """A local file with the object's bytes: the file itself locally, a cached download on S3."""
+        """A local file with the object's bytes (local: the file itself; S3: a cached download)."""
         return self._store().local_copy(validate_key(key))
 
     def uri(self, key: str) -> str:

@@ -40,6 +40,10 @@ def samples(names: list[str], *, per_point: int, day: date = DAY, seed: int = 5,
 
 def table(names: list[str], stamps: list[int], values: list[float]) -> pa.Table:
     return pa.Table.from_arrays(
-        [pa.array(names, pa.string()), pa.array(stamps, pa.int64()), pa.array(values, pa.float64())],
+        [
+            pa.array(names, pa.string()),
+            pa.array(stamps, pa.int64()),
+            pa.array(values, pa.float64()),
+        ],
         schema=SAMPLE_SCHEMA,
     )

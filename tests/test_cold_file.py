@@ -22,7 +22,13 @@ START, END = day_bounds_ms(DAY)
 
 def rows(cold: pa.Table) -> list[tuple[str, int, float]]:
     ts = pc.cast(cold.column("ts"), pa.int64()).to_pylist()
-    return list(zip(cold.column("point_name").to_pylist(), ts, cold.column("value").to_pylist(), strict=True))
+    names, values = cold.column("point_name").to_pylist(), cold.column("value").to_pylist()
+    return list(zip(names, ts, values, strict=True))
+
+
+def sample_rows(samples_table: pa.Table) -> list[tuple[str, int, float]]:
+    return list(zip(*(samples_table.column(c).to_pylist() for c in ("point_name", "ts", "value")),
+                    strict=True))
 
 
 def test_single_sorted_source_becomes_the_cold_table():
@@ -31,9 +37,12 @@ def test_single_sorted_source_becomes_the_cold_table():
     assert cold.schema == COLD_SCHEMA
     assert cold.column("ts").type == pa.timestamp("ms", tz="UTC")
     assert set(cold.column("site_name").to_pylist()) == {SITE}
-    assert rows(cold) == list(zip(*(hot.column(c).to_pylist() for c in hot.column_names), strict=True))
+    assert rows(cold) == sample_rows(hot)
     # the common archival case reuses the hot rows' buffers instead of copying them
-    assert cold.column("value").chunk(0).buffers()[1].address == hot.column("value").chunk(0).buffers()[1].address
+    def address(tbl: pa.Table) -> int:
+        return tbl.column("value").chunk(0).buffers()[1].address
+
+    assert address(cold) == address(hot)
 
 
 def test_last_source_wins_on_duplicate_keys_and_sources_are_merged():
@@ -50,8 +59,18 @@ def test_last_source_wins_on_duplicate_keys_and_sources_are_merged():
     assert rows(build_cold_table(SITE, DAY, [hot, raw]))[3] == (name_a, START + 2000, 2.0)
 
 
+def test_sources_differing_only_in_nullability_or_metadata_merge():
+    raw = table(["p"], [START], [1.0])
+    nullable = pa.table({"point_name": ["p"], "ts": [START + 1], "value": [2.0]})
+    nullable = nullable.cast(nullable.schema.with_metadata({"from": "adbc"}))
+    assert rows(build_cold_table(SITE, DAY, [raw, nullable])) == [
+        ("p", START, 1.0), ("p", START + 1, 2.0),
+    ]
+
+
 def test_later_rows_win_within_one_unsorted_source():
-    source = table(["p", "p", "o", "p"], [START + 9, START + 3, START + 1, START + 9], [1.0, 2.0, 3.0, 4.0])
+    stamps = [START + 9, START + 3, START + 1, START + 9]
+    source = table(["p", "p", "o", "p"], stamps, [1.0, 2.0, 3.0, 4.0])
     assert rows(build_cold_table(SITE, DAY, [source])) == [
         ("o", START + 1, 3.0), ("p", START + 3, 2.0), ("p", START + 9, 4.0),
     ]
@@ -82,7 +101,9 @@ def test_bad_sources_are_refused_with_clear_errors():
         build_cold_table(SITE, DAY, [good, good.rename_columns(["name", "ts", "value"])])
     with pytest.raises(ValueError, match="NaN or infinite"):
         build_cold_table(SITE, DAY, [table(["p", "q"], [START, START], [1.0, float("nan")])])
-    nulls = pa.table({"point_name": pa.array(["p", None]), "ts": [START, START], "value": [1.0, 2.0]})
+    nulls = pa.table(
+        {"point_name": pa.array(["p", None]), "ts": [START, START], "value": [1.0, 2.0]}
+    )
     with pytest.raises(ValueError, match="nulls in column 'point_name'"):
         build_cold_table(SITE, DAY, [nulls])
     with pytest.raises(InvalidNameError, match="site name"):
@@ -111,7 +132,9 @@ def test_merge_matches_a_plain_python_last_wins_reference(sources):
                 expected[(name, ts)] = value
     tables = [table([r[0] for r in s], [r[1] for r in s], [r[2] for r in s]) for s in sources]
     cold = build_cold_table(SITE, DAY, tables)
-    want = sorted(((n, t, v) for (n, t), v in expected.items()), key=lambda r: (r[0].encode(), r[1]))
+    want = sorted(
+        ((n, t, v) for (n, t), v in expected.items()), key=lambda r: (r[0].encode(), r[1])
+    )
     assert rows(cold) == want
     assert key_runs(cold).canonical
 
@@ -130,12 +153,14 @@ def test_checksum_ignores_chunking_ts_type_and_input_order():
     assert key_checksum(cold) == digest
     shuffled = hot.take(pa.array(list(range(hot.num_rows))[::-1]))
     assert key_checksum(shuffled) == digest
-    dictionary_names = hot.set_column(0, "point_name", pc.dictionary_encode(hot.column("point_name")))
+    encoded = pc.dictionary_encode(hot.column("point_name"))
+    dictionary_names = hot.set_column(0, "point_name", encoded)
     assert key_checksum(dictionary_names) == digest
 
 
 def _bump_last_bit(value: float) -> float:
-    return struct.unpack("<d", (struct.unpack("<Q", struct.pack("<d", value))[0] + 1).to_bytes(8, "little"))[0]
+    bits = struct.unpack("<Q", struct.pack("<d", value))[0] + 1
+    return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
 
 
 def test_checksum_sees_every_change_to_names_times_and_value_bits():

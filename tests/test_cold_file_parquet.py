@@ -65,9 +65,12 @@ def test_duckdb_reads_the_same_rows_and_types(day_path):
         params=[str(day_path)],
     )
     duck = rel.fetchall()
-    assert duck == [(SITE, *r) for r in zip(*(HOT.column(c).to_pylist() for c in HOT.column_names), strict=True)]
-    types = dict(con.sql("select column_name, column_type from (describe select * from read_parquet(?))",
-                         params=[str(day_path)]).fetchall())
+    hot_rows = zip(*(HOT.column(c).to_pylist() for c in HOT.column_names), strict=True)
+    assert duck == [(SITE, *r) for r in hot_rows]
+    types = dict(con.sql(
+        "select column_name, column_type from (describe select * from read_parquet(?))",
+        params=[str(day_path)],
+    ).fetchall())
     assert types == {"site_name": "VARCHAR", "point_name": "VARCHAR",
                      "ts": "TIMESTAMP WITH TIME ZONE", "value": "DOUBLE"}
     point = NAMES[7]
@@ -80,7 +83,8 @@ def test_read_cold_bytes_round_trips_to_the_sample_table(day_file):
 
 
 def test_key_value_metadata_describes_the_file(day_file):
-    meta = {k.decode(): v.decode() for k, v in pq.ParquetFile(pa.BufferReader(day_file)).schema_arrow.metadata.items()}
+    raw = pq.ParquetFile(pa.BufferReader(day_file)).schema_arrow.metadata
+    meta = {k.decode(): v.decode() for k, v in raw.items()}
     assert meta["vitals.schema_version"] == "1"
     assert meta["vitals.site"] == SITE
     assert meta["vitals.date"] == "2026-10-01"
@@ -132,7 +136,8 @@ def test_row_group_bounds_cut_at_point_boundaries():
 
 def test_sparse_day_gets_few_row_groups():
     sparse = samples(point_names(300), per_point=12, step_ms=7_200_000)
-    data = cold_file_bytes(build_cold_table(SITE, DAY, [sparse]), site=SITE, day=DAY, sources=["raw"])
+    cold = build_cold_table(SITE, DAY, [sparse])
+    data = cold_file_bytes(cold, site=SITE, day=DAY, sources=["raw"])
     assert pq.ParquetFile(pa.BufferReader(data)).metadata.num_row_groups == 1
 
 
@@ -148,7 +153,8 @@ def test_cold_file_bytes_refuses_unsorted_or_foreign_tables():
 
 def test_empty_day_file_round_trips():
     data = cold_file_bytes(build_cold_table(SITE, DAY, []), site=SITE, day=DAY, sources=[])
-    verify_cold_bytes(data, site=SITE, day=DAY, expected_rows=0, expected_checksum=key_checksum(table([], [], [])))
+    empty_checksum = key_checksum(table([], [], []))
+    verify_cold_bytes(data, site=SITE, day=DAY, expected_rows=0, expected_checksum=empty_checksum)
     assert read_cold_bytes(data).num_rows == 0
 
 
@@ -190,7 +196,8 @@ def test_truncated_files_fail_verification(day_file, cut):
 @pytest.mark.parametrize("where", [0.2, 0.5, 0.8])
 def test_corrupted_bytes_fail_verification(day_file, where):
     at = int(len(day_file) * where)
-    corrupted = day_file[:at] + bytes(b ^ 0x5A for b in day_file[at : at + 64]) + day_file[at + 64 :]
+    flipped = bytes(b ^ 0x5A for b in day_file[at : at + 64])
+    corrupted = day_file[:at] + flipped + day_file[at + 64 :]
     with pytest.raises(ColdVerificationError):
         verify(corrupted)
     with pytest.raises(ColdVerificationError):
@@ -233,16 +240,28 @@ def test_a_file_with_a_different_schema_fails():
 
 
 def test_rows_of_another_day_or_site_fail():
-    other_day = build_cold_table(SITE, DAY + timedelta(days=1), [samples(NAMES[:2], per_point=3, day=DAY + timedelta(days=1))])
+    next_day = DAY + timedelta(days=1)
+    other_day = build_cold_table(SITE, next_day, [samples(NAMES[:2], per_point=3, day=next_day)])
     checksum = key_checksum(other_day)
+    forged = _forged(other_day, other_day.num_rows, checksum)
     with pytest.raises(ColdVerificationError, match="timestamps outside the day"):
-        verify(_forged(other_day, other_day.num_rows, checksum), expected_rows=6, expected_checksum=checksum)
+        verify(forged, expected_rows=6, expected_checksum=checksum)
     cold = build_cold_table("acme_hq", DAY, [HOT])
     with pytest.raises(ColdVerificationError, match="holds rows of sites \\['acme_hq'\\]"):
         verify(_forged(cold, cold.num_rows, CHECKSUM))
 
 
 def test_files_are_deterministic_for_the_same_rows(day_file):
-    again = cold_file_bytes(build_cold_table(SITE, DAY, [HOT]), site=SITE, day=DAY, sources=["hot"], layout=LAYOUT)
+    cold = build_cold_table(SITE, DAY, [HOT])
+    again = cold_file_bytes(cold, site=SITE, day=DAY, sources=["hot"], layout=LAYOUT)
     assert again == day_file
     assert date.fromisoformat(inspect_cold_bytes(again).metadata["date"]) == DAY
+
+
+def test_a_wrong_checksum_passed_to_the_writer_is_caught_by_verification():
+    cold = build_cold_table(SITE, DAY, [HOT])
+    data = cold_file_bytes(cold, site=SITE, day=DAY, sources=["hot"], checksum="f" * 64)
+    with pytest.raises(ColdVerificationError, match="vitals.key_checksum is 'f+', expected"):
+        verify(data)
+    with pytest.raises(ColdVerificationError, match="key checksum of the rows read back"):
+        verify(data, expected_checksum="f" * 64)

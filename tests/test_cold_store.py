@@ -63,7 +63,8 @@ def test_put_get_round_trip_and_overwrite(cold_store):
 
 def test_missing_key_raises_named_error(cold_store):
     key = "timeseries/acme_hq/2026/10/02.parquet"
-    with pytest.raises(ColdKeyMissingError, match=r"timeseries/acme_hq/2026/10/02\.parquet") as info:
+    missing = r"'timeseries/acme_hq/2026/10/02\.parquet' does not exist"
+    with pytest.raises(ColdKeyMissingError, match=missing) as info:
         cold_store.get_bytes(key)
     assert isinstance(info.value, KeyError)
     assert info.value.key == key

@@ -68,7 +68,7 @@ class ColdLayout:
 
     compression: str = "zstd"
     compression_level: int | None = 6
-    row_group_rows: int = 16_384
+    row_group_rows: int = 24_576
     data_page_size: int = 1 << 20
     ts_encoding: str | None = "DELTA_BINARY_PACKED"
     value_encoding: str | None = "PLAIN"
@@ -111,6 +111,8 @@ def build_cold_table(site: str, day: date, sources: Sequence[pa.Table]) -> pa.Ta
         _check_sample_table(source, f"source {index} for site {site!r} day {day}")
         if source.num_rows == 0:
             continue
+        # one exact schema (nullability, no metadata) so sources concatenate; zero-copy
+        source = pa.Table.from_arrays(source.columns, schema=SAMPLE_SCHEMA)
         bounds = pc.min_max(source.column("ts")).as_py()
         if bounds["min"] < start_ms or bounds["max"] >= end_ms:
             ts = source.column("ts")
@@ -159,11 +161,15 @@ def cold_file_bytes(
     day: date,
     sources: Sequence[str],
     layout: ColdLayout = DEFAULT_LAYOUT,
+    checksum: str | None = None,
 ) -> bytes:
     """Serialise a cold table (from :func:`build_cold_table`) as the day's Parquet file.
 
     ``sources`` names where the rows came from (e.g. ``["hot"]`` or raw pull keys) and is
-    recorded in the metadata. Refuses tables that are not in canonical key order.
+    recorded in the metadata. ``checksum`` may pass the table's :func:`key_checksum` when
+    the caller already has it (archival does, to verify against); it is not trusted, as
+    :func:`verify_cold_bytes` recomputes it from the rows read back. Refuses tables that
+    are not in canonical key order.
     """
     validate_site_name(site)
     _check_cold_table(table, site)
@@ -181,7 +187,7 @@ def cold_file_bytes(
         f"{META_PREFIX}rows": str(table.num_rows),
         f"{META_PREFIX}points": str(len(runs.names)),
         f"{META_PREFIX}sources": json.dumps(list(sources)),
-        f"{META_PREFIX}key_checksum": key_checksum(table, runs=runs),
+        f"{META_PREFIX}key_checksum": checksum or key_checksum(table, runs=runs),
     }
     schema = COLD_SCHEMA.with_metadata(metadata)
     encodings = {
@@ -210,6 +216,10 @@ def cold_file_bytes(
     return sink.getvalue().to_pybytes()
 
 
+def _undecodable(data: bytes, exc: Exception) -> ColdVerificationError:
+    return ColdVerificationError(f"cold file of {len(data)} bytes cannot be decoded: {exc}")
+
+
 def _open(data: bytes, read_dictionary: Sequence[str] | None = None) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(pa.BufferReader(data), read_dictionary=read_dictionary)
@@ -225,7 +235,7 @@ def read_cold_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Tab
     try:
         return parquet.read(columns=list(columns) if columns else None)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ColdVerificationError(f"cold file of {len(data)} bytes cannot be decoded: {exc}") from exc
+        raise _undecodable(data, exc) from exc
 
 
 def read_cold_bytes(data: bytes) -> pa.Table:
@@ -236,7 +246,11 @@ def read_cold_bytes(data: bytes) -> pa.Table:
 
 def _to_samples(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(
-        [table.column("point_name"), pc.cast(table.column("ts"), pa.int64()), table.column("value")],
+        [
+            table.column("point_name"),
+            pc.cast(table.column("ts"), pa.int64()),
+            table.column("value"),
+        ],
         schema=SAMPLE_SCHEMA,
     )
 
@@ -289,7 +303,9 @@ def verify_cold_bytes(
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ColdVerificationError(f"{label} cannot be decoded: {exc}") from exc
     if table.num_rows != expected_rows:
-        raise ColdVerificationError(f"{label} decoded {table.num_rows} rows, expected {expected_rows}")
+        raise ColdVerificationError(
+            f"{label} decoded {table.num_rows} rows, expected {expected_rows}"
+        )
     _verify_rows(table, label, site, day)
     runs = key_runs(table)  # on dictionary indices: no 6.6 M strings materialised
     if not runs.canonical:
@@ -307,13 +323,14 @@ def verify_cold_bytes(
 def _verify_rows(table: pa.Table, label: str, site: str, day: date) -> None:
     if table.num_rows == 0:
         return
-    site_column = table.column("site_name")
-    chunks = site_column.chunks
-    sites = sorted(
-        {name for chunk in chunks for name in (chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else pc.unique(chunk)).to_pylist()}
-    )
-    if sites != [site]:
-        raise ColdVerificationError(f"{label} holds rows of sites {sites[:5]}, expected only {site!r}")
+    sites: set[str] = set()
+    for chunk in table.column("site_name").chunks:
+        distinct = chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else pc.unique(chunk)
+        sites.update(distinct.to_pylist())
+    if sites != {site}:
+        raise ColdVerificationError(
+            f"{label} holds rows of sites {sorted(sites)[:5]}, expected only {site!r}"
+        )
     start_ms, end_ms = day_bounds_ms(day)
     bounds = pc.min_max(pc.cast(table.column("ts"), pa.int64())).as_py()
     if bounds["min"] < start_ms or bounds["max"] >= end_ms:
@@ -353,9 +370,10 @@ def inspect_cold_bytes(data: bytes) -> ColdFileInfo:
         try:
             keys = _open(data, read_dictionary=["point_name"]).read(columns=["point_name", "ts"])
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise ColdVerificationError(f"cold file of {len(data)} bytes cannot be decoded: {exc}") from exc
+            raise _undecodable(data, exc) from exc
         runs = key_runs(keys)
-        duplicates, unsorted, points = runs.duplicate_keys, runs.unsorted_pairs, len(set(runs.names))
+        duplicates, unsorted = runs.duplicate_keys, runs.unsorted_pairs
+        points = len(set(runs.names))
     return ColdFileInfo(
         bytes=len(data),
         rows=parquet.metadata.num_rows,

@@ -63,7 +63,8 @@ def _name_boundaries(names: ArrowColumn) -> pa.ChunkedArray:
     one string twice only adds boundaries, which shows up as "out of order", never hides
     a problem.
     """
-    chunks = [c for c in (names.chunks if isinstance(names, pa.ChunkedArray) else [names]) if len(c)]
+    all_chunks = names.chunks if isinstance(names, pa.ChunkedArray) else [names]
+    chunks = [chunk for chunk in all_chunks if len(chunk)]
     pieces: list[pa.Array] = []
     for position, chunk in enumerate(chunks):
         comparable = chunk.indices if isinstance(chunk, pa.DictionaryArray) else chunk
