@@ -57,20 +57,25 @@ def point_names(count: int) -> list[str]:
     return names
 
 
-def site_day(points: int, per_point: int) -> pa.Table:
-    """A sample table in arrival order: minute by minute, every point per minute."""
+def site_day(points: int, per_point: int, *, minutes_per_chunk: int = 60) -> pa.Table:
+    """A sample table in arrival order: minute by minute, every point per minute.
+
+    Built an hour at a time so the generator's temporaries stay small next to the day.
+    """
     names = pa.array(point_names(points), pa.string())
-    n = points * per_point
-    row = pa.array(range(n), pa.int64())
-    minute = pc.divide(row, points)
-    point = pc.subtract(row, pc.multiply(minute, points))
-    jitter = pc.multiply(pc.add(point, 1), 7919)
-    jitter = pc.subtract(jitter, pc.multiply(pc.divide(jitter, 60_000), 60_000))  # mod 60 s
-    ts = pc.add(pc.add(pc.multiply(minute, 60_000), jitter), DAY_START_MS)
-    wave = pc.sin(pc.divide(pc.cast(row, pa.float64()), 5_000.0))
-    value = pc.round(pc.add(pc.multiply(wave, 8.0), pc.cast(pc.add(point, 60), pa.float64())), 1)
-    table = pa.Table.from_arrays([pc.take(names, point), ts, value], schema=SAMPLE_SCHEMA)
-    return table
+    chunks = []
+    for first_minute in range(0, per_point, minutes_per_chunk):
+        minutes = min(minutes_per_chunk, per_point - first_minute)
+        row = pa.array(range(first_minute * points, (first_minute + minutes) * points), pa.int64())
+        minute = pc.divide(row, points)
+        point = pc.subtract(row, pc.multiply(minute, points))
+        jitter = pc.multiply(pc.add(point, 1), 7919)
+        jitter = pc.subtract(jitter, pc.multiply(pc.divide(jitter, 60_000), 60_000))  # mod 60 s
+        ts = pc.add(pc.add(pc.multiply(minute, 60_000), jitter), DAY_START_MS)
+        wave = pc.sin(pc.divide(pc.cast(row, pa.float64()), 5_000.0))
+        value = pc.round(pc.add(pc.multiply(wave, 8.0), pc.cast(pc.add(point, 60), pa.float64())), 1)
+        chunks.append(pa.Table.from_arrays([pc.take(names, point), ts, value], schema=SAMPLE_SCHEMA))
+    return pa.concat_tables(chunks)
 
 
 def peak_rss_mb() -> float:

@@ -31,7 +31,8 @@ from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, Upse
 from vitals.names import fold_name
 from vitals.samples import SAMPLE_SCHEMA
 
-ROWS_PER_TRANSACTION = 2_000_000
+ROWS_PER_TRANSACTION = 1_000_000
+ROWS_PER_INGEST_BATCH = 100_000  # Arrow batches streamed to COPY: bounds client memory
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 MAX_ATTEMPTS = 8
 _MIGRATION_LOCK_KEY = 0x76697461  # pg_advisory_xact_lock key: one migrator at a time
@@ -208,7 +209,9 @@ class PostgresHotStore:
         with adbc_pg.connect(self.url) as conn:
             with conn.cursor() as cur:
                 cur.execute("SET temp_buffers = '256MB'")  # keep the batch out of temp files
-                cur.adbc_ingest(_BATCH_TABLE, chunk, mode="create", temporary=True)
+                cur.execute("SET jit = off")  # compiling the big INSERT costs more than it saves
+                batches = chunk.to_reader(max_chunksize=ROWS_PER_INGEST_BATCH)
+                cur.adbc_ingest(_BATCH_TABLE, batches, mode="create", temporary=True)
                 cur.execute(_APPLY_BATCH_SQL)
                 cur.execute(f"DROP TABLE {_BATCH_TABLE}")
             conn.commit()

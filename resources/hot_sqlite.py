@@ -116,7 +116,8 @@ class _Connection:
         return self._cur.fetch_arrow_table()
 
     def ingest_temp(self, name: str, table: pa.Table) -> None:
-        self._cur.adbc_ingest(name, table, mode="create", temporary=True)
+        batches = table.to_reader(max_chunksize=100_000)  # streamed: bounds client memory
+        self._cur.adbc_ingest(name, batches, mode="create", temporary=True)
 
     def close(self) -> None:
         self._raw.close()
