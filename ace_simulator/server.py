@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _dispatch(self, method: str) -> None:
+        epoch = self.server.stats.epoch
         body = self._body()
         segments, query = split_target(self.path)
         if segments[:1] == ["_sim"]:
@@ -121,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
                 401, "missing or invalid Authorization header; expected 'Bearer <api key>'"
             )
             self._send(response)
-            self.server.stats.record(route, 401)
+            self.server.stats.record(route, 401, epoch=epoch)
             return
         decision = self.server.faults.decide(samples=route in SAMPLE_ROUTES)
         if decision.status is not None:
@@ -130,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["Retry-After"] = f"{decision.retry_after:g}"
             detail = "rate limit exceeded" if decision.status == 429 else "simulated server error"
             self._send(error_response(decision.status, detail, headers))
-            self.server.stats.record(route, decision.status, faults=decision.fired)
+            self.server.stats.record(route, decision.status, faults=decision.fired, epoch=epoch)
             return
         started = time.perf_counter()
         response = self.server.api.handle(method, route, segments, query, body, decision)
@@ -144,11 +145,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
             served = 0
         if response.status == 200 and decision.drop_fraction is not None:
-            self.server.stats.record(route, response.status, faults=decision.fired, seconds=busy)
+            self.server.stats.record(
+                route, response.status, faults=decision.fired, seconds=busy, epoch=epoch
+            )
             self._send(response, drop_fraction=decision.drop_fraction)
             return
         self.server.stats.record(
-            route, response.status, samples=served, faults=decision.fired, seconds=busy
+            route, response.status, samples=served, faults=decision.fired, seconds=busy, epoch=epoch
         )
         self._send(response)
 

@@ -20,10 +20,13 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.epoch = 0
         self.reset()
 
     def reset(self) -> None:
-        with getattr(self, "_lock", threading.Lock()):
+        """Start afresh; requests already in flight (e.g. a slow page) are not counted."""
+        with self._lock:
+            self.epoch += 1
             self._total = 0
             self._by_route: Counter[str] = Counter()
             self._by_status: Counter[str] = Counter()
@@ -42,10 +45,13 @@ class Stats:
         samples: int = 0,
         faults: tuple[str, ...] = (),
         seconds: float = 0.0,
+        epoch: int | None = None,
     ) -> None:
         """Count one answered API request (``samples`` only when the body went out whole;
         ``seconds`` the time spent building the answer, injected delays excluded)."""
         with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return  # began before a reset
             self._busy_s += seconds
             self._total += 1
             self._by_route[route] += 1

@@ -181,3 +181,17 @@ def test_faults_are_repeatable(make_simulator):
 def test_fault_spec_errors_name_the_bad_part(spec, message):
     with pytest.raises(FaultSpecError, match=message):
         parse_faults(spec)
+
+
+def test_a_slow_request_from_before_a_reset_is_not_counted_after_it(simulator):
+    simulator.set_faults("slow:delay=0.6")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(
+            simulator.url + PAGINATED,
+            params=WINDOW,
+            headers={"Authorization": "Bearer a"},
+            timeout=0.2,
+        )
+    simulator.reset()
+    time.sleep(0.8)  # the abandoned request finishes on the server meanwhile
+    assert simulator.stats()["requests_total"] == 0
