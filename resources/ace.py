@@ -125,22 +125,22 @@ class AceApiResource(dg.ConfigurableResource):
     with a plain key works, and the methods can be called directly.
     """
 
-    base_url: str
-    api_key: str
-    requests_per_minute: int = 30
-    state_dir: str
-    timeout_seconds: float = 30.0
-    max_retries: int = 6
-    breaker_failure_threshold: int = 5
-    breaker_cooldown_seconds: float = 60.0
-    page_size: int = 50000
-    window_chunk_seconds: int = 6 * 3600
-    per_page: int = 1000
-    max_pages: int = 5000
-    rate_limit_window_seconds: float = 60.0
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 60.0
-    retry_after_max_seconds: float = 300.0
+    base_url: str  # ACE_API_URL, e.g. https://flightdeck.aceiot.cloud/api
+    api_key: str  # secret: bind as dg.EnvVar("ACE_API_KEY"); never logged
+    requests_per_minute: int = 30  # shared by every process using the same state_dir
+    state_dir: str  # folder of the shared limiter / breaker SQLite file
+    timeout_seconds: float = 30.0  # per request (connect, read, write, pool)
+    max_retries: int = 6  # retries after the first attempt (429, 5xx, network, bad body)
+    breaker_failure_threshold: int = 5  # consecutive failed attempts that open the breaker
+    breaker_cooldown_seconds: float = 60.0  # open -> half-open (one probe)
+    page_size: int = 50000  # samples per cursor page; one of ACE's accepted values
+    window_chunk_seconds: int = 6 * 3600  # sub-window length; 0 = one cursor per window
+    per_page: int = 1000  # items per page of list endpoints
+    max_pages: int = 5000  # loop guard per cursor / list
+    rate_limit_window_seconds: float = 60.0  # the "minute" of requests_per_minute (tests shorten)
+    backoff_base_seconds: float = 1.0  # first retry waits 0.5-1x this, doubling per retry
+    backoff_max_seconds: float = 60.0  # backoff cap
+    retry_after_max_seconds: float = 300.0  # longest Retry-After honoured as sent
 
     _transport: httpx.BaseTransport | None = PrivateAttr(default=None)
 

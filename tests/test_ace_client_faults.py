@@ -63,19 +63,18 @@ def test_connection_errors_timeouts_and_dropped_connections_are_retried(tmp_path
 
 def test_a_dropped_connection_mid_window_resumes_at_the_same_cursor(tmp_path):
     fake = FakeAce(samples())
-    ace = make_ace(tmp_path, fake)
-    original = fake.handle
+    dropped: list[str] = []
 
-    def drop_second_page(request: httpx.Request) -> httpx.Response:
-        if request.url.params.get("cursor") == "100" and not getattr(fake, "dropped", False):
-            fake.dropped = True
+    def drop_second_page_once(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "100" and not dropped:
+            dropped.append("once")
             raise httpx.RemoteProtocolError("peer closed connection", request=request)
-        return original(request)
+        return fake.handle(request)
 
-    fake.handle = drop_second_page  # type: ignore[method-assign]
-    pull = ace.with_transport(httpx.MockTransport(drop_second_page)).fetch_site_window(
-        "acme_hq", START, START + HOUR)
-    assert pull.table.num_rows == 150
+    ace = make_ace(tmp_path, fake).with_transport(httpx.MockTransport(drop_second_page_once))
+    pull = ace.fetch_site_window("acme_hq", START, START + HOUR)
+    assert pull.table.num_rows == 150 and pull.stats.retries == 1
+    # The retry asks for the same cursor again: no page is skipped or repeated.
     assert [r.url.params.get("cursor") for r in fake.export_requests()] == [None, "100"]
 
 
