@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_PENDING = 4
@@ -23,7 +23,7 @@ class PagePrefetcher:
 
     def __init__(self, *, max_pending: int = MAX_PENDING) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ace-sim-prefetch")
-        self._pending: OrderedDict[Hashable, Future] = OrderedDict()
+        self._pending: OrderedDict[Hashable, Future[Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_pending
         self.hits = 0
@@ -45,7 +45,7 @@ class PagePrefetcher:
         if future is None or future.cancelled():
             return None
         try:
-            result = future.result()
+            result: T = future.result()
         except Exception:  # noqa: BLE001 - the caller builds it again and sees the error itself
             return None
         self.hits += 1

@@ -74,7 +74,7 @@ class SiteSignals:
 
     @classmethod
     def for_site(cls, site: SimSite) -> SiteSignals:
-        cols: dict[str, list] = {
+        cols: dict[str, list[object]] = {
             k: []
             for k in (
                 "key",
@@ -146,7 +146,10 @@ class SiteSignals:
 
     def values(self, pidx: pa.Array, sample_us: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(float64 values, JSON value text) for samples of points ``pidx`` at ``sample_us``."""
-        take = lambda col: pc.take(col, pidx)
+
+        def take(column: pa.Array) -> pa.Array:
+            return pc.take(column, pidx)
+
         interval = take(self.interval_us)
         tick = pc.divide(sample_us, interval)
         ts_s = pc.divide(sample_us, US_PER_S)
