@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -103,7 +105,7 @@ class FakePoint:
         self.created = self.updated = None
 
 
-def run(label: str, url: str, table: pa.Table, names: list[str]) -> None:
+def run(label: str, url: str, make_table: Callable[[], pa.Table], names: list[str]) -> None:
     def line(what: str, seconds: float, rows: int | None = None) -> None:
         rate = f"{rows / seconds:>12,.0f} rows/s" if rows else " " * 19
         print(f"{label:<9} {what:<34} {seconds:8.2f} s {rate}   peak RSS {peak_rss_mb():7.0f} MB", flush=True)
@@ -111,15 +113,19 @@ def run(label: str, url: str, table: pa.Table, names: list[str]) -> None:
     store = open_backend(url)
     store.upsert_points(SITE, [FakePoint(n) for n in names])
     end = DAY_START_MS + 86_400_000
+    table = make_table()
+    total = table.num_rows
     for what in ("upsert (new day, arrival order)", "upsert again (idempotent re-run)"):
         started = time.perf_counter()
         result = store.upsert_samples(SITE, table)
         line(what, time.perf_counter() - started, result.rows)
         assert result.rows == table.num_rows and result.unknown_points == 0, result
+    del table  # the read-back below should not share the process with the input day
+    gc.collect()
     started = time.perf_counter()
     read = store.read_samples(SITE, DAY_START_MS, end, None)
     line("read_samples (site-day -> Arrow)", time.perf_counter() - started, read.num_rows)
-    assert read.num_rows == table.num_rows
+    assert read.num_rows == total
     del read
     gc.collect()
     started = time.perf_counter()
@@ -135,7 +141,7 @@ def run(label: str, url: str, table: pa.Table, names: list[str]) -> None:
     started = time.perf_counter()
     deleted = store.delete_samples(SITE, DAY_START_MS, end)
     line("delete_samples (the day)", time.perf_counter() - started, deleted)
-    assert counted == deleted == table.num_rows
+    assert counted == deleted == total
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,27 +153,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--sqlite-dir", default=None, help="folder for the SQLite file (default: temp)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the temp database
+    if args.backend == "both":  # one process per backend, so peak RSS is per backend
+        forwarded = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--backend=both"]
+        for backend in ("sqlite", "postgres"):
+            subprocess.run([sys.executable, __file__, *forwarded, "--backend", backend], check=True)
+        return
 
     per_point = max(1, (args.rows or args.points * 1440) // args.points)
-    table = site_day(args.points, per_point)
     names = point_names(args.points)
     lengths = [len(n) for n in names]
-    print(
-        f"site-day: {table.num_rows:,} rows, {args.points:,} points x {per_point} samples, "
-        f"names {min(lengths)}-{max(lengths)} chars, table {table.nbytes / 2**20:,.0f} MB, "
-        f"peak RSS {peak_rss_mb():.0f} MB",
-        flush=True,
-    )
-    if args.backend in ("sqlite", "both"):
+
+    def make_table() -> pa.Table:
+        table = site_day(args.points, per_point)
+        print(
+            f"site-day: {table.num_rows:,} rows, {args.points:,} points x {per_point} samples, "
+            f"names {min(lengths)}-{max(lengths)} chars, table {table.nbytes / 2**20:,.0f} MB, "
+            f"peak RSS {peak_rss_mb():.0f} MB",
+            flush=True,
+        )
+        return table
+
+    if args.backend == "sqlite":
         with tempfile.TemporaryDirectory(dir=args.sqlite_dir) as folder:
-            path = Path(folder) / "hot.sqlite"
-            run("sqlite", str(path), table, names)
-    if args.backend in ("postgres", "both"):
+            run("sqlite", str(Path(folder) / "hot.sqlite"), make_table, names)
+    if args.backend == "postgres":
         if args.pg_url:
-            run("postgres", args.pg_url, table, names)
+            run("postgres", args.pg_url, make_table, names)
         else:
             with temporary_pg_database(args.pg_admin_url) as url:
-                run("postgres", url, table, names)
+                run("postgres", url, make_table, names)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ class HotStoreResource(dg.ConfigurableResource):
         validate_site_name(site)
         if isinstance(names, str):
             raise TypeError("names must be a sequence of point names, not one string")
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"point names must be strings, got {name!r}")
         folded = {name: fold_name(name) for name in names}
         matches: dict[str, list[PointRecord]] = {}
         for record in self._store().points_by_folded(site, sorted(set(folded.values()))):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import dagster as dg
 import pyarrow as pa
 import pytest
 
@@ -256,3 +257,23 @@ def test_days_with_samples_and_latest(store: HotStoreResource) -> None:
     assert store.latest_sample_ms(SITE) == T0 + 7 * DAY_MS + 5
     assert store.latest_sample_ms(OTHER) == T0 + 9 * DAY_MS
     assert store.count_samples(SITE, T0, T0 + DAY_MS) == 2
+
+
+def test_resource_in_a_dagster_run(tmp_path) -> None:
+    """The resource binds by config and is usable from an asset in a real run."""
+
+    @dg.asset
+    def hot_rows(hot_store: HotStoreResource) -> dg.MaterializeResult:
+        hot_store.upsert_points(SITE, points(["p"]))
+        result = hot_store.upsert_samples(SITE, samples([("p", T0, 1.0), ("ghost", T0, 2.0)]))
+        return dg.MaterializeResult(
+            metadata={"rows": result.rows, "unknown_points": result.unknown_points}
+        )
+
+    url = str(tmp_path / "dagster-hot.sqlite")
+    outcome = dg.materialize([hot_rows], resources={"hot_store": HotStoreResource(url=url)})
+    assert outcome.success
+    [event] = outcome.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert (metadata["rows"].value, metadata["unknown_points"].value) == (1, 1)
+    assert HotStoreResource(url=url).count_samples(SITE, T0, T0 + 1) == 1
