@@ -160,3 +160,24 @@ def test_cli_rejects_bad_fault_spec():
         timeout=60,
     )
     assert done.returncode == 2 and "unknown fault 'gremlins'" in done.stderr
+
+
+@pytest.mark.parametrize("page_size", [3, 10, 100, 1000, 5000])
+def test_pages_tile_the_window_exactly(page_size):
+    building = Building(BuildingConfig(seed=11, points=80))
+    export = building.export("acme_hq")
+    start_us, end_us = (DAY_MS + 7 * 60_000) * 1000 + 123, (DAY_MS + 40 * 60_000) * 1000 + 456
+    whole = building.expected_chunk("acme_hq", start_us, end_us)
+    seen: list[tuple[int, int]] = []
+    cursor = None
+    while True:
+        page = export.page(start_us, end_us, page_size, raw=True, cursor=cursor)
+        assert 0 < len(page.chunk) <= page_size
+        assert page.next_cursor is None or len(page.chunk) == page_size
+        seen += zip(page.chunk.emit_us.to_pylist(), page.chunk.pidx.to_pylist())
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == list(zip(whole.emit_us.to_pylist(), whole.pidx.to_pylist()))
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    assert all(start_us <= t < end_us for t, _ in seen)
