@@ -103,7 +103,7 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
     """The raw pulls this run wrote for the partition, or every pull of the day."""
     all_pulls = list_raw_pulls(cold_store, site, day)
     records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
     keys = set()
     for record in records:
