@@ -31,7 +31,12 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from bench.bms_day import full_load_day  # noqa: E402
-from vitals.cold_file import build_cold_table, cold_file_bytes, key_checksum, verify_cold_bytes  # noqa: E402
+from vitals.cold_file import (  # noqa: E402
+    build_cold_table,
+    cold_file_bytes,
+    key_checksum,
+    verify_cold_bytes,
+)
 from vitals.paths import cold_day_key  # noqa: E402
 from vitals.samples import day_bounds_ms  # noqa: E402
 
@@ -100,7 +105,10 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         cells = []
         for _, key in columns:
             value = row[key]
-            cells.append(f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value))
+            if isinstance(value, float):
+                cells.append(f"{value:,.3f}")
+            else:
+                cells.append(f"{value:,}" if isinstance(value, int) else str(value))
         print("| " + " | ".join(cells) + " |")
 
 
@@ -127,8 +135,11 @@ def main() -> None:
 
         db = folder / "hot.sqlite"
         db.unlink(missing_ok=True)
-        subprocess.run([sys.executable, __file__, "--prepare-only", str(db), "--points", str(args.points),
-                        "--per-point", str(args.per_point), "--jitter-ms", str(args.jitter_ms)], check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--prepare-only", str(db), "--points", str(args.points),
+             "--per-point", str(args.per_point), "--jitter-ms", str(args.jitter_ms)],
+            check=True,
+        )
         hot = HotStoreResource(url=str(db))
         hot.schema_version()  # open the database before the clock starts
 
@@ -157,15 +168,17 @@ def main() -> None:
     floor_bytes = sink.getvalue().size
     print(f"  pyarrow defaults on the same table (floor): {floor_bytes:,} bytes = "
           f"{floor_bytes / rows:.3f} B/sample in {floor_s:.2f} s; ours is "
-          f"{len(data) / floor_bytes:.2f}x the size, write {steps['write Parquet bytes'] / floor_s:.2f}x the time")
+          f"{len(data) / floor_bytes:.2f}x the size, "
+          f"write {steps['write Parquet bytes'] / floor_s:.2f}x the time")
     if args.no_sweep:
         return
     from bench.cold_layout_sweep import sweep_encodings, sweep_read_cost
 
     print("\n## encodings (one write each)")
     print_table(sweep_encodings(cold, site=SITE, day=DAY),
-                [("layout", "layout"), ("bytes/sample", "bytes_per_sample"), ("row groups", "row_groups"),
-                 ("footer bytes", "footer_bytes"), ("write s", "write_s")])
+                [("layout", "layout"), ("bytes/sample", "bytes_per_sample"),
+                 ("row groups", "row_groups"), ("footer bytes", "footer_bytes"),
+                 ("write s", "write_s")])
     print("\n## read 5 points from one file")
     print_table(sweep_read_cost(cold, site=SITE, day=DAY, folder=folder),
                 [("row-group target", "row_group_rows"), ("groups", "row_groups"),

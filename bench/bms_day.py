@@ -1,10 +1,11 @@
 """A deterministic, realistic full-load BMS site-day as a sample table (for benchmarks).
 
 Points are named in ACE production style (client/site/ip/station/device/path or
-BACnet objects, 40-100 characters) and behave like building points do: quantised temperatures that drift,
-setpoints that step with occupancy, binaries with a few transitions, dampers/valves,
-noisy kW meters with four decimals, kWh counters, and stuck sensors. Timestamps are per
-point phase-shifted off the minute with millisecond jitter, as ACE collects them.
+BACnet objects, 40-100 characters) and behave like building points do: quantised
+temperatures that drift, setpoints that step with occupancy, binaries with a few
+transitions, dampers/valves, noisy kW meters with four decimals, kWh counters, and
+stuck sensors. Each point reports 35-37.5 s past the minute (as ACE collects), with
+optional per-sample millisecond jitter.
 Everything is vectorised with Arrow compute (no numpy on this machine).
 """
 
@@ -106,13 +107,15 @@ def full_load_day(site: str, day_start_ms: int, *, points: int = 4_600, per_poin
     point_of_row = pc.divide(row, per_point)
     minute = pc.subtract(row, pc.multiply(point_of_row, per_point))
     step_ms = 86_400_000 // per_point
-    phase = _per_row([p.phase_ms % max(step_ms - jitter_ms, 1) for p in catalog], point_of_row, pa.int64())
+    phases = [p.phase_ms % max(step_ms - jitter_ms, 1) for p in catalog]
+    phase = _per_row(phases, point_of_row, pa.int64())
     jitter = pc.cast(pc.floor(pc.multiply(pc.random(n, initializer=seed), float(jitter_ms))),
                      pa.int64())
     ts = pc.add(pc.add(day_start_ms, pc.multiply(minute, step_ms)), pc.add(phase, jitter))
     angle = pc.multiply(pc.cast(minute, pa.float64()), 2 * math.pi / per_point)
     daily = pc.sin(pc.subtract(angle, 2.0))
-    occupied = pc.and_(pc.greater_equal(minute, per_point * 7 // 24), pc.less(minute, per_point * 18 // 24))
+    occupied = pc.and_(pc.greater_equal(minute, per_point * 7 // 24),
+                       pc.less(minute, per_point * 18 // 24))
     noise = pc.subtract(pc.random(n, initializer=seed + 1), 0.5)
 
     def param(attr: str) -> pa.Array:
@@ -129,8 +132,9 @@ def full_load_day(site: str, day_start_ms: int, *, points: int = 4_600, per_poin
     counter = pc.add(param("base"), pc.multiply(pc.cast(minute, pa.float64()), 0.4))
     is_binary = _per_row([p.kind.binary for p in catalog], point_of_row, pa.bool_())
     is_counter = _per_row([p.kind.counter for p in catalog], point_of_row, pa.bool_())
-    is_setpoint = _per_row([p.kind.step == 0.0 and not (p.kind.binary or p.kind.counter or p.kind.stuck)
-                            for p in catalog], point_of_row, pa.bool_())
+    flat = [p.kind.step == 0.0 and not (p.kind.binary or p.kind.counter or p.kind.stuck)
+            for p in catalog]
+    is_setpoint = _per_row(flat, point_of_row, pa.bool_())
     is_stuck = _per_row([p.kind.stuck for p in catalog], point_of_row, pa.bool_())
     value = pc.if_else(is_binary, binary, analog)
     value = pc.if_else(is_counter, counter, value)
