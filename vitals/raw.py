@@ -157,10 +157,21 @@ def _fallback_time(text: str) -> int | None:
 
 
 def parse_raw_values(values: pa.Array) -> pa.Array:
-    """Raw value texts to float64; null where ``parse_value`` would drop the sample."""
-    n = len(values)
-    if n == 0:
+    """Raw value texts to float64; null where ``parse_value`` would drop the sample.
+
+    Why dictionary-encode first: BMS values are quantised ("72.5", "true"), so a day
+    holds far fewer distinct texts than samples; each distinct text is parsed once.
+    """
+    if len(values) == 0:
         return pa.array([], pa.float64())
+    probe = values.slice(0, 50_000)
+    if len(pc.unique(probe)) * 4 > len(probe):  # mostly distinct texts: parse directly
+        return _parse_value_texts(values)
+    encoded = pc.dictionary_encode(values)
+    return pc.take(_parse_value_texts(encoded.dictionary), encoded.indices)
+
+
+def _parse_value_texts(values: pa.Array) -> pa.Array:
     valid = pc.is_valid(values)
     is_number = pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), False)
     numbers = pc.cast(pc.if_else(is_number, values, pa.scalar(None, pa.string())), pa.float64())
