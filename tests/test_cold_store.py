@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from resources.cold_store import (
@@ -18,6 +19,15 @@ from resources.cold_store import (
     ColdStoreResource,
     InvalidKeyError,
 )
+from tests.cold_samples import DAY, SITE, point_names, samples
+from vitals.cold_file import (
+    build_cold_table,
+    cold_file_bytes,
+    key_checksum,
+    read_cold_bytes,
+    verify_cold_bytes,
+)
+from vitals.paths import cold_day_key
 
 HOSTILE_KEYS = [
     "../escape.parquet",
@@ -151,6 +161,8 @@ def test_local_copy_is_a_readable_file_refreshed_when_the_object_changes(cold_st
     assert second.read_bytes() == b"version two, longer"
     if cold_store.is_s3:
         assert not first.exists(), "the stale cached copy is removed"
+    cold_store.put_bytes(key, b"version 2, LONGER!!")  # same size, new content (new ETag)
+    assert cold_store.local_copy(key).read_bytes() == b"version 2, LONGER!!"
 
 
 def test_readers_never_see_a_half_written_object(cold_store):
@@ -175,6 +187,22 @@ def test_readers_never_see_a_half_written_object(cold_store):
         reader.join()
     assert seen and all(data in versions for data in seen)
     assert cold_store.list_keys("timeseries/") == [key]  # no temp files left behind
+
+
+def test_a_cold_day_file_round_trips_through_the_store(cold_store):
+    hot = samples(point_names(12), per_point=50)
+    cold = build_cold_table(SITE, DAY, [hot])
+    checksum = key_checksum(hot)
+    key = cold_day_key(SITE, DAY)
+    cold_store.put_bytes(key, cold_file_bytes(cold, site=SITE, day=DAY, sources=["hot"]))
+    verify_cold_bytes(cold_store.get_bytes(key), site=SITE, day=DAY,
+                      expected_rows=hot.num_rows, expected_checksum=checksum)
+    path = str(cold_store.local_copy(key))
+    assert read_cold_bytes(cold_store.get_bytes(key)).equals(hot)
+    duck = duckdb.connect().execute(
+        "select count(*), count(distinct point_name), min(site_name) from read_parquet(?)", [path]
+    ).fetchall()
+    assert duck == [(600, 12, SITE)]
 
 
 def test_local_backend_writes_inside_its_root_and_hides_temp_files(tmp_path):
