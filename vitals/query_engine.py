@@ -278,10 +278,10 @@ class QueryEngine:
                 for name in plan.points}
 
     # -- the query ------------------------------------------------------------------------
-    def execute(self, plan: QueryPlan) -> QueryResult:
-        """Run a validated plan."""
+    def execute(self, plan: QueryPlan, stats: ReadStats | None = None) -> QueryResult:
+        """Run a validated plan; pass ``stats`` to see what it read (tests, bench)."""
         started = time.perf_counter()
-        stats = ReadStats()
+        stats = stats if stats is not None else ReadStats()
         if plan.interval == "raw":
             rows = self.read_raw(plan, stats)
             total = sum(len(r) for r in rows.values())
