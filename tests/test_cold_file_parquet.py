@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.cold_samples import DAY, SITE, point_names, samples, table
 from vitals.cold_file import (
@@ -265,3 +267,21 @@ def test_a_wrong_checksum_passed_to_the_writer_is_caught_by_verification():
         verify(data)
     with pytest.raises(ColdVerificationError, match="key checksum of the rows read back"):
         verify(data, expected_checksum="f" * 64)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_damaged_files_raise_only_cold_verification_errors(day_file, data):
+    """Any cut or flipped byte either still verifies (rows intact) or raises our error."""
+    cut = data.draw(st.integers(0, len(day_file) - 1))
+    with pytest.raises(ColdVerificationError):
+        verify(day_file[:cut])
+    at = data.draw(st.integers(0, len(day_file) - 1))
+    flip = data.draw(st.integers(1, 255))
+    damaged = day_file[:at] + bytes([day_file[at] ^ flip]) + day_file[at + 1 :]
+    try:
+        verify(damaged)
+    except ColdVerificationError:
+        return
+    assert read_cold_bytes(damaged).equals(HOT)  # it verified, so the rows must be intact

@@ -229,13 +229,26 @@ def _open(data: bytes, read_dictionary: Sequence[str] | None = None) -> pq.Parqu
         ) from exc
 
 
-def read_cold_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read cold file bytes as a COLD_SCHEMA table (site names dictionary-decoded lazily)."""
-    parquet = _open(data)
+def _read_valid(
+    data: bytes, columns: Sequence[str] | None = None, read_dictionary: Sequence[str] | None = None
+) -> pa.Table:
+    """Decode the file and fully validate the arrays (Parquet readers do not check UTF-8).
+
+    Any decoding problem of damaged bytes becomes a :class:`ColdVerificationError`.
+    """
     try:
-        return parquet.read(columns=list(columns) if columns else None)
+        table = _open(data, read_dictionary).read(columns=list(columns) if columns else None)
+        for column in table.columns:
+            for chunk in column.chunks:
+                chunk.validate(full=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _undecodable(data, exc) from exc
+    return table
+
+
+def read_cold_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read cold file bytes as a table with the file's columns (all of COLD_SCHEMA by default)."""
+    return _read_valid(data, columns)
 
 
 def read_cold_bytes(data: bytes) -> pa.Table:
@@ -258,10 +271,11 @@ def _to_samples(table: pa.Table) -> pa.Table:
 def cold_metadata(parquet: pq.ParquetFile) -> dict[str, str]:
     """The file's ``vitals.*`` key-value metadata, without the prefix."""
     raw = parquet.schema_arrow.metadata or {}
+    texts = {
+        key.decode(errors="replace"): value.decode(errors="replace") for key, value in raw.items()
+    }
     return {
-        key.decode()[len(META_PREFIX) :]: value.decode()
-        for key, value in raw.items()
-        if key.decode().startswith(META_PREFIX)
+        key[len(META_PREFIX) :]: value for key, value in texts.items() if key.startswith(META_PREFIX)
     }
 
 
@@ -298,10 +312,7 @@ def verify_cold_bytes(
         raise ColdVerificationError(
             f"{label} has {parquet.metadata.num_rows} rows, expected {expected_rows}"
         )
-    try:
-        table = _open(data, read_dictionary=["site_name", "point_name"]).read()
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ColdVerificationError(f"{label} cannot be decoded: {exc}") from exc
+    table = _read_valid(data, read_dictionary=["site_name", "point_name"])
     if table.num_rows != expected_rows:
         raise ColdVerificationError(
             f"{label} decoded {table.num_rows} rows, expected {expected_rows}"
@@ -367,10 +378,7 @@ def inspect_cold_bytes(data: bytes) -> ColdFileInfo:
     schema_ok = file_schema.names == COLD_SCHEMA.names and file_schema.types == COLD_SCHEMA.types
     duplicates = unsorted = points = 0
     if schema_ok:
-        try:
-            keys = _open(data, read_dictionary=["point_name"]).read(columns=["point_name", "ts"])
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise _undecodable(data, exc) from exc
+        keys = _read_valid(data, ["point_name", "ts"], read_dictionary=["point_name"])
         runs = key_runs(keys)
         duplicates, unsorted = runs.duplicate_keys, runs.unsorted_pairs
         points = len(set(runs.names))
