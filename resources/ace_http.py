@@ -159,6 +159,11 @@ class AceRequester:
             except _RETRY_TRANSPORT_ERRORS as exc:
                 last_failure, last_status = f"{type(exc).__name__} ({exc})", None
                 self.breaker.record_failure(scrub(last_failure, self.api_key)[:300])
+            except httpx.HTTPError as exc:  # not transient (bad URL, unsupported scheme, ...)
+                raise AceApiError(
+                    f"ACE {subject}: request could not be sent: {type(exc).__name__} "
+                    f"({scrub(str(exc), self.api_key)})", site=site, window=window,
+                ) from exc
             else:
                 status = response.status_code
                 last_status = status

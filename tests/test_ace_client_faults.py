@@ -154,6 +154,15 @@ def test_client_errors_do_not_open_the_breaker_and_are_not_retried(tmp_path):
     assert ace.fetch_site_window("acme_hq", START, START + HOUR).table.num_rows == 150
 
 
+def test_a_request_that_cannot_be_sent_names_the_call(tmp_path):
+    fake = FakeAce(samples())
+    fake.queue(raise_(httpx.LocalProtocolError))
+    with pytest.raises(AceApiError, match=r"site 'acme_hq' window .* could not be sent: "
+                                          r"LocalProtocolError"):
+        make_ace(tmp_path, fake).fetch_site_window("acme_hq", START, START + HOUR)
+    assert len(fake.requests) == 1
+
+
 def test_a_redirect_is_a_clear_error_not_followed(tmp_path):
     fake = FakeAce(samples())
     fake.queue(lambda r: httpx.Response(301, headers={"Location": "http://elsewhere/api/sites"}))
