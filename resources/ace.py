@@ -288,14 +288,18 @@ class AceApiResource(dg.ConfigurableResource):
 
         Why: a whole day in one cursor times out on the real API; sub-windows also let a
         caller store or parse as it goes instead of holding a full-load day of JSON.
+        Bad names, windows and settings raise here, before iteration starts.
         """
         validate_site_name(site)
         _check_window(site, start_ms, end_ms)
+        self._check_config()
         step = chunk_ms if chunk_ms is not None else self.window_chunk_seconds * 1000
         if step <= 0:
             step = end_ms - start_ms
-        for sub_start in range(start_ms, end_ms, step):
-            yield self._fetch_one_window(site, sub_start, min(sub_start + step, end_ms))
+        return (
+            self._fetch_one_window(site, sub_start, min(sub_start + step, end_ms))
+            for sub_start in range(start_ms, end_ms, step)
+        )
 
     def _fetch_one_window(self, site: str, start_ms: int, end_ms: int) -> RawPull:
         began = time.monotonic()

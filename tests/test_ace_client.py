@@ -272,6 +272,8 @@ def test_hostile_site_names_are_refused_before_any_request(tmp_path, site):
         ace.fetch_site_window(site, START, START + HOUR)
     with pytest.raises(InvalidNameError, match="site name"):
         ace.fetch_configured_points(site)
+    with pytest.raises(InvalidNameError, match="site name"):
+        ace.fetch_site_window_chunks(site, START, START + HOUR)  # raises before iterating
     assert fake.requests == []
 
 
