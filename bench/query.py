@@ -1,0 +1,245 @@
+"""Query benchmark: the engine beside bare DuckDB SQL on the same files, one full-size site.
+
+Builds (once, cached under --cache-dir; --rebuild to redo) one site of --points points
+(default 4,600, names 40-90 characters) with one sample every --step-seconds (default
+300 s: the production rate; 60 s is the full-load case but takes ~5x longer to build):
+--cold-days day files written with the real cold writer (vitals.cold_file), a rollup
+file per cold day (vitals.rollups), and --hot-days days after them in a real SQLite hot
+store. Then measures (medians of --repeat runs, first run shown apart):
+
+- hot 10 points x 20 days raw, engine vs the hot store's own read_samples;
+- cold 10 points x all cold days raw, engine (Arrow rows, and the full QueryResult with
+  Python lists) vs DuckDB read_parquet over the same files;
+- the same at 1 h through rollups, engine vs DuckDB over the rollup files and vs
+  DuckDB aggregating the raw files;
+- 10 points x 30 days spanning both tiers, engine vs DuckDB on the cold part plus the
+  hot read.
+
+Run: .venv/bin/python bench/query.py [--rebuild] [--cold-days 365] [--points 4600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from resources.cold_store import ColdStoreResource  # noqa: E402
+from resources.hot_store import HotStoreResource  # noqa: E402
+from vitals.cold_file import build_cold_table, cold_file_bytes  # noqa: E402
+from vitals.paths import cold_day_key, rollup_day_key  # noqa: E402
+from vitals.query_cold import FOOTERS  # noqa: E402
+from vitals.query_engine import QueryEngine, QueryLimits, ReadStats  # noqa: E402
+from vitals.rollups import rollup_bytes_from_cold  # noqa: E402
+from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E402
+
+SITE = "bench-site"
+FIRST_DAY = date(2025, 1, 1)
+UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
+                        max_agg_range_days=10_000, max_samples=10**10)
+
+
+@dataclass(frozen=True)
+class CatalogPoint:
+    name: str
+    point_id: int | None = None
+    point_type: str | None = None
+    collect_enabled: bool = True
+    collect_interval: int | None = 300
+    created: str | None = None
+    updated: str | None = None
+
+
+def point_names(count: int) -> list[str]:
+    """Realistic BMS-style names, 40-90 characters."""
+    rng = random.Random(7)
+    kinds = ["Zone Air Temperature Sensor", "Discharge Air Temperature Setpoint",
+             "Supply Fan Status Command", "Damper Position Feedback", "Chilled Water Valve Cmd",
+             "Electric Meter Real Power kW", "Zone CO2 Concentration"]
+    names = set()
+    while len(names) < count:
+        floor, unit = rng.randint(1, 12), rng.randint(1, 400)
+        kind = rng.choice(kinds)
+        prefix = rng.choice(["drivers/bacnet/Main Campus Bldg 4", "Bldg4-NAE02/N2-Trunk1",
+                             "site/ahu" + str(rng.randint(1, 9))])
+        names.add(f"{prefix}/Floor{floor:02d}/VAV-{floor}-{unit:03d}/{kind}")
+    return sorted(names)
+
+
+def day_template(names: list[str], step_ms: int) -> pa.Table:
+    """One day's samples at offset 0 (ts relative to midnight), sorted (point, ts)."""
+    per_point = MS_PER_DAY // step_ms
+    col_names, col_ts, col_values = [], [], []
+    for index, name in enumerate(names):
+        offset = (index * 7919) % step_ms  # not aligned to minute marks
+        base = 55.0 + (index % 40)
+        col_names.append(pa.repeat(pa.scalar(name), per_point))
+        col_ts.append(pa.array(range(offset, MS_PER_DAY, step_ms)[:per_point], pa.int64()))
+        col_values.append(pa.array([round(base + ((k * 13 + index) % 29) * 0.25, 2)
+                                    for k in range(per_point)], pa.float64()))
+    return pa.table({"point_name": pa.chunked_array(col_names), "ts": pa.chunked_array(col_ts),
+                     "value": pa.chunked_array(col_values)}, schema=SAMPLE_SCHEMA)
+
+
+def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) -> list[str]:
+    marker = cache / f"built-{points}-{cold_days}-{hot_days}-{step_s}"
+    names = point_names(points)
+    if marker.exists():
+        return names
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    cold = ColdStoreResource(url=str(cache / "cold"))
+    hot = HotStoreResource(url=str(cache / "hot.sqlite"))
+    hot.upsert_points(SITE, [CatalogPoint(n) for n in names])
+    template = day_template(names, step_s * 1000)
+    started = time.perf_counter()
+    for d in range(cold_days + hot_days):
+        day = FIRST_DAY + timedelta(days=d)
+        start = day_bounds_ms(day)[0]
+        table = template.set_column(1, "ts", pc.add(template.column("ts"), start))
+        table = table.set_column(2, "value", pc.add(template.column("value"), float(d % 17)))
+        if d < cold_days:
+            data = cold_file_bytes(build_cold_table(SITE, day, [table]), site=SITE, day=day,
+                                   sources=["bench"])
+            cold.put_bytes(cold_day_key(SITE, day), data)
+            cold.put_bytes(rollup_day_key(SITE, day), rollup_bytes_from_cold(data, SITE, day))
+        else:
+            hot.upsert_samples(SITE, table)
+        if d % 10 == 0:
+            print(f"  built day {d + 1}/{cold_days + hot_days} "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+    marker.write_text("ok")
+    return names
+
+
+def timed(run: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """(first run seconds, median of the following runs, last result)."""
+    times, result = [], None
+    for _ in range(repeat + 1):
+        started = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+    return times[0], statistics.median(times[1:]), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/vitals-bench-query"))
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--points", type=int, default=4600)
+    parser.add_argument("--cold-days", type=int, default=365)
+    parser.add_argument("--hot-days", type=int, default=20)
+    parser.add_argument("--step-seconds", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if args.rebuild:
+        shutil.rmtree(args.cache_dir, ignore_errors=True)
+    print(f"site: {args.points} points, one sample per {args.step_seconds} s, "
+          f"{args.cold_days} cold days + {args.hot_days} hot days (cache {args.cache_dir})")
+    names = build(args.cache_dir, args.points, args.cold_days, args.hot_days, args.step_seconds)
+    chosen = random.Random(11).sample(names, 10)
+    cold = ColdStoreResource(url=str(args.cache_dir / "cold"))
+    hot = HotStoreResource(url=str(args.cache_dir / "hot.sqlite"))
+    engine = QueryEngine(hot, cold, limits=UNLIMITED)
+    raw_engine = QueryEngine(hot, cold, limits=UNLIMITED, use_rollups=False)
+    cold_start = day_bounds_ms(FIRST_DAY)[0]
+    cold_end = cold_start + args.cold_days * MS_PER_DAY
+    hot_end = cold_end + args.hot_days * MS_PER_DAY
+    cold_files = [str(cold.local_copy(cold_day_key(SITE, FIRST_DAY + timedelta(days=d))))
+                  for d in range(args.cold_days)]
+    rollup_files = [str(cold.local_copy(rollup_day_key(SITE, FIRST_DAY + timedelta(days=d))))
+                    for d in range(args.cold_days)]
+    con = duckdb.connect()
+    marks = ", ".join("?" for _ in chosen)
+
+    def duck_raw(files: list[str], start: int, end: int) -> pa.Table:
+        sql = (f"SELECT point_name, epoch_ms(ts) AS ts, value FROM read_parquet(?) "
+               f"WHERE point_name IN ({marks}) AND ts >= make_timestamp(? * 1000) "
+               f"AND ts < make_timestamp(? * 1000) ORDER BY point_name, ts")
+        return con.sql(sql, params=[files, *chosen, start, end]).to_arrow_table()
+
+    def duck_raw_1h() -> pa.Table:
+        sql = (f"SELECT point_name, epoch_ms(time_bucket(INTERVAL 1 hour, ts)) AS b, avg(value), "
+               f"min(value), max(value), arg_max(value, ts) FROM read_parquet(?) "
+               f"WHERE point_name IN ({marks}) GROUP BY ALL ORDER BY ALL")
+        return con.sql(sql, params=[cold_files, *chosen]).to_arrow_table()
+
+    def duck_rollup_1h() -> pa.Table:
+        sql = (f"SELECT point_name, bucket_ts, sum / count, min, max, last FROM read_parquet(?) "
+               f"WHERE point_name IN ({marks}) AND interval_ms = 3600000 ORDER BY ALL")
+        return con.sql(sql, params=[rollup_files, *chosen]).to_arrow_table()
+
+    def engine_rows(eng: QueryEngine, start: int, end: int) -> int:
+        plan = eng.plan(SITE, chosen, start, end)
+        return sum(len(r) for r in eng.read_raw(plan, ReadStats()).values())
+
+    def engine_query(eng: QueryEngine, start: int, end: int, interval: str = "raw") -> int:
+        return eng.query(SITE, chosen, start, end, interval=interval,
+                         aggs=["avg", "min", "max", "last"]).samples
+
+    rows: list[tuple[str, str, float, float, str]] = []
+
+    def measure(case: str, what: str, run: Callable[[], object]) -> float:
+        if what.startswith("engine"):
+            FOOTERS.clear()  # the first run pays for footers, as after a restart
+        first, median, result = timed(run, args.repeat)
+        size = result if isinstance(result, int) else getattr(result, "num_rows", "")
+        rows.append((case, what, first, median, str(size)))
+        return median
+
+    hot_start = cold_end
+    case = f"hot 10 pts x {args.hot_days} d raw"
+    floor = measure(case, "hot_store.read_samples", lambda: hot.read_samples(
+        SITE, hot_start, hot_end, chosen).num_rows)
+    eng = measure(case, "engine QueryResult", lambda: engine_query(engine, hot_start, hot_end))
+    rows.append((case, "ratio engine / floor", 0, eng / floor, ""))
+
+    case = f"cold 10 pts x {args.cold_days} d raw"
+    duck = measure(case, "bare DuckDB read_parquet", lambda: duck_raw(cold_files, cold_start, cold_end))
+    arrow = measure(case, "engine merged Arrow rows", lambda: engine_rows(engine, cold_start, cold_end))
+    full = measure(case, "engine QueryResult (lists)",
+                   lambda: engine_query(engine, cold_start, cold_end))
+    rows.append((case, "ratio engine Arrow / DuckDB", 0, arrow / duck, ""))
+    rows.append((case, "ratio engine QueryResult / DuckDB", 0, full / duck, ""))
+
+    case = f"cold 10 pts x {args.cold_days} d at 1h"
+    duck = measure(case, "bare DuckDB on raw files", duck_raw_1h)
+    duck_r = measure(case, "bare DuckDB on rollup files", duck_rollup_1h)
+    eng = measure(case, "engine via rollups", lambda: engine_query(engine, cold_start, cold_end, "1h"))
+    eng_raw = measure(case, "engine from raw (rollups off)",
+                      lambda: engine_query(raw_engine, cold_start, cold_end, "1h"))
+    rows.append((case, "ratio engine rollups / DuckDB rollups", 0, eng / duck_r, ""))
+    rows.append((case, "ratio engine raw / DuckDB raw", 0, eng_raw / duck, ""))
+
+    span_start = cold_end - 10 * MS_PER_DAY
+    case = "10 pts x 30 d raw across tiers"
+    tail_files = cold_files[-10:]
+    duck = measure(case, "bare DuckDB cold part + hot read", lambda: duck_raw(
+        tail_files, span_start, cold_end).num_rows + hot.read_samples(
+        SITE, cold_end, hot_end, chosen).num_rows)
+    eng = measure(case, "engine QueryResult", lambda: engine_query(engine, span_start, hot_end))
+    rows.append((case, "ratio engine / bare", 0, eng / duck, ""))
+
+    print(f"\n{'case':<34} {'measure':<40} {'first s':>8} {'median s':>9} {'rows':>10}")
+    for case, what, first, median, size in rows:
+        if what.startswith("ratio"):
+            print(f"{case:<34} {what:<40} {'':>8} {median:>8.2f}x")
+        else:
+            print(f"{case:<34} {what:<40} {first:>8.3f} {median:>9.3f} {size:>10}")
+
+
+if __name__ == "__main__":
+    main()
