@@ -25,6 +25,10 @@ KEYED_SCHEMA = pa.schema(
 )
 
 
+READ_PARTS = 2  # full-site reads run as this many name ranges on parallel connections
+MIN_POINTS_PER_PART = 500
+
+
 @dataclass(frozen=True)
 class KeyedSamples:
     """Rows ready to write: ``KEYED_SCHEMA``, sorted by (point_id, ts), unique keys."""
@@ -158,3 +162,28 @@ def samples_from_rows(
         )
         rank, ts, value = pc.take(rank, order), pc.take(ts, order), pc.take(value, order)
     return pa.Table.from_arrays([pc.take(ranked_names, rank), ts, value], schema=SAMPLE_SCHEMA)
+
+
+def name_ranges(
+    names: pa.Array, parts: int = READ_PARTS, *, min_points: int | None = None
+) -> list[tuple[str, str | None]]:
+    """Split a site's point names into contiguous ``[lo, hi)`` ranges in code point order.
+
+    Reading each range on its own connection lets the database decode rows on several
+    cores while every range still comes back in (name, ts) order; ``hi`` is None for
+    the last range. Code point order is the order of SQLite's BINARY and PostgreSQL's
+    "C" collation, and of Arrow's string sort.
+    """
+    ordered = sorted(names.to_pylist())
+    if not ordered:
+        return [("", None)]
+    per_part = MIN_POINTS_PER_PART if min_points is None else min_points
+    count = max(1, min(parts, len(ordered) // per_part))
+    bounds = [ordered[len(ordered) * i // count] for i in range(count)]
+    return [(bounds[i], bounds[i + 1] if i + 1 < count else None) for i in range(count)]
+
+
+def concat_rows(parts: list[pa.Table]) -> pa.Table:
+    """Concatenate (point_id, ts, value) parts read in order; empty parts may lack types."""
+    kept = [part.select(["point_id", "ts", "value"]).cast(KEYED_SCHEMA) for part in parts if part.num_rows]
+    return pa.concat_tables(kept) if kept else KEYED_SCHEMA.empty_table()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ import adbc_driver_postgresql.dbapi as adbc_pg
 import psycopg
 import pyarrow as pa
 
-from resources.hot_arrow import key_samples, samples_from_rows
+from resources.hot_arrow import concat_rows, key_samples, name_ranges, samples_from_rows
 from resources.hot_schema import (
     POSTGRES_MIGRATIONS,
     SCHEMA_VERSION,
@@ -51,7 +52,7 @@ _APPLY_BATCH_SQL = (
 # out in (name, ts) order without sorting the whole day (samples_from_rows checks it).
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
-    "FROM (SELECT id, name FROM points WHERE site = $1 {ids} ORDER BY name) p "
+    "FROM (SELECT id, name FROM points WHERE site = $1 {filter} ORDER BY name) p "
     "CROSS JOIN LATERAL (SELECT point_id, ts, value FROM samples "
     "WHERE point_id = p.id AND ts >= $2 AND ts < $3 ORDER BY ts) s"
 )
@@ -220,19 +221,31 @@ class PostgresHotStore:
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
         ids, names = self._catalogue(site)
-        params: list[object] = [site, start_ms, end_ms]
-        ids_filter = ""
         if point_names is not None:
             wanted = set(point_names)
-            chosen = [i for i, n in zip(ids.to_pylist(), names.to_pylist(), strict=True) if n in wanted]
+            pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
+            chosen = [i for i, n in pairs if n in wanted]
             if not chosen:
                 return SAMPLE_SCHEMA.empty_table()
-            ids_filter = "AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)"
-            params.append(json.dumps(chosen))
+            sql = _READ_SQL.format(filter="AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)")
+            rows = self._arrow(sql, [site, start_ms, end_ms, json.dumps(chosen)])
+            return samples_from_rows(rows, ids, names)
+
+        def read_range(bounds: tuple[str, str | None]) -> pa.Table:
+            lo, hi = bounds
+            extra = "AND name >= $4" + ("" if hi is None else " AND name < $5")
+            params = [site, start_ms, end_ms, lo] + ([] if hi is None else [hi])
+            return self._arrow(_READ_SQL.format(filter=extra), params)
+
+        ranges = name_ranges(names)
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            parts = list(pool.map(read_range, ranges))
+        return samples_from_rows(concat_rows(parts), ids, names)
+
+    def _arrow(self, sql: str, params: Sequence[object]) -> pa.Table:
         with adbc_pg.connect(self.url) as conn, conn.cursor() as cur:
-            cur.execute(_READ_SQL.format(ids=ids_filter), params)
-            rows = cur.fetch_arrow_table()
-        return samples_from_rows(rows, ids, names)
+            cur.execute(sql, list(params))
+            return cur.fetch_arrow_table()
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
         sql = (

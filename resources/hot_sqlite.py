@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ import adbc_driver_manager.dbapi as adbc_errors
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
-from resources.hot_arrow import key_samples, samples_from_rows
+from resources.hot_arrow import concat_rows, key_samples, name_ranges, samples_from_rows
 from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from resources.hot_schema import (
     SCHEMA_VERSION,
@@ -62,7 +63,7 @@ _APPLY_BATCH_SQL = (
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
     "FROM points p JOIN samples s ON s.point_id = p.id "
-    "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {ids} "
+    "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {filter} "
     "ORDER BY p.name, s.ts"
 )
 _POINT_COLUMNS = "site, name, folded, id, data_type"
@@ -290,22 +291,28 @@ class SqliteHotStore:
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
-        def read(conn: _Connection) -> pa.Table:
-            ids, names = self._catalogue(conn, site)
-            params: list[object] = [site, start_ms, end_ms]
-            ids_filter = ""
-            if point_names is not None:
-                wanted = set(point_names)
-                pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
-                chosen = [i for i, n in pairs if n in wanted]
-                if not chosen:
-                    return SAMPLE_SCHEMA.empty_table()
-                ids_filter = "AND p.id IN (SELECT value FROM json_each(?))"
-                params.append(json.dumps(chosen))
-            rows = conn.arrow(_READ_SQL.format(ids=ids_filter), params)
+        ids, names = self._read(lambda c: self._catalogue(c, site))
+        if point_names is not None:
+            wanted = set(point_names)
+            pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
+            chosen = [i for i, n in pairs if n in wanted]
+            if not chosen:
+                return SAMPLE_SCHEMA.empty_table()
+            sql = _READ_SQL.format(filter="AND p.id IN (SELECT value FROM json_each(?))")
+            params = [site, start_ms, end_ms, json.dumps(chosen)]
+            rows = self._read(lambda c: c.arrow(sql, params))
             return samples_from_rows(rows, ids, names)
 
-        return self._read(read)
+        def read_range(bounds: tuple[str, str | None]) -> pa.Table:
+            lo, hi = bounds
+            extra = "AND p.name >= ?" + ("" if hi is None else " AND p.name < ?")
+            params = [site, start_ms, end_ms, lo] + ([] if hi is None else [hi])
+            return self._read(lambda c: c.arrow(_READ_SQL.format(filter=extra), params))
+
+        ranges = name_ranges(names)
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            parts = list(pool.map(read_range, ranges))
+        return samples_from_rows(concat_rows(parts), ids, names)
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
         sql = (

@@ -277,3 +277,16 @@ def test_resource_in_a_dagster_run(tmp_path) -> None:
     metadata = event.materialization.metadata
     assert (metadata["rows"].value, metadata["unknown_points"].value) == (1, 1)
     assert HotStoreResource(url=url).count_samples(SITE, T0, T0 + 1) == 1
+
+
+def test_full_site_read_split_into_name_ranges_keeps_order(
+    store: HotStoreResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full-site reads run as parallel name ranges; the result is still whole and sorted."""
+    import resources.hot_arrow
+
+    monkeypatch.setattr(resources.hot_arrow, "MIN_POINTS_PER_PART", 1)
+    store.upsert_points(SITE, points(HOSTILE_NAMES))
+    data = samples([(n, T0 + t, float(t)) for n in HOSTILE_NAMES for t in range(3)])
+    store.upsert_samples(SITE, data)
+    assert rows_of(store.read_samples(SITE, T0, T0 + 3)) == sorted(rows_of(data))

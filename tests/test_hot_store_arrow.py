@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resources.hot_arrow import KEYED_SCHEMA, check_sample_table, key_samples, samples_from_rows
+from resources.hot_arrow import (
+    KEYED_SCHEMA,
+    check_sample_table,
+    key_samples,
+    name_ranges,
+    samples_from_rows,
+)
 from tests.hot_store_helpers import rows_of, samples
 from vitals.samples import SAMPLE_SCHEMA
 
@@ -62,3 +68,16 @@ def test_check_sample_table_names_the_problem() -> None:
         check_sample_table(nulls)
     with pytest.raises(ValueError, match=r"non-finite value\(s\), e.g. point 'a' at ts 2"):
         check_sample_table(samples([("a", 1, 1.0), ("a", 2, float("inf"))]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=5), unique=True, max_size=30), st.integers(1, 4))
+def test_name_ranges_cover_every_name_once_in_order(names, parts) -> None:
+    ranges = name_ranges(pa.array(names, pa.string()), parts, min_points=1)
+    assert 1 <= len(ranges) <= parts and ranges[-1][1] is None
+    in_ranges = [
+        [n for n in sorted(names) if n >= lo and (hi is None or n < hi)] for lo, hi in ranges
+    ]
+    assert [n for part in in_ranges for n in part] == sorted(names)
+    if len(names) >= parts:
+        assert len(ranges) == parts and all(in_ranges)
