@@ -9,10 +9,27 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.archive import ArchiveError, archive_site_day
 from vitals.config import load_settings
+from vitals.paths import cold_day_key
+from vitals.raw_pulls import covered_ms, list_raw_pulls
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples, hot_samples
 from vitals_assets.partitions import site_day_partitions, split_site_day_key
+
+
+def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
+    """A day known only from raw pulls must be fully pulled before it becomes a file
+    (a cancelled or failed backfill never produces a partial cold file)."""
+    start_ms, end_ms = day_bounds_ms(day)
+    covered = covered_ms(list_raw_pulls(cold_store, site, day))
+    if covered >= end_ms - start_ms:
+        return
+    if hot_store.count_samples(site, start_ms, end_ms) or cold_store.exists(cold_day_key(site, day)):
+        return  # the day has other sources (synced hot rows, an earlier file)
+    raise dg.Failure(
+        f"raw pulls of {site} {day} cover {covered / 3_600_000:.2f} h of 24 h and the day has "
+        "no hot rows or earlier file; materialize ace_raw_samples for it first"
+    )
 
 
 @dg.asset(
@@ -38,6 +55,7 @@ def cold_timeseries(
         raise dg.Failure(f"site-day {site} {day} has not ended; its cold file would be partial")
     settings = load_settings()
     delete_hot = is_past_hot_window(day, settings.hot_storage_days)
+    _refuse_partial_raw_day(hot_store, cold_store, site, day)
     try:
         outcome = archive_site_day(hot_store, cold_store, site, day, delete_hot=delete_hot)
     except ArchiveError as exc:

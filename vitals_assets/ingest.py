@@ -13,8 +13,12 @@ from resources.hot_store import HotStoreResource
 from vitals.backfill_progress import progress_metadata
 from vitals.config import load_settings
 from vitals.raw import raw_to_samples
+from vitals.catalogue import catalogue_intervals, store_catalogue
+from vitals.paths import raw_pull_key
+from vitals.pull_plan import expected_samples_per_hour, plan_pull
 from vitals.raw_pulls import list_raw_pulls, read_raw_pulls, store_raw_pull
-from vitals.windows import is_past_hot_window, pull_window
+from vitals.samples import day_bounds_ms
+from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.partitions import site_day_partitions, split_site_day_key
 
 ACE_POOL = "ace_api"
@@ -22,9 +26,14 @@ ACE_POOL = "ace_api"
 
 class RawPullConfig(dg.Config):
     """How much of the site-day to pull: ``auto`` (incremental when the sync watermark is
-    inside the day, else the whole day), ``full_day`` or ``incremental``."""
+    inside the day, else the whole day), ``full_day`` or ``incremental``.
+
+    ``reuse_stored_windows``: for a day that has ended, sub-windows already stored by an
+    earlier (e.g. failed or cancelled) run are not pulled again.
+    """
 
     mode: str = "auto"
+    reuse_stored_windows: bool = True
 
 
 @dg.asset(
@@ -35,16 +44,23 @@ class RawPullConfig(dg.Config):
     description="ACE's configured-point catalogue for the site, upserted into the hot store.",
 )
 def ace_points(
-    context: dg.AssetExecutionContext, ace: AceApiResource, hot_store: HotStoreResource
+    context: dg.AssetExecutionContext,
+    ace: AceApiResource,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
     site, day = split_site_day_key(context.partition_key)
     began = time.monotonic()
     points = ace.fetch_configured_points(site)
     written = hot_store.upsert_points(site, points)
+    store_catalogue(cold_store, site, points)
     return dg.MaterializeResult(
         metadata={
             "site": site,
             "points": len(points),
+            "samples_per_hour": round(
+                expected_samples_per_hour([p.collect_interval for p in points]), 1
+            ),
             "points_written": written,
             "seconds": round(time.monotonic() - began, 3),
         }
@@ -70,30 +86,53 @@ def ace_raw_samples(
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
     site, day = split_site_day_key(context.partition_key)
+    began = time.monotonic()
     window = pull_window(day, watermark_ms=hot_store.get_watermark(site), mode=config.mode)
     if window.empty:
         raise dg.Failure(f"site-day {site} {day} has not started yet; nothing to pull")
-    pull = ace.fetch_site_window(site, window.start_ms, window.end_ms)
-    key = store_raw_pull(cold_store, site, window.start_ms, window.end_ms, pull.table)
-    stats = pull.stats
+    intervals = catalogue_intervals(cold_store, site) or []
+    plan = plan_pull(window.start_ms, window.end_ms, intervals, page_size=ace.page_size)
+    _, day_end = day_bounds_ms(day)
+    reuse = config.reuse_stored_windows and not window.incremental and day_end <= now_ms()
+    stored = {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store, site, day)} if reuse else set()
+    keys, rows, reused = [], 0, 0
+    totals = dict.fromkeys(
+        ("requests", "retries", "pages", "throttle_waits", "throttle_wait_seconds"), 0
+    )
+    for start_ms, end_ms in plan.windows:
+        if (start_ms, end_ms) in stored:
+            keys.append(raw_pull_key(site, day, start_ms, end_ms))
+            reused += 1
+            continue
+        pull = ace.fetch_site_window(site, start_ms, end_ms)
+        # Each sub-window is stored as soon as it is complete: a cancelled or failed
+        # run keeps what it finished, and never a partial window.
+        keys.append(store_raw_pull(cold_store, site, start_ms, end_ms, pull.table))
+        rows += pull.table.num_rows
+        for name in totals:
+            totals[name] += getattr(pull.stats, name)
+    seconds = time.monotonic() - began
     context.log.info(
-        f"pulled {pull.table.num_rows} raw samples of {site} [{window.start_ms}, "
-        f"{window.end_ms}) in {stats.requests} requests"
+        f"pulled {rows} raw samples of {site} [{window.start_ms}, {window.end_ms}) in "
+        f"{totals['requests']} requests ({len(plan.windows)} sub-windows, {reused} reused)"
     )
     return dg.MaterializeResult(
         metadata={
-            "raw_key": key,
+            "raw_keys": dg.MetadataValue.json(keys),
             "window_start_ms": window.start_ms,
             "window_end_ms": window.end_ms,
             "incremental": window.incremental,
-            "rows": pull.table.num_rows,
-            "requests": stats.requests,
-            "retries": stats.retries,
-            "pages": stats.pages,
-            "throttle_waits": stats.throttle_waits,
-            "throttle_wait_seconds": round(stats.throttle_wait_seconds, 3),
-            "samples_per_request": round(pull.table.num_rows / max(stats.requests, 1), 1),
-            "seconds": round(stats.seconds, 3),
+            "rows": rows,
+            "requests": totals["requests"],
+            "expected_requests": plan.expected_requests,
+            "retries": totals["retries"],
+            "pages": totals["pages"],
+            "sub_windows": len(plan.windows),
+            "sub_windows_reused": reused,
+            "throttle_waits": totals["throttle_waits"],
+            "throttle_wait_seconds": round(totals["throttle_wait_seconds"], 3),
+            "samples_per_request": round(rows / max(totals["requests"], 1), 1),
+            "seconds": round(seconds, 3),
             **progress_metadata(context),
         }
     )
@@ -113,9 +152,9 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
             and materialization.asset_key == ace_raw_samples.key
             and materialization.partition == context.partition_key
         ):
-            raw_key = materialization.metadata.get("raw_key")
-            if raw_key is not None:
-                keys.add(raw_key.value)
+            raw_keys = materialization.metadata.get("raw_keys")
+            if raw_keys is not None:
+                keys.update(raw_keys.value)
     if not keys:
         return all_pulls, False
     return [pull for pull in all_pulls if pull.key in keys], True

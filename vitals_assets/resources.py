@@ -9,6 +9,7 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from resources.query import QueryResource
 from vitals.config import Settings, load_settings
+from vitals.pull_plan import MAX_PAGE_SIZE
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
@@ -20,6 +21,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             api_key=dg.EnvVar("ACE_API_KEY"),
             requests_per_minute=settings.ace_requests_per_minute,
             state_dir=str(settings.state_dir),
+            # Sub-windows are planned by the assets from the catalogue (vitals/pull_plan.py).
+            page_size=MAX_PAGE_SIZE,
+            window_chunk_seconds=0,
         ),
         "hot_store": HotStoreResource(url=settings.hot_store),
         "cold_store": ColdStoreResource(
