@@ -10,7 +10,10 @@ built once here: one site, ``--points`` points every 5 minutes, ``--hot-days`` d
 hot store and ``--cold-days`` older days as cold Parquet files with stored rollups.
 
 Clients (httpx.AsyncClient) send a mix of chart queries: a hot day raw, a week at 5m or
-auto, a year at 1h, a cross-tier month at 15m, point search and the legacy endpoint.
+auto, a year at 1h, a cross-tier month at 15m, point search and the legacy endpoint. By
+default the point sets come from 40 fixed "dashboards" (popular ones more often) and the
+ranges snap to days, as chart pages do, so the response cache sees realistic repeats;
+``--unique`` asks random point sets instead (engine-bound figures).
 Prints p50/p95/p99 per kind and overall, requests/s, cache hit ratio and errors. Only
 loopback traffic; the run stops itself after ``--seconds``.
 """
@@ -25,6 +28,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -117,12 +121,12 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     return root
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "VITALS_DATA_DIR": str(data_dir), "VITALS_HOT_STORE": str(data_dir / "hot.sqlite"),
            "VITALS_COLD_STORE": str(data_dir / "cold"), "VITALS_API_KEYS": API_KEY,
            "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--log-level", "warning"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             "--workers", str(workers), "--log-level", "info"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -131,9 +135,23 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
             break
         match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
         if match:
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+            wait_ready(match.group(1), deadline)
             return proc, match.group(1)
     proc.kill()
     raise SystemExit("the query API did not start")
+
+
+def wait_ready(base_url: str, deadline: float) -> None:
+    """Until /healthz answers 200 (worker processes take a while to import)."""
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"the query API at {base_url} never became healthy")
 
 
 @dataclass
@@ -142,6 +160,12 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     cached_kinds: int = 0
+    server_ms_hit: list[float] = field(default_factory=list)
+    server_ms_miss: list[float] = field(default_factory=list)
+
+    def add_server_time(self, header: str | None, hit: str | None) -> None:
+        if header is not None and hit is not None:
+            (self.server_ms_hit if hit == "true" else self.server_ms_miss).append(float(header) / 1000)
 
     def add(self, kind: str, seconds: float, status: int, hit: str | None) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -153,44 +177,68 @@ class Tally:
             self.hits += hit == "true"
 
 
-def make_request(rng: random.Random, names: list[str], site: str, hot_days: int) -> tuple[str, str, dict]:
-    now_hour = int(time.time() * 1000) // HOUR * HOUR
-    today = now_hour // MS_PER_DAY * MS_PER_DAY
+@dataclass(frozen=True)
+class Workload:
+    """What clients ask: ``dashboards`` (fixed point groups, as chart pages are) or random points."""
+
+    names: list[str]
+    site: str
+    hot_days: int
+    dashboards: list[list[str]]
+    unique: bool
+
+    def points(self, rng: random.Random, low: int, high: int) -> list[str]:
+        if self.unique:
+            return rng.sample(self.names, rng.randint(low, high))
+        board = self.dashboards[min(int(rng.expovariate(1 / 8)), len(self.dashboards) - 1)]
+        return board[:high]
+
+
+def make_workload(names: list[str], site: str, hot_days: int, *, seed: int, unique: bool) -> Workload:
+    rng = random.Random(seed)
+    boards = [rng.sample(names, rng.randint(2, 8)) for _ in range(40)]
+    return Workload(names, site, hot_days, boards, unique)
+
+
+def make_request(rng: random.Random, load: Workload) -> tuple[str, str, dict]:
+    """One chart request; ranges snap to days, as chart presets do."""
+    today = int(time.time() * 1000) // MS_PER_DAY * MS_PER_DAY
+    site, hot_days = load.site, load.hot_days
     pick = rng.random()
     if pick < 0.30:
-        day = today - rng.randint(1, min(hot_days, 7)) * MS_PER_DAY
-        return "hot-day-raw", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(1, 5)),
+        day = today - rng.randint(1, 3) * MS_PER_DAY
+        return "hot-day-raw", "/v1/timeseries", {"site": site, "points": load.points(rng, 1, 5),
                                                  "start": day, "end": day + MS_PER_DAY}
     if pick < 0.50:
-        end = today - rng.randint(0, 3) * MS_PER_DAY
-        return "week-5m", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(3, 8)),
+        end = today - rng.randint(0, 1) * MS_PER_DAY
+        return "week-5m", "/v1/timeseries", {"site": site, "points": load.points(rng, 3, 8),
                                              "start": end - 7 * MS_PER_DAY, "end": end,
                                              "interval": rng.choice(["5m", "auto"]), "agg": "avg,min,max"}
     if pick < 0.65:
-        end = today - rng.randint(0, 2) * MS_PER_DAY
-        return "year-1h", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(2, 4)),
-                                             "start": end - 365 * MS_PER_DAY, "end": end, "interval": "1h"}
+        return "year-1h", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 4),
+                                             "start": today - 365 * MS_PER_DAY, "end": today, "interval": "1h"}
     if pick < 0.80:
-        end = today - rng.randint(hot_days - 10, hot_days - 5) * MS_PER_DAY
-        return "cross-tier-15m", "/v1/timeseries", {"site": site, "points": rng.sample(names, rng.randint(2, 6)),
+        end = today - rng.randint(hot_days - 6, hot_days - 5) * MS_PER_DAY
+        return "cross-tier-15m", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 6),
                                                     "start": end - 30 * MS_PER_DAY, "end": end,
                                                     "interval": "15m", "agg": "avg,max"}
     if pick < 0.92:
         word = rng.choice(["sat", "ahu_1", "zn-t", "kw", "dmpr", "192.168.1.4", "c.drivers.mat"])
         return "point-search", f"/v1/sites/{site}/points", {"q": word, "limit": 200}
     day = today - rng.randint(1, 3) * MS_PER_DAY
-    return "legacy-1hr", "/timeseries/query", {"site_name": site, "point_names": ",".join(rng.sample(names, 3)),
+    return "legacy-1hr", "/timeseries/query", {"site_name": site, "point_names": ",".join(load.points(rng, 3, 3)),
                                                "start_time": day, "end_time": day + MS_PER_DAY, "interval": "1hr"}
 
 
 async def client_loop(client: httpx.AsyncClient, rng: random.Random, stop_at: float, tally: Tally,
-                      names: list[str], site: str, hot_days: int) -> None:
+                      load: Workload) -> None:
     while time.monotonic() < stop_at:
-        kind, path, params = make_request(rng, names, site, hot_days)
+        kind, path, params = make_request(rng, load)
         started = time.perf_counter()
         try:
             answer = await client.get(path, params=params)
             status, hit = answer.status_code, answer.headers.get("x-cache-hit")
+            tally.add_server_time(answer.headers.get("x-query-time-ms"), hit)
         except httpx.HTTPError as exc:
             status, hit = 599, None
             print(f"  transport error on {kind}: {type(exc).__name__}", file=sys.stderr)
@@ -202,16 +250,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, hot_days: int) -> tuple[Tally, float]:
+async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, hot_days: int,
+                   unique: bool) -> tuple[Tally, float]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60, limits=limits) as client:
         site = (await client.get("/v1/sites")).json()["sites"][0]
         names = [p["name"] for p in (await client.get(f"/v1/sites/{site}/points", params={"limit": 10000})).json()["points"]]
+        load = make_workload(names, site, hot_days, seed=seed, unique=unique)
         tally = Tally()
         started = time.monotonic()
-        await asyncio.gather(*(client_loop(client, random.Random(seed + i), started + seconds, tally, names,
-                                           site, hot_days) for i in range(clients)))
+        await asyncio.gather(*(client_loop(client, random.Random(seed + i), started + seconds, tally, load)
+                               for i in range(clients)))
         return tally, time.monotonic() - started
 
 
@@ -227,6 +277,10 @@ def report(tally: Tally, elapsed: float) -> None:
           f"mean {statistics.mean(everything) * 1000:.1f} ms")
     ratio = tally.hits / tally.cached_kinds if tally.cached_kinds else 0.0
     print(f"cache hit ratio (time-series answers): {ratio:.2%}")
+    for label, values in (("hit", tally.server_ms_hit), ("miss", tally.server_ms_miss)):
+        if values:
+            print(f"server-side X-Query-Time-Ms, cache {label}: n={len(values)} p50 {pct(values, .5):.1f} "
+                  f"p95 {pct(values, .95):.1f} p99 {pct(values, .99):.1f} ms")
     print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
     p95 = pct(everything, .95)
     print(f"target p95 <= 1000 ms and 0 errors: {'MET' if p95 <= 1000 and not tally.errors else 'NOT MET'}")
@@ -241,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hot-days", type=int, default=20)
     parser.add_argument("--cold-days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=1, help="vitals serve --workers")
+    parser.add_argument("--unique", action="store_true",
+                        help="random point sets (almost no repeats: measures the engine, not the cache)")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 1000 or not 1 <= args.seconds <= 600:
         parser.error("--clients must be 1-1000 and --seconds 1-600")
@@ -249,11 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vitals-bench" / "api"
         print(f"building/reusing bench data in {data_dir}", flush=True)
         build_data(data_dir, points=args.points, hot_days=args.hot_days, cold_days=args.cold_days)
-    proc, base_url = start_server(data_dir)
+    proc, base_url = start_server(data_dir, args.workers)
     try:
-        print(f"API at {base_url}; {args.clients} clients for {args.seconds:.0f} s", flush=True)
+        print(f"API at {base_url} ({args.workers} worker(s)); {args.clients} clients for "
+              f"{args.seconds:.0f} s", flush=True)
         tally, elapsed = asyncio.run(run_load(base_url, clients=args.clients, seconds=args.seconds,
-                                              seed=args.seed, hot_days=args.hot_days))
+                                              seed=args.seed, hot_days=args.hot_days, unique=args.unique))
         report(tally, elapsed)
         metrics = httpx.get(f"{base_url}/metrics").text
         for line in metrics.splitlines():

@@ -73,13 +73,17 @@ def create_app(
     hot_ttl_s: float = DEFAULT_HOT_TTL_S,
     cold_ttl_s: float = DEFAULT_COLD_TTL_S,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    engine_slots: int = 4,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The query API over ``settings``' stores (or the given engine and stores).
 
     ``allow_anonymous`` serves every client when no API key is configured (the
     ``--insecure-no-auth`` flag); otherwise a keyless API answers loopback clients only.
+    ``engine_slots`` bounds concurrent engine queries (cache hits never wait for a slot).
     """
+    if engine_slots < 1:
+        raise ValueError(f"engine_slots must be >= 1, got {engine_slots}")
     if query_resource is None or hot_store is None or cold_store is None:
         default_query, default_hot, default_cold = default_backends(settings)
         query_resource = query_resource or default_query
@@ -98,6 +102,7 @@ def create_app(
         hot_ttl_s=hot_ttl_s,
         cold_ttl_s=cold_ttl_s,
         clock=clock,
+        engine_slots=engine_slots,
     )
     app = Starlette(
         routes=[*routes_v1.ROUTES, *routes_legacy.ROUTES, *routes_ops.ROUTES],
@@ -111,3 +116,10 @@ def create_app(
     app.state.vitals = state
     app.state.openapi = build_openapi()
     return app
+
+
+def app_from_environment() -> Starlette:
+    """App factory for ``vitals serve --workers N`` (uvicorn imports it in each worker)."""
+    from vitals.config import load_settings
+
+    return create_app(load_settings())

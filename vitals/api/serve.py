@@ -1,4 +1,4 @@
-"""``vitals serve [--host 127.0.0.1] [--port N] [--insecure-no-auth]``: the query API alone.
+"""``vitals serve [--host 127.0.0.1] [--port N] [--workers N] [--insecure-no-auth]``: the query API.
 
 Refuses to listen on a non-loopback address when ``VITALS_API_KEYS`` is empty, unless
 ``--insecure-no-auth`` says so explicitly (then every client is served without a key).
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
     parser.add_argument("--insecure-no-auth", action="store_true",
                         help="serve every client without an API key when VITALS_API_KEYS is empty")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (each has its own cache); default 1")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -85,16 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"vitals serve: {problem}", file=sys.stderr)
         return 2
+    if not 1 <= args.workers <= 64:
+        print(f"vitals serve: --workers {args.workers} must be 1-64", file=sys.stderr)
+        return 2
+    if args.workers > 1 and args.insecure_no_auth:
+        print("vitals serve: --insecure-no-auth works with one worker only", file=sys.stderr)
+        return 2
     import uvicorn
 
     from vitals.api.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, allow_anonymous=args.insecure_no_auth)
     mode = "API keys required" if settings.api_keys else (
         "NO AUTH (insecure)" if args.insecure_no_auth else "no keys: loopback clients only")
-    print(f"vitals serve: http://{args.host}:{args.port}/ ({mode}); OpenAPI at /openapi.json", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    where = f"http://{args.host}:{args.port}/" if args.port else f"{args.host}, a free port (see below)"
+    print(f"vitals serve: {where} ({mode}, {args.workers} worker(s)); OpenAPI at /openapi.json", flush=True)
+    if args.workers > 1:  # each worker process builds its app from the environment
+        uvicorn.run("vitals.api.app:app_from_environment", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    else:
+        app = create_app(settings, allow_anonymous=args.insecure_no_auth)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 

@@ -7,9 +7,10 @@ in the response cache under the SHA-256 of its normalised query.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +56,15 @@ class ApiState:
     hot_ttl_s: float
     cold_ttl_s: float
     clock: Callable[[], float] = time.time
+    # At most this many engine queries at once: on a small machine more threads only
+    # slow every query down (and hold more memory); the rest wait their turn.
+    engine_slots: int = 4
+    _slots: asyncio.Semaphore | None = field(default=None, repr=False)
+
+    def engine_semaphore(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.engine_slots)
+        return self._slots
 
 
 def api_state(request: Request) -> ApiState:
@@ -86,7 +96,7 @@ async def answer_timeseries(
 
     async def compute() -> tuple[CachedResponse, float]:
         result = await _run_engine(state, query)
-        body, media_type = render(result)
+        body, media_type = await run_in_threadpool(render, result)  # big JSON: off the loop
         ttl_s = ttl_for_range(
             query.end_ms,
             now_ms=int(state.clock() * 1000),
@@ -120,17 +130,18 @@ def tier_label(tiers: Sequence[str]) -> str:
 
 async def _run_engine(state: ApiState, query: TimeseriesQuery) -> QueryResult:
     try:
-        result = await run_in_threadpool(
-            state.query.query,
-            query.site,
-            list(query.points),
-            query.start_ms,
-            query.end_ms,
-            interval=query.interval,
-            aggs=query.aggs or ("avg",),
-            fill=query.fill,
-            max_gap_ms=query.max_gap_ms,
-        )
+        async with state.engine_semaphore():
+            result = await run_in_threadpool(
+                state.query.query,
+                query.site,
+                list(query.points),
+                query.start_ms,
+                query.end_ms,
+                interval=query.interval,
+                aggs=query.aggs or ("avg",),
+                fill=query.fill,
+                max_gap_ms=query.max_gap_ms,
+            )
     except QueryError as exc:
         raise from_query_error(exc) from exc
     if result.samples > MAX_SAMPLES_PER_RESPONSE:
