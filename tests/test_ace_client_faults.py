@@ -112,16 +112,16 @@ def test_a_persistent_outage_opens_the_breaker_then_it_recovers(tmp_path):
     fake = FakeAce(samples())
     fake.queue(*[status(503) for _ in range(3)])
     ace = make_ace(tmp_path, fake, breaker_failure_threshold=3, max_retries=6,
-                   breaker_cooldown_seconds=0.5)
+                   breaker_cooldown_seconds=1.0)
     with pytest.raises(CircuitOpenError, match=r"site 'acme_hq' window .*circuit .* is open"):
         ace.fetch_site_window("acme_hq", START, START + HOUR)
     assert len(fake.requests) == 3
     # Another run sharing the state folder fails fast without sending anything.
-    other = make_ace(tmp_path, fake, breaker_failure_threshold=3, breaker_cooldown_seconds=0.5)
+    other = make_ace(tmp_path, fake, breaker_failure_threshold=3, breaker_cooldown_seconds=1.0)
     with pytest.raises(CircuitOpenError, match="next probe in"):
         other.list_sites()
     assert len(fake.requests) == 3
-    time.sleep(0.55)  # cool-down over: one probe goes through; the server is healthy again
+    time.sleep(1.05)  # cool-down over: one probe goes through; the server is healthy again
     pull = other.fetch_site_window("acme_hq", START, START + HOUR)
     assert pull.table.num_rows == 150
     assert ace.list_sites() == ["acme_hq"]
@@ -131,10 +131,10 @@ def test_a_failed_probe_keeps_the_breaker_open(tmp_path):
     fake = FakeAce(samples())
     fake.queue(*[status(500) for _ in range(3)])
     ace = make_ace(tmp_path, fake, breaker_failure_threshold=2, max_retries=1,
-                   breaker_cooldown_seconds=0.3)
+                   breaker_cooldown_seconds=1.0)
     with pytest.raises(AceApiError):
         ace.list_sites()
-    time.sleep(0.35)
+    time.sleep(1.05)
     with pytest.raises(CircuitOpenError):
         ace.list_sites()  # the probe fails (third 500), the breaker re-opens
     assert len(fake.requests) == 3
@@ -186,7 +186,7 @@ def test_the_shared_rate_limit_waits_are_counted(tmp_path):
     assert pull.stats.throttle_wait_seconds >= 0.3
     stamps = sorted(fake.request_times)
     assert len(stamps) == 4
-    assert all(later - earlier >= 0.39 for earlier, later in zip(stamps, stamps[2:]))
+    assert all(later - earlier >= 0.3 for earlier, later in zip(stamps, stamps[2:]))
 
 
 def test_the_api_key_never_reaches_logs_or_errors(tmp_path, caplog):

@@ -101,7 +101,7 @@ def test_a_429_storm_honours_retry_after(simulator, tmp_path):
 
 def test_a_persistent_outage_opens_the_breaker_and_it_recovers(simulator, tmp_path):
     simulator.set_faults("outage")
-    ace = make_ace(simulator, tmp_path, breaker_failure_threshold=3, breaker_cooldown_seconds=0.6)
+    ace = make_ace(simulator, tmp_path, breaker_failure_threshold=3, breaker_cooldown_seconds=1.0)
     with pytest.raises(CircuitOpenError, match=r"site 'acme_hq' window \[2025-10-12T00:00:00.000Z"):
         ace.fetch_site_window(SITE, START, END)
     assert simulator.stats()["requests_total"] == 3
@@ -109,7 +109,7 @@ def test_a_persistent_outage_opens_the_breaker_and_it_recovers(simulator, tmp_pa
         ace.fetch_configured_points(SITE)  # fails fast: nothing sent
     assert simulator.stats()["requests_total"] == 3
     simulator.set_faults(None)
-    time.sleep(0.65)
+    time.sleep(1.05)
     assert_pull_is_what_was_served(simulator, ace.fetch_site_window(SITE, START, END))
 
 
