@@ -195,17 +195,30 @@ def read_points(
             ),
             ts_column,
         )
-    parquet = pq.ParquetFile(item.path, metadata=index.metadata, memory_map=True)
-    table = _normalise(parquet.read_row_groups(groups, columns=list(columns)), ts_column)
-    ts = table.column(ts_column)
-    mask = pc.and_(
-        pc.is_in(table.column("point_name"), value_set=pa.array(list(points), pa.string())),
-        pc.and_(pc.greater_equal(ts, item.start_ms), pc.less(ts, item.end_ms)),
+    # Names come back dictionary-encoded: matching the few distinct names of the dictionary
+    # avoids materialising a string per row for rows that are filtered away anyway.
+    parquet = pq.ParquetFile(item.path, metadata=index.metadata, memory_map=True,
+                             read_dictionary=["point_name"])
+    table = parquet.read_row_groups(groups, columns=list(columns), use_threads=False)
+    wanted = pa.array(list(points), pa.string())
+    name_mask = pa.chunked_array(
+        [_dictionary_mask(chunk, wanted) for chunk in table.column("point_name").chunks],
+        pa.bool_(),
     )
-    table = table.filter(mask)
+    table = _normalise(table.filter(name_mask), ts_column)
+    ts = table.column(ts_column)
+    table = table.filter(pc.and_(pc.greater_equal(ts, item.start_ms), pc.less(ts, item.end_ms)))
     if extra_filter is not None:
         table = table.filter(extra_filter)
     return table
+
+
+def _dictionary_mask(chunk: pa.Array, wanted: pa.Array) -> pa.Array:
+    """Rows of ``chunk`` whose name is in ``wanted`` (dictionary or plain strings)."""
+    if pa.types.is_dictionary(chunk.type):
+        hits = pc.is_in(chunk.dictionary.cast(pa.string()), value_set=wanted)
+        return pc.fill_null(pc.take(hits, chunk.indices), False)
+    return pc.fill_null(pc.is_in(chunk.cast(pa.string()), value_set=wanted), False)
 
 
 def read_many(
