@@ -21,20 +21,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from vitals.cold_read import (
+    COLD_SCHEMA,
+    COLD_SCHEMA_VERSION,
+    META_PREFIX,
+    ColdVerificationError,
+    cold_metadata,
+    read_cold_bytes,
+    read_cold_table,
+)
+from vitals.cold_verify import ColdFileInfo, inspect_cold_bytes, verify_cold_bytes
 from vitals.key_order import key_checksum, key_runs, merge_last_wins
 from vitals.names import validate_site_name
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
-COLD_SCHEMA_VERSION = 1
-COLD_SCHEMA = pa.schema(
-    [
-        pa.field("site_name", pa.string(), nullable=False),
-        pa.field("point_name", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-    ]
-)
-META_PREFIX = "vitals."
 _SITE_CHUNK_ROWS = 65_536
 
 __all__ = [
@@ -47,15 +47,14 @@ __all__ = [
     "build_cold_table",
     "cold_file_bytes",
     "inspect_cold_bytes",
+    "META_PREFIX",
+    "cold_metadata",
     "key_checksum",
     "read_cold_bytes",
+    "read_cold_table",
     "row_group_bounds",
     "verify_cold_bytes",
 ]
-
-
-class ColdVerificationError(ValueError):
-    """A cold file that does not hold exactly what it should (or is not Parquet at all)."""
 
 
 @dataclass(frozen=True)
@@ -214,181 +213,3 @@ def cold_file_bytes(
         for offset, length in row_group_bounds(runs.counts, layout.row_group_rows):
             writer.write_table(table.slice(offset, length), row_group_size=length)
     return sink.getvalue().to_pybytes()
-
-
-def _undecodable(data: bytes, exc: Exception) -> ColdVerificationError:
-    return ColdVerificationError(f"cold file of {len(data)} bytes cannot be decoded: {exc}")
-
-
-def _open(data: bytes, read_dictionary: Sequence[str] | None = None) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(pa.BufferReader(data), read_dictionary=read_dictionary)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ColdVerificationError(
-            f"cold file of {len(data)} bytes is not a readable Parquet file: {exc}"
-        ) from exc
-
-
-def _read_valid(
-    data: bytes, columns: Sequence[str] | None = None, read_dictionary: Sequence[str] | None = None
-) -> pa.Table:
-    """Decode the file and fully validate the arrays (Parquet readers do not check UTF-8).
-
-    Any decoding problem of damaged bytes becomes a :class:`ColdVerificationError`.
-    """
-    try:
-        table = _open(data, read_dictionary).read(columns=list(columns) if columns else None)
-        for column in table.columns:
-            for chunk in column.chunks:
-                chunk.validate(full=True)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise _undecodable(data, exc) from exc
-    return table
-
-
-def read_cold_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read cold file bytes as a table with the file's columns (all of COLD_SCHEMA by default)."""
-    return _read_valid(data, columns)
-
-
-def read_cold_bytes(data: bytes) -> pa.Table:
-    """Read a cold file's samples as a sample table (SAMPLE_SCHEMA)."""
-    table = read_cold_table(data, ["point_name", "ts", "value"])
-    return _to_samples(table)
-
-
-def _to_samples(table: pa.Table) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            table.column("point_name"),
-            pc.cast(table.column("ts"), pa.int64()),
-            table.column("value"),
-        ],
-        schema=SAMPLE_SCHEMA,
-    )
-
-
-def cold_metadata(parquet: pq.ParquetFile) -> dict[str, str]:
-    """The file's ``vitals.*`` key-value metadata, without the prefix."""
-    raw = parquet.schema_arrow.metadata or {}
-    texts = {
-        key.decode(errors="replace"): value.decode(errors="replace") for key, value in raw.items()
-    }
-    return {
-        key[len(META_PREFIX) :]: value for key, value in texts.items() if key.startswith(META_PREFIX)
-    }
-
-
-def verify_cold_bytes(
-    data: bytes, *, site: str, day: date, expected_rows: int, expected_checksum: str
-) -> None:
-    """Read a cold file back and prove it holds exactly the expected day of samples.
-
-    Checks the exact schema, the metadata (schema version, site, date, rows, checksum),
-    the row count, that every row belongs to the site and the day, canonical key order
-    with no duplicates, and the key checksum recomputed from the decoded rows. Raises
-    :class:`ColdVerificationError` naming what differs; hot rows may be deleted only after
-    this passes (invariant 1).
-    """
-    label = f"cold file for site {site!r} day {day}"
-    parquet = _open(data)
-    file_schema = parquet.schema_arrow.remove_metadata()
-    if file_schema.names != COLD_SCHEMA.names or file_schema.types != COLD_SCHEMA.types:
-        raise ColdVerificationError(f"{label} has schema {file_schema}, expected {COLD_SCHEMA}")
-    meta = cold_metadata(parquet)
-    expected_meta = {
-        "schema_version": str(COLD_SCHEMA_VERSION),
-        "site": site,
-        "date": day.isoformat(),
-        "rows": str(expected_rows),
-        "key_checksum": expected_checksum,
-    }
-    for key, expected in expected_meta.items():
-        if meta.get(key) != expected:
-            raise ColdVerificationError(
-                f"{label}: metadata {META_PREFIX}{key} is {meta.get(key)!r}, expected {expected!r}"
-            )
-    if parquet.metadata.num_rows != expected_rows:
-        raise ColdVerificationError(
-            f"{label} has {parquet.metadata.num_rows} rows, expected {expected_rows}"
-        )
-    table = _read_valid(data, read_dictionary=["site_name", "point_name"])
-    if table.num_rows != expected_rows:
-        raise ColdVerificationError(
-            f"{label} decoded {table.num_rows} rows, expected {expected_rows}"
-        )
-    _verify_rows(table, label, site, day)
-    runs = key_runs(table)  # on dictionary indices: no 6.6 M strings materialised
-    if not runs.canonical:
-        raise ColdVerificationError(
-            f"{label} is not in (point_name, ts) order without duplicates: "
-            f"{runs.duplicate_keys} duplicate keys, {runs.unsorted_pairs} rows out of order"
-        )
-    actual = key_checksum(table, runs=runs)
-    if actual != expected_checksum:
-        raise ColdVerificationError(
-            f"{label}: key checksum of the rows read back is {actual}, expected {expected_checksum}"
-        )
-
-
-def _verify_rows(table: pa.Table, label: str, site: str, day: date) -> None:
-    if table.num_rows == 0:
-        return
-    sites: set[str] = set()
-    for chunk in table.column("site_name").chunks:
-        distinct = chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else pc.unique(chunk)
-        sites.update(distinct.to_pylist())
-    if sites != {site}:
-        raise ColdVerificationError(
-            f"{label} holds rows of sites {sorted(sites)[:5]}, expected only {site!r}"
-        )
-    start_ms, end_ms = day_bounds_ms(day)
-    bounds = pc.min_max(pc.cast(table.column("ts"), pa.int64())).as_py()
-    if bounds["min"] < start_ms or bounds["max"] >= end_ms:
-        raise ColdVerificationError(
-            f"{label} holds timestamps outside the day: {bounds['min']}..{bounds['max']} ms, "
-            f"day is [{start_ms}, {end_ms})"
-        )
-    if not pc.all(pc.is_finite(table.column("value"))).as_py():
-        raise ColdVerificationError(f"{label} holds NaN or infinite values")
-
-
-@dataclass(frozen=True)
-class ColdFileInfo:
-    """What an asset check wants to know about a cold file, without raising."""
-
-    bytes: int
-    rows: int
-    row_groups: int
-    points: int
-    schema_ok: bool
-    duplicate_keys: int
-    unsorted_rows: int
-    metadata: dict[str, str]
-
-    @property
-    def canonical(self) -> bool:
-        return self.schema_ok and self.duplicate_keys == 0 and self.unsorted_rows == 0
-
-
-def inspect_cold_bytes(data: bytes) -> ColdFileInfo:
-    """Schema, key order and size figures of a cold file (raises only if it is not Parquet)."""
-    parquet = _open(data)
-    file_schema = parquet.schema_arrow.remove_metadata()
-    schema_ok = file_schema.names == COLD_SCHEMA.names and file_schema.types == COLD_SCHEMA.types
-    duplicates = unsorted = points = 0
-    if schema_ok:
-        keys = _read_valid(data, ["point_name", "ts"], read_dictionary=["point_name"])
-        runs = key_runs(keys)
-        duplicates, unsorted = runs.duplicate_keys, runs.unsorted_pairs
-        points = len(set(runs.names))
-    return ColdFileInfo(
-        bytes=len(data),
-        rows=parquet.metadata.num_rows,
-        row_groups=parquet.metadata.num_row_groups,
-        points=points,
-        schema_ok=schema_ok,
-        duplicate_keys=duplicates,
-        unsorted_rows=unsorted,
-        metadata=cold_metadata(parquet),
-    )
