@@ -161,3 +161,26 @@ def test_fill_previous_and_linear_respect_max_gap(site: QuerySite) -> None:
     previous = engine.query(SITE, ["AHU-1/SAT"], BASE, BASE + MS_PER_DAY, interval="1h",
                             aggs=["avg"], fill="previous")
     assert previous.series[0].values["avg"] == [0.0, 0.0, 0.0, 3.0, 3.0, 3.0, 3.0, 3.0, 8.0]
+
+
+def test_concurrent_queries_share_caches_safely(site: QuerySite) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["AHU-1/SAT", "AHU-1/RAT", "Meter kWh"]
+    for d in range(3):
+        start = BASE + d * MS_PER_DAY
+        site.put_cold_day(DAY0 + timedelta(days=d), [(n, start + k * 600_000, float(k + i))
+                                                      for i, n in enumerate(names)
+                                                      for k in range(144)])
+    engine = site.engine()
+    asks = [(names[i % 3:i % 3 + 1], interval) for i in range(12)
+            for interval in ("raw", "15m", "1h")]
+
+    def run(ask: tuple[list[str], str]) -> list:
+        result = engine.query(SITE, ask[0], BASE, BASE + 3 * MS_PER_DAY, interval=ask[1],
+                              aggs=["max", "last"])
+        return [(s.point, s.t, s.values) for s in result.series]
+
+    serial = [run(ask) for ask in asks]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(run, asks)) == serial

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -331,8 +331,7 @@ class QueryEngine:
         plan = self.plan(site, points, start_ms, end_ms, interval=interval, aggs=aggs,
                          fill=fill, max_gap_ms=max_gap_ms)
         result = self.execute(plan)
-        elapsed = (time.perf_counter() - started) * 1000
-        return QueryResult(**{**result.__dict__, "elapsed_ms": elapsed})
+        return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 def _days_of(table: pa.Table) -> set[date]:
