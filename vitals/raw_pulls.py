@@ -46,7 +46,7 @@ def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.
     if end_ms <= start_ms:
         raise RawPullError(f"raw pull window for site {site!r} is empty: [{start_ms}, {end_ms})")
     day = day_of_ms(start_ms)
-    day_start, day_end = day_bounds_ms(day)
+    _, day_end = day_bounds_ms(day)
     if end_ms > day_end:
         raise RawPullError(
             f"raw pull window [{start_ms}, {end_ms}) for site {site!r} crosses the end of {day}"

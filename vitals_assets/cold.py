@@ -14,7 +14,8 @@ from vitals.raw_pulls import covered_ms, list_raw_pulls
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples, hot_samples
-from vitals_assets.partitions import site_day_partitions, split_site_day_key
+from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partitions import site_day_partitions
 
 
 def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
@@ -49,7 +50,13 @@ def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
 def cold_timeseries(
     context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
-    site, day = split_site_day_key(context.partition_key)
+    return run_per_site_day(
+        context, lambda site, day: _archive_site_day(context, hot_store, cold_store, site, day)
+    )
+
+
+def _archive_site_day(context, hot_store, cold_store, site: str, day) -> dict:
+    """Build, verify and record one site-day's file; past the window, delete hot rows."""
     _, day_end = day_bounds_ms(day)
     if day_end > now_ms():
         raise dg.Failure(f"site-day {site} {day} has not ended; its cold file would be partial")
@@ -64,8 +71,7 @@ def cold_timeseries(
         f"{outcome.key}: {outcome.rows} rows, {outcome.bytes} bytes, verified; "
         f"{outcome.hot_rows_deleted} hot rows deleted"
     )
-    return dg.MaterializeResult(
-        metadata={
+    return {
             "key": outcome.key,
             "rows": outcome.rows,
             "bytes": outcome.bytes,
@@ -81,4 +87,3 @@ def cold_timeseries(
             "past_hot_window": delete_hot,
             "seconds": round(outcome.seconds, 3),
         }
-    )

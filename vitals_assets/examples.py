@@ -13,7 +13,7 @@ from vitals_assets.partitions import site_day_partitions, split_site_day_key
 class PointSummaryConfig(dg.Config):
     """Which points to summarise (case-insensitive); empty means the first five."""
 
-    points: list[str] = []
+    points: list[str] = []  # noqa: RUF012 - pydantic copies defaults per instance
 
 
 @dg.asset(

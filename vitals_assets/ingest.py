@@ -5,21 +5,21 @@ import time
 from datetime import timedelta
 
 import dagster as dg
-import pyarrow as pa
 
 from resources.ace import AceApiResource
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.backfill_progress import progress_metadata
-from vitals.config import load_settings
-from vitals.raw import raw_to_samples
 from vitals.catalogue import catalogue_intervals, store_catalogue
+from vitals.config import load_settings
 from vitals.paths import raw_pull_key
 from vitals.pull_plan import expected_samples_per_hour, plan_pull
+from vitals.raw import raw_to_samples
 from vitals.raw_pulls import list_raw_pulls, read_raw_pulls, store_raw_pull
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
-from vitals_assets.partitions import site_day_partitions, split_site_day_key
+from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partitions import site_day_key, site_day_partitions
 
 ACE_POOL = "ace_api"
 
@@ -49,22 +49,26 @@ def ace_points(
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
-    site, day = split_site_day_key(context.partition_key)
-    began = time.monotonic()
-    points = ace.fetch_configured_points(site)
-    written = hot_store.upsert_points(site, points)
-    store_catalogue(cold_store, site, points)
-    return dg.MaterializeResult(
-        metadata={
-            "site": site,
-            "points": len(points),
-            "samples_per_hour": round(
-                expected_samples_per_hour([p.collect_interval for p in points]), 1
-            ),
-            "points_written": written,
-            "seconds": round(time.monotonic() - began, 3),
-        }
-    )
+    catalogues: dict[str, dict] = {}
+
+    def refresh(site: str, day) -> dict:
+        if site not in catalogues:  # one request per site, however many days
+            began = time.monotonic()
+            points = ace.fetch_configured_points(site)
+            written = hot_store.upsert_points(site, points)
+            store_catalogue(cold_store, site, points)
+            catalogues[site] = {
+                "site": site,
+                "points": len(points),
+                "samples_per_hour": round(
+                    expected_samples_per_hour([p.collect_interval for p in points]), 1
+                ),
+                "points_written": written,
+                "seconds": round(time.monotonic() - began, 3),
+            }
+        return catalogues[site]
+
+    return run_per_site_day(context, refresh)
 
 
 @dg.asset(
@@ -85,7 +89,13 @@ def ace_raw_samples(
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
-    site, day = split_site_day_key(context.partition_key)
+    return run_per_site_day(
+        context, lambda site, day: _pull_site_day(context, config, ace, hot_store, cold_store, site, day)
+    )
+
+
+def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) -> dict:
+    """Pull one site-day in planned sub-windows, storing each as soon as it is complete."""
     began = time.monotonic()
     window = pull_window(day, watermark_ms=hot_store.get_watermark(site), mode=config.mode)
     if window.empty:
@@ -116,8 +126,7 @@ def ace_raw_samples(
         f"pulled {rows} raw samples of {site} [{window.start_ms}, {window.end_ms}) in "
         f"{totals['requests']} requests ({len(plan.windows)} sub-windows, {reused} reused)"
     )
-    return dg.MaterializeResult(
-        metadata={
+    return {
             "raw_keys": dg.MetadataValue.json(keys),
             "window_start_ms": window.start_ms,
             "window_end_ms": window.end_ms,
@@ -135,7 +144,6 @@ def ace_raw_samples(
             "seconds": round(seconds, 3),
             **progress_metadata(context),
         }
-    )
 
 
 def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day):
@@ -150,7 +158,7 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
         if (
             materialization is not None
             and materialization.asset_key == ace_raw_samples.key
-            and materialization.partition == context.partition_key
+            and materialization.partition in (str(site_day_key(site, day)), None)
         ):
             raw_keys = materialization.metadata.get("raw_keys")
             if raw_keys is not None:
@@ -174,12 +182,18 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
 def hot_samples(
     context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
-    site, day = split_site_day_key(context.partition_key)
+    return run_per_site_day(
+        context, lambda site, day: _upsert_site_day(context, hot_store, cold_store, site, day)
+    )
+
+
+def _upsert_site_day(context, hot_store, cold_store, site: str, day) -> dict:
+    """Upsert the raw pulls of one site-day (this run's, else all) into the hot store."""
     settings = load_settings()
     began = time.monotonic()
     if is_past_hot_window(day, settings.hot_storage_days):
         context.log.info(f"{site} {day} is past the hot window; it goes to cold_timeseries")
-        return dg.MaterializeResult(metadata={"rows": 0, "skipped_past_hot_window": True})
+        return {"rows": 0, "skipped_past_hot_window": True}
     if not hot_store.list_points(site, limit=1):
         raise dg.Failure(
             f"site {site!r} has no configured points in the hot store; materialize ace_points first"
@@ -192,8 +206,7 @@ def hot_samples(
         current = hot_store.get_watermark(site)
         if current is None or reached > current:  # the watermark only moves forward
             hot_store.set_watermark(site, reached)
-    return dg.MaterializeResult(
-        metadata={
+    return {
             "rows": result.rows,
             "dropped_bad_value": parsed.dropped_bad_value,
             "dropped_bad_time": parsed.dropped_bad_time,
@@ -203,6 +216,5 @@ def hot_samples(
             "from_this_run_only": this_run_only,
             "seconds": round(time.monotonic() - began, 3),
         }
-    )
 
 

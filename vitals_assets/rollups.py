@@ -10,7 +10,8 @@ from vitals.cold_file import read_cold_bytes
 from vitals.paths import cold_day_key, rollup_day_key
 from vitals.rollups import build_rollup_table, rollup_file_bytes
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partitions import site_day_partitions, split_site_day_key
+from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partitions import site_day_partitions
 
 
 @dg.asset(
@@ -27,19 +28,21 @@ from vitals_assets.partitions import site_day_partitions, split_site_day_key
 def cold_rollups(
     context: dg.AssetExecutionContext, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
-    site, day = split_site_day_key(context.partition_key)
+    return run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
+
+
+def _rollup_site_day(cold_store, site: str, day) -> dict:
+    """Rebuild one site-day's rollup file from its cold file."""
     began = time.monotonic()
     samples = read_cold_bytes(cold_store.get_bytes(cold_day_key(site, day)))
     table = build_rollup_table(samples)
     data = rollup_file_bytes(table, site, day)
     key = rollup_day_key(site, day)
     cold_store.put_bytes(key, data)
-    return dg.MaterializeResult(
-        metadata={
+    return {
             "key": key,
             "source_rows": samples.num_rows,
             "rollup_rows": table.num_rows,
             "bytes": len(data),
             "seconds": round(time.monotonic() - began, 3),
         }
-    )

@@ -1,0 +1,54 @@
+"""One asset body per site-day, whether a run targets one partition or a range.
+
+``dagster.materialize`` with partition-range tags and backfills with a single-run
+policy hand an asset a range of keys; each site-day is then processed in turn and the
+run's metadata sums the per-day figures (and lists them).
+"""
+
+from collections.abc import Callable
+from datetime import date
+
+import dagster as dg
+
+from vitals_assets.partitions import split_site_day_key
+
+SiteDayBody = Callable[[str, date], dict]
+_NOT_SUMMED = {"site", "window_start_ms", "window_end_ms", "key", "checksum", "incremental"}
+
+
+def site_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
+    """The (site, day) pairs this run targets, in key order."""
+    return [split_site_day_key(key) for key in context.partition_keys]
+
+
+def combine_metadata(per_day: list[tuple[str, date, dict]]) -> dict:
+    """One partition: its metadata. A range: sums of the numeric figures plus a list."""
+    if len(per_day) == 1:
+        return per_day[0][2]
+    totals: dict = {"partitions": len(per_day)}
+    for _site, _day, metadata in per_day:
+        for name, value in metadata.items():
+            if name in _NOT_SUMMED or isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                totals[name] = round(totals.get(name, 0) + value, 3)
+            elif isinstance(value, dg.JsonMetadataValue) and isinstance(value.data, list):
+                merged = totals.get(name, dg.MetadataValue.json([])).data
+                totals[name] = dg.MetadataValue.json([*merged, *value.data])
+    totals["per_partition"] = dg.MetadataValue.json(
+        [
+            {"site": site, "date": day.isoformat(), **{
+                k: v for k, v in metadata.items() if isinstance(v, int | float | str | bool)
+            }}
+            for site, day, metadata in per_day
+        ]
+    )
+    return totals
+
+
+def run_per_site_day(context: dg.AssetExecutionContext, body: SiteDayBody) -> dg.MaterializeResult:
+    """Run ``body`` for every targeted site-day and return the combined result."""
+    per_day = []
+    for site, day in site_days(context):
+        per_day.append((site, day, body(site, day)))
+    return dg.MaterializeResult(metadata=combine_metadata(per_day))
