@@ -290,3 +290,20 @@ def test_full_site_read_split_into_name_ranges_keeps_order(
     data = samples([(n, T0 + t, float(t)) for n in HOSTILE_NAMES for t in range(3)])
     store.upsert_samples(SITE, data)
     assert rows_of(store.read_samples(SITE, T0, T0 + 3)) == sorted(rows_of(data))
+
+
+def test_catalogue_accepts_the_ace_client_points(store: HotStoreResource) -> None:
+    """The ACE client's own AcePoint records go straight into the catalogue."""
+    from resources.ace import AcePoint
+
+    listed = [
+        AcePoint(name="Bldg/AHU-1/SAT", point_id=101, point_type="analog", collect_enabled=True,
+                 collect_interval=300, created="2024-01-02T03:04:05", updated=None),
+        AcePoint(name="Bldg/AHU-1/Fan Status", point_id=None, point_type=None,
+                 collect_enabled=False, collect_interval=None, created=None, updated=None),
+    ]
+    assert store.upsert_points(SITE, listed) == 2
+    records = {r.name: r for r in store.list_points(SITE)}
+    assert records["Bldg/AHU-1/SAT"].data_type == "analog"
+    assert records["Bldg/AHU-1/Fan Status"].data_type is None
+    assert records["Bldg/AHU-1/SAT"].folded == "bldg/ahu-1/sat"
