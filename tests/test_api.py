@@ -5,20 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
+from datetime import datetime
 
 import pyarrow.ipc as pa_ipc
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from tests.fixtures.api_site import (  # noqa: F401 - fixtures
+from tests.fixtures.api_site import (
     ALLOWED_ORIGIN,
     API_KEYS,
     OFFSET_MS,
     POINTS,
     SITE,
     STEP_MS,
-    api_site,
-    client,
+    ApiSite,
+    TestClient,
+    build_api_site,
     make_client,
     value_at,
 )
@@ -26,6 +29,17 @@ from vitals.samples import MS_PER_DAY
 
 SAT, RAT, AV6, COMMA, FAN, FAN_UPPER = POINTS
 HOUR = 3_600_000
+
+
+@pytest.fixture(scope="module")
+def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
+    return build_api_site(tmp_path_factory.mktemp("api-site"))
+
+
+@pytest.fixture
+def client(api_site: ApiSite) -> Iterator[TestClient]:
+    with make_client(api_site) as test_client:
+        yield test_client
 
 
 def _get_ts(client, **params):
@@ -129,8 +143,7 @@ def test_csv_and_arrow_equal_json(client, api_site, agg):
     from_arrow = [(p, ts.value // 1000 if hasattr(ts, "value") else int(ts.timestamp() * 1000), *vals)
                   for p, ts, *vals in zip(*(table.column(c).to_pylist() for c in ["point", "timestamp", *value_names]), strict=True)]
     assert from_arrow == expected
-    from datetime import datetime
-    from_csv = [(r[0], int(datetime.fromisoformat(r[1].replace("Z", "+00:00")).timestamp() * 1000),
+    from_csv = [(r[0], int(datetime.fromisoformat(r[1]).timestamp() * 1000),
                  *(float(x) for x in r[2:])) for r in rows[1:]]
     assert from_csv == expected
     assert table.schema.metadata[b"site"] == SITE.encode()
@@ -281,7 +294,6 @@ def test_api_keys(api_site):
 def test_health_reports_a_broken_store(api_site, tmp_path):
     from resources.hot_store import HotStoreResource
     from vitals.api.app import create_app
-    from starlette.testclient import TestClient
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -312,8 +324,6 @@ def test_unknown_route_and_method_are_json(client):
 
 
 def test_unexpected_failure_is_a_bare_500_and_logged(api_site, tmp_path, caplog):
-    from starlette.testclient import TestClient
-
     from resources.hot_store import HotStoreResource
     from vitals.api.app import create_app
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from tests.fixtures.api_site import API_KEYS, POINTS, SITE, api_site, make_client  # noqa: F401
+import pytest
+
+from tests.fixtures.api_site import API_KEYS, POINTS, SITE, ApiSite, build_api_site, make_client
 from vitals.samples import MS_PER_DAY
 
 SAT = POINTS[0]
@@ -36,6 +38,11 @@ BAD_AGGS = ["median", "avg,avg", "avg,,", "AVG;min", "sum", "1", "avg min", ",",
 BAD_FILL = [("zero", None), ("previous", "forever"), ("linear", "-5m"), (None, "15m"),
             ("previous", "0"), ("linear", "1y"), ("previous", "99999d"), ("next", "1h")]
 BAD_FORMATS = ["xml", "parquet", "JSON;", "csv,arrow", "../json"]
+
+
+@pytest.fixture(scope="module")
+def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
+    return build_api_site(tmp_path_factory.mktemp("api-site"))
 
 
 def _base(start: int) -> dict[str, object]:

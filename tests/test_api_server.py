@@ -11,12 +11,18 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.fixtures.api_site import API_KEYS, POINTS, SITE, api_site, make_app  # noqa: F401
+from tests.fixtures.api_site import API_KEYS, POINTS, SITE, ApiSite, build_api_site, make_app
 from vitals.api.serve import auth_problem, main, serve_in_thread
 
 HOUR = 3_600_000
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
+    return build_api_site(tmp_path_factory.mktemp("api-site"))
 
 
 def test_concurrent_clients_over_real_http(api_site):

@@ -20,6 +20,9 @@ from vitals.config import load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+# Longer than clients' keep-alive (httpx and browsers: 5 s or less), so the server does not
+# close an idle connection at the moment a client reuses it.
+KEEP_ALIVE_S = 30
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +57,7 @@ def serve_in_thread(app: Any, *, host: str = DEFAULT_HOST, port: int = 0,
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+                            lifespan="off", timeout_keep_alive=KEEP_ALIVE_S)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="vitals-api", daemon=True)
     thread.start()
@@ -104,10 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"vitals serve: {where} ({mode}, {args.workers} worker(s)); OpenAPI at /openapi.json", flush=True)
     if args.workers > 1:  # each worker process builds its app from the environment
         uvicorn.run("vitals.api.app:app_from_environment", factory=True, workers=args.workers,
-                    host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+                    host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                    timeout_keep_alive=KEEP_ALIVE_S)
     else:
         app = create_app(settings, allow_anonymous=args.insecure_no_auth)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                    timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
 
