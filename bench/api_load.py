@@ -186,6 +186,7 @@ class Workload:
     hot_days: int
     dashboards: list[list[str]]
     unique: bool
+    today: int  # epoch ms of the UTC midnight after the newest sample ("today" for charts)
 
     def points(self, rng: random.Random, low: int, high: int) -> list[str]:
         if self.unique:
@@ -194,16 +195,35 @@ class Workload:
         return board[:high]
 
 
-def make_workload(names: list[str], site: str, hot_days: int, *, seed: int, unique: bool) -> Workload:
+def make_workload(names: list[str], site: str, hot_days: int, *, seed: int, unique: bool,
+                  today: int) -> Workload:
     rng = random.Random(seed)
     boards = [rng.sample(names, rng.randint(2, 8)) for _ in range(40)]
-    return Workload(names, site, hot_days, boards, unique)
+    return Workload(names, site, hot_days, boards, unique, today)
+
+
+def data_anchor(data_dir: Path) -> tuple[str, int, int]:
+    """(site, "today" ms, hot days) of a data folder, read from its hot store.
+
+    Works for this script's data (ending yesterday) and for ``bench/query.py``'s (fixed
+    dates): chart ranges are placed relative to the newest sample.
+    """
+    from resources.hot_store import HotStoreResource
+
+    hot = HotStoreResource(url=str(data_dir / "hot.sqlite"))
+    site = hot.list_sites()[0]
+    latest = hot.latest_sample_ms(site)
+    if latest is None:
+        raise SystemExit(f"no hot samples in {data_dir}: nothing to chart")
+    today = latest // MS_PER_DAY * MS_PER_DAY + MS_PER_DAY
+    days = hot.days_with_samples(site, today)
+    first = day_bounds_ms(days[0])[0] if days else today - MS_PER_DAY
+    return site, today, max(1, (today - first) // MS_PER_DAY)
 
 
 def make_request(rng: random.Random, load: Workload) -> tuple[str, str, dict]:
     """One chart request; ranges snap to days, as chart presets do."""
-    today = int(time.time() * 1000) // MS_PER_DAY * MS_PER_DAY
-    site, hot_days = load.site, load.hot_days
+    today, site, hot_days = load.today, load.site, load.hot_days
     pick = rng.random()
     if pick < 0.30:
         day = today - rng.randint(1, 3) * MS_PER_DAY
@@ -218,7 +238,7 @@ def make_request(rng: random.Random, load: Workload) -> tuple[str, str, dict]:
         return "year-1h", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 4),
                                              "start": today - 365 * MS_PER_DAY, "end": today, "interval": "1h"}
     if pick < 0.80:
-        end = today - rng.randint(hot_days - 6, hot_days - 5) * MS_PER_DAY
+        end = today - rng.randint(max(0, hot_days - 6), max(0, hot_days - 5)) * MS_PER_DAY
         return "cross-tier-15m", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 6),
                                                     "start": end - 30 * MS_PER_DAY, "end": end,
                                                     "interval": "15m", "agg": "avg,max"}
@@ -249,14 +269,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, hot_days: int,
-                   unique: bool) -> tuple[Tally, float]:
+async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, unique: bool,
+                   anchor: tuple[str, int, int]) -> tuple[Tally, float]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60, limits=limits) as client:
-        site = (await client.get("/v1/sites")).json()["sites"][0]
+        site, today, hot_days = anchor
         names = [p["name"] for p in (await client.get(f"/v1/sites/{site}/points", params={"limit": 10000})).json()["points"]]
-        load = make_workload(names, site, hot_days, seed=seed, unique=unique)
+        load = make_workload(names, site, hot_days, seed=seed, unique=unique, today=today)
         tally = Tally()
         started = time.monotonic()
         await asyncio.gather(*(client_loop(client, random.Random(seed + i), started + seconds, tally, load)
@@ -305,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vitals-bench" / "api"
         print(f"building/reusing bench data in {data_dir}", flush=True)
         build_data(data_dir, points=args.points, hot_days=args.hot_days, cold_days=args.cold_days)
+    anchor = data_anchor(data_dir)
+    print(f"site {anchor[0]}: data up to {anchor[1]} ms, {anchor[2]} hot days", flush=True)
     proc, base_url = start_server(data_dir, args.workers)
     try:
         print(f"API at {base_url} ({args.workers} worker(s)); {args.clients} clients for "
               f"{args.seconds:.0f} s", flush=True)
         tally, elapsed = asyncio.run(run_load(base_url, clients=args.clients, seconds=args.seconds,
-                                              seed=args.seed, hot_days=args.hot_days, unique=args.unique))
+                                              seed=args.seed, unique=args.unique, anchor=anchor))
         report(tally, elapsed)
         metrics = httpx.get(f"{base_url}/metrics").text
         for line in metrics.splitlines():
