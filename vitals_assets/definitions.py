@@ -50,5 +50,7 @@ defs = dg.Definitions.merge(
     _cold_defs(),
     _query_defs(),
     _operations_defs(),
-    dg.Definitions(resources=build_resources()),
+    # In-process: a run's steps form one chain over a site-day, so one process per run
+    # (not per step) keeps the overhead of rate-limited backfills small.
+    dg.Definitions(resources=build_resources(), executor=dg.in_process_executor),
 )
