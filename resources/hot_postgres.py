@@ -35,6 +35,7 @@ from vitals.samples import SAMPLE_SCHEMA
 ROWS_PER_TRANSACTION = 1_000_000
 ROWS_PER_INGEST_BATCH = 100_000  # Arrow batches streamed to COPY: bounds client memory
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+UNIQUE_VIOLATION = "23505"
 MAX_ATTEMPTS = 8
 _MIGRATION_LOCK_KEY = 0x76697461  # pg_advisory_xact_lock key: one migrator at a time
 _BATCH_TABLE = "vitals_upsert_batch"
@@ -50,6 +51,16 @@ _APPLY_BATCH_SQL = (
 )
 # Points in name order, each point's samples by ts through the primary key: rows come
 # out in (name, ts) order without sorting the whole day (samples_from_rows checks it).
+_INSERT_BATCH_SQL = (
+    f"INSERT INTO samples (point_id, ts, value) SELECT point_id::integer, ts, value FROM {_BATCH_TABLE}"
+)
+# Does any point of the batch already hold a sample inside the batch's range for it?
+# One index probe per point, not per row.
+_BATCH_OVERLAPS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM (SELECT point_id::integer AS point_id, min(ts) AS lo, "
+    f"max(ts) AS hi FROM {_BATCH_TABLE} GROUP BY point_id) r WHERE EXISTS (SELECT 1 FROM "
+    "samples s WHERE s.point_id = r.point_id AND s.ts >= r.lo AND s.ts <= r.hi))"
+)
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
     "FROM (SELECT id, name FROM points WHERE site = $1 {filter} ORDER BY name) p "
@@ -203,17 +214,35 @@ class PostgresHotStore:
         table = keyed.table
         for offset in range(0, table.num_rows, ROWS_PER_TRANSACTION):
             chunk = table.slice(offset, ROWS_PER_TRANSACTION)
-            self._retry(lambda chunk=chunk: self._apply_chunk(chunk))
+            try:
+                self._retry(lambda chunk=chunk: self._apply_chunk(chunk, allow_plain_insert=True))
+            except Exception as exc:
+                if _sqlstate(exc) != UNIQUE_VIOLATION:
+                    raise
+                # a concurrent writer added some of these keys after our check: upsert them
+                self._retry(lambda chunk=chunk: self._apply_chunk(chunk, allow_plain_insert=False))
         return UpsertResult(rows=table.num_rows, unknown_points=keyed.unknown_rows)
 
-    def _apply_chunk(self, chunk: pa.Table) -> None:
+    def _apply_chunk(self, chunk: pa.Table, *, allow_plain_insert: bool) -> None:
+        """COPY the chunk into a temp table, then add it in one statement.
+
+        When none of the chunk's points holds a sample inside the chunk's time range
+        (a new day, a backfill), a plain INSERT is enough and skips ON CONFLICT's per-row
+        arbitration; should a concurrent writer add a key meanwhile, the INSERT fails
+        whole on the unique key and the caller re-applies the chunk as an upsert.
+        """
         with adbc_pg.connect(self.url) as conn:
             with conn.cursor() as cur:
                 cur.execute("SET temp_buffers = '256MB'")  # keep the batch out of temp files
                 cur.execute("SET jit = off")  # compiling the big INSERT costs more than it saves
                 batches = chunk.to_reader(max_chunksize=ROWS_PER_INGEST_BATCH)
                 cur.adbc_ingest(_BATCH_TABLE, batches, mode="create", temporary=True)
-                cur.execute(_APPLY_BATCH_SQL)
+                statement = _APPLY_BATCH_SQL
+                if allow_plain_insert:
+                    cur.execute(_BATCH_OVERLAPS_SQL)
+                    if not cur.fetchone()[0]:
+                        statement = _INSERT_BATCH_SQL
+                cur.execute(statement)
                 cur.execute(f"DROP TABLE {_BATCH_TABLE}")
             conn.commit()
 

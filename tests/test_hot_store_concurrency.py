@@ -87,3 +87,36 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 conn.execute("COMMIT")
 """
+
+
+def test_postgres_plain_insert_race_falls_back_to_upsert(pg_url: str) -> None:
+    """A key committed by another writer after the new-range check still ends exactly once.
+
+    The other writer inserts one of our keys and holds its transaction open, so our
+    overlap check cannot see it and takes the plain INSERT path; when it commits, our
+    INSERT hits the unique key and the chunk is re-applied as an upsert (we write last,
+    so our values win).
+    """
+    import threading
+
+    import psycopg
+
+    store = HotStoreResource(url=pg_url)
+    store.upsert_points(SITE, points(["p", "q"]))
+    [p] = store.resolve_points(SITE, ["p"])
+    other = psycopg.connect(pg_url)
+    other.execute("INSERT INTO samples (point_id, ts, value) VALUES (%s, %s, %s)", (p.point_id, T0 + 5, -1.0))
+    ours = samples([(name, T0 + t, float(t)) for name in ("p", "q") for t in range(10)])
+    outcome: dict[str, object] = {}
+    writer = threading.Thread(target=lambda: outcome.update(result=store.upsert_samples(SITE, ours)))
+    writer.start()
+    time.sleep(1.0)
+    assert writer.is_alive()  # waiting on the other writer's uncommitted key
+    other.commit()
+    other.close()
+    writer.join(timeout=60)
+    assert outcome["result"].rows == 20
+    got = store.read_samples(SITE, T0, T0 + 10)
+    assert list(zip(got.column("point_name").to_pylist(), got.column("value").to_pylist(), strict=True)) == [
+        (name, float(t)) for name in ("p", "q") for t in range(10)
+    ]
