@@ -21,6 +21,7 @@ Run: .venv/bin/python bench/query.py [--rebuild] [--cold-days 365] [--points 460
 from __future__ import annotations
 
 import argparse
+import io
 import random
 import shutil
 import statistics
@@ -34,6 +35,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,7 +45,11 @@ from vitals.cold_file import build_cold_table, cold_file_bytes  # noqa: E402
 from vitals.paths import cold_day_key, rollup_day_key  # noqa: E402
 from vitals.query_cold import FOOTERS  # noqa: E402
 from vitals.query_engine import QueryEngine, QueryLimits, ReadStats  # noqa: E402
-from vitals.rollups import rollup_bytes_from_cold  # noqa: E402
+from vitals.rollups import (  # noqa: E402
+    COLD_CHECKSUM_KEY,
+    build_rollup_table,
+    rollup_file_bytes,
+)
 from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E402
 
 SITE = "bench-site"
@@ -94,28 +100,56 @@ def day_template(names: list[str], step_ms: int) -> pa.Table:
                      "value": pa.chunked_array(col_values)}, schema=SAMPLE_SCHEMA)
 
 
+def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
+    """The template day's rollup moved to ``start_ms`` with ``offset`` added to every value."""
+    ts_type = rollup.schema.field("bucket_ts").type
+    out = rollup
+    for name in ("bucket_ts", "last_ts"):
+        shifted = pc.add(rollup.column(name).cast(pa.int64()), start_ms).cast(ts_type)
+        out = out.set_column(out.schema.get_field_index(name), name, shifted)
+    for name in ("min", "max", "last"):
+        out = out.set_column(out.schema.get_field_index(name), name,
+                             pc.add(rollup.column(name), offset))
+    total = pc.add(rollup.column("sum"), pc.multiply(rollup.column("count").cast(pa.float64()), offset))
+    return out.set_column(out.schema.get_field_index("sum"), "sum", total)
+
+
 def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) -> list[str]:
     marker = cache / f"built-{points}-{cold_days}-{hot_days}-{step_s}"
     names = point_names(points)
     if marker.exists():
         return names
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
+    params = cache / "params"
+    wanted = f"{points}-{step_s}"
+    if params.exists() and params.read_text() != wanted:
+        shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    params.write_text(wanted)
     cold = ColdStoreResource(url=str(cache / "cold"))
     hot = HotStoreResource(url=str(cache / "hot.sqlite"))
     hot.upsert_points(SITE, [CatalogPoint(n) for n in names])
     template = day_template(names, step_s * 1000)
+    # Every day has the template's shape: its rollup is the template's, shifted in time and
+    # value (checked equal to a fresh build in tests/test_rollups.py's sense: same rows).
+    template_rollup = build_rollup_table(template)
     started = time.perf_counter()
     for d in range(cold_days + hot_days):
         day = FIRST_DAY + timedelta(days=d)
         start = day_bounds_ms(day)[0]
+        offset = float(d % 17)
         table = template.set_column(1, "ts", pc.add(template.column("ts"), start))
-        table = table.set_column(2, "value", pc.add(template.column("value"), float(d % 17)))
+        table = table.set_column(2, "value", pc.add(template.column("value"), offset))
         if d < cold_days:
+            if cold.exists(cold_day_key(SITE, day)) and cold.exists(rollup_day_key(SITE, day)):
+                continue  # resumed build
             data = cold_file_bytes(build_cold_table(SITE, day, [table]), site=SITE, day=day,
                                    sources=["bench"])
+            checksum = (pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}).get(
+                COLD_CHECKSUM_KEY.encode())
             cold.put_bytes(cold_day_key(SITE, day), data)
-            cold.put_bytes(rollup_day_key(SITE, day), rollup_bytes_from_cold(data, SITE, day))
+            cold.put_bytes(rollup_day_key(SITE, day), rollup_file_bytes(
+                shifted_rollup(template_rollup, start, offset), SITE, day,
+                source_checksum=checksum.decode() if checksum else None))
         else:
             hot.upsert_samples(SITE, table)
         if d % 10 == 0:

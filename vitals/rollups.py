@@ -133,8 +133,11 @@ def rollup_file_bytes(
     if a bucket lies outside ``day`` or the table is not a rollup table.
     """
     validate_site_name(site)
-    if table.schema.remove_metadata() != ROLLUP_SCHEMA:
+    if table.schema.names != ROLLUP_SCHEMA.names or table.schema.types != ROLLUP_SCHEMA.types:
         raise RollupError(f"rollup table for {site} {day} has schema {table.schema}, not ROLLUP_SCHEMA")
+    if any(column.null_count for column in table.columns):
+        raise RollupError(f"rollup table for {site} {day} has nulls")
+    table = table.cast(ROLLUP_SCHEMA)
     day_start, day_end = day_bounds_ms(day)
     if table.num_rows:
         stamps = table.column("bucket_ts").cast(pa.int64())
