@@ -339,3 +339,16 @@ def test_unexpected_failure_is_a_bare_500_and_logged(api_site, tmp_path, caplog)
     assert answer.json() == {"error": "internal_error", "detail": "internal error; the server log has the details"}
     assert "unhandled error answering GET /v1/sites" in caplog.text
     assert 'vitals_api_errors_total{code="internal_error",status="500"} 1.0' in metrics
+
+
+def test_gzip_once_for_clients_that_accept_it(client, api_site):
+    start, _ = api_site.day_ms(api_site.cold_days[1])
+    params = {"site": SITE, "points": [SAT, RAT], "start": start, "end": start + MS_PER_DAY}
+    plain = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    packed = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["x-cache-hit"] == "true"
+    assert packed.content == plain.content  # decoded by the client
+    assert int(packed.headers["content-length"]) * 3 < len(plain.content)  # compressed on the wire
+    refused = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers

@@ -146,3 +146,10 @@ def test_auth_policy():
 
 def test_openapi_document_validates():
     validate_openapi(build_openapi())
+
+
+def test_accepts_gzip():
+    from vitals.api.service import accepts_gzip
+
+    assert accepts_gzip("gzip, deflate, br") and accepts_gzip("*") and accepts_gzip("br;q=1, gzip;q=0.5")
+    assert not accepts_gzip(None) and not accepts_gzip("identity") and not accepts_gzip("gzip;q=0")

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vitals.samples import MS_PER_DAY
 
@@ -35,11 +35,11 @@ class CachedResponse:
     media_type: str
     samples: int
     tiers: tuple[str, ...]
-    headers: Mapping[str, str] = field(default_factory=dict)
+    gzip_body: bytes | None = None  # compressed once at render time, for clients that accept it
 
     @property
     def size(self) -> int:
-        return len(self.body) + _ENTRY_OVERHEAD
+        return len(self.body) + len(self.gzip_body or b"") + _ENTRY_OVERHEAD
 
 
 def cache_key(parts: Mapping[str, object]) -> str:

@@ -8,6 +8,7 @@ in the response cache under the SHA-256 of its normalised query.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ async def answer_timeseries(
     async def compute() -> tuple[CachedResponse, float]:
         result = await _run_engine(state, query)
         body, media_type = await run_in_threadpool(render, result)  # big JSON: off the loop
+        packed = await run_in_threadpool(gzip_if_worth, body) if finish is None else None
         ttl_s = ttl_for_range(
             query.end_ms,
             now_ms=int(state.clock() * 1000),
@@ -104,7 +106,7 @@ async def answer_timeseries(
             hot_ttl_s=state.hot_ttl_s,
             cold_ttl_s=state.cold_ttl_s,
         )
-        return CachedResponse(body, media_type, result.samples, tuple(result.tiers)), ttl_s
+        return CachedResponse(body, media_type, result.samples, tuple(result.tiers), packed), ttl_s
 
     entry, hit = await state.cache.get_or_compute(key, compute)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -119,8 +121,31 @@ async def answer_timeseries(
         "X-Query-Time-Ms": f"{elapsed_ms:.1f}",
         "X-Cache-Hit": "true" if hit else "false",
         "X-Vitals-Tiers": ",".join(entry.tiers) or "none",
+        "Vary": "Accept-Encoding",
     }
+    if entry.gzip_body is not None and accepts_gzip(request.headers.get("accept-encoding")):
+        body = entry.gzip_body
+        headers["Content-Encoding"] = "gzip"
     return Response(body, media_type=entry.media_type, headers=headers)
+
+
+GZIP_MIN_BYTES = 1024
+
+
+def gzip_if_worth(body: bytes) -> bytes | None:
+    """gzip (level 5) of an answer worth compressing; chart JSON shrinks ~5-10x."""
+    if len(body) < GZIP_MIN_BYTES:
+        return None
+    return gzip.compress(body, compresslevel=5, mtime=0)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """True when ``Accept-Encoding`` lists gzip without ``q=0``."""
+    for item in (accept_encoding or "").lower().split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 def tier_label(tiers: Sequence[str]) -> str:
