@@ -172,3 +172,22 @@ def test_hot_rows_on_a_day_make_that_day_raw(tmp_path: Path) -> None:
 def test_rollup_input_must_be_a_sample_table() -> None:
     with pytest.raises(RollupError, match="value"):
         build_rollup_table(pa.table({"point_name": ["a"], "ts": [1]}))
+
+
+def test_decoded_rollup_slices_are_cached_per_file_version(tmp_path: Path) -> None:
+    site = _site_with_rollups(tmp_path, days=2)
+    engine = site.engine()
+    plan = engine.plan(SITE, POINTS[:3], BASE, BASE + 2 * MS_PER_DAY, interval="1h", aggs=["max"])
+    first_stats, again_stats = ReadStats(), ReadStats()
+    first = engine.execute(plan, first_stats)
+    again = engine.execute(plan, again_stats)
+    assert first_stats.rollup_days == again_stats.rollup_days == 2
+    assert first_stats.counters.row_groups_read > 0 and again_stats.counters.row_groups_read == 0
+    assert again.series == first.series
+    # rewriting a day (cold file and its rollup) is seen at once: new file version, new slices
+    site.put_rollup_from_cold(DAY0, site.put_cold_day(DAY0, _day_rows(0, seed=40)))
+    fresh_stats = ReadStats()
+    fresh = engine.execute(plan, fresh_stats)
+    assert fresh_stats.rollup_days == 2 and fresh_stats.counters.files == 1
+    reference = QueryEngine(site.hot, site.cold, use_rollups=False).execute(plan)
+    assert fresh.series == reference.series and fresh.series != first.series
