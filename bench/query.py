@@ -47,6 +47,7 @@ from vitals.query_cold import FOOTERS  # noqa: E402
 from vitals.query_engine import QueryEngine, QueryLimits, ReadStats  # noqa: E402
 from vitals.rollups import (  # noqa: E402
     COLD_CHECKSUM_KEY,
+    ROLLUP_SLICES,
     build_rollup_table,
     rollup_file_bytes,
 )
@@ -228,7 +229,8 @@ def main() -> None:
 
     def measure(case: str, what: str, run: Callable[[], object]) -> float:
         if what.startswith("engine"):
-            FOOTERS.clear()  # the first run pays for footers, as after a restart
+            FOOTERS.clear()  # the first run pays for footers and decoding, as after a restart
+            ROLLUP_SLICES.clear()
         first, median, result = timed(run, args.repeat)
         size = result if isinstance(result, int) else getattr(result, "num_rows", "")
         rows.append((case, what, first, median, str(size)))
@@ -267,6 +269,8 @@ def main() -> None:
     eng = measure(case, "engine QueryResult", lambda: engine_query(engine, span_start, hot_end))
     rows.append((case, "ratio engine / bare", 0, eng / duck, ""))
 
+    print("\nfirst = first run after clearing the footer and rollup-slice caches (OS page cache"
+          f" warm); median of the next {args.repeat} runs")
     print(f"\n{'case':<34} {'measure':<40} {'first s':>8} {'median s':>9} {'rows':>10}")
     for case, what, first, median, size in rows:
         if what.startswith("ratio"):
