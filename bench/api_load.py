@@ -121,13 +121,16 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     return root
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, workers: int, engine_slots: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "VITALS_DATA_DIR": str(data_dir), "VITALS_HOT_STORE": str(data_dir / "hot.sqlite"),
            "VITALS_COLD_STORE": str(data_dir / "cold"), "VITALS_API_KEYS": API_KEY,
            "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--workers", str(workers), "--log-level", "info"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0",
+               "--workers", str(workers), "--log-level", "info"]
+    if workers == 1:
+        command += ["--engine-slots", str(engine_slots)]
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1, help="vitals serve --workers")
+    parser.add_argument("--engine-slots", type=int, default=4, help="vitals serve --engine-slots")
     parser.add_argument("--unique", action="store_true",
                         help="random point sets (almost no repeats: measures the engine, not the cache)")
     args = parser.parse_args(argv)
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         build_data(data_dir, points=args.points, hot_days=args.hot_days, cold_days=args.cold_days)
     anchor = data_anchor(data_dir)
     print(f"site {anchor[0]}: data up to {anchor[1]} ms, {anchor[2]} hot days", flush=True)
-    proc, base_url = start_server(data_dir, args.workers)
+    proc, base_url = start_server(data_dir, args.workers, args.engine_slots)
     try:
         print(f"API at {base_url} ({args.workers} worker(s)); {args.clients} clients for "
               f"{args.seconds:.0f} s", flush=True)

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve every client without an API key when VITALS_API_KEYS is empty")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (each has its own cache); default 1")
+    parser.add_argument("--engine-slots", type=int, default=4,
+                        help="most engine queries run at once per worker (default 4)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -93,8 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.workers <= 64:
         print(f"vitals serve: --workers {args.workers} must be 1-64", file=sys.stderr)
         return 2
-    if args.workers > 1 and args.insecure_no_auth:
-        print("vitals serve: --insecure-no-auth works with one worker only", file=sys.stderr)
+    if not 1 <= args.engine_slots <= 64:
+        print(f"vitals serve: --engine-slots {args.engine_slots} must be 1-64", file=sys.stderr)
+        return 2
+    if args.workers > 1 and (args.insecure_no_auth or args.engine_slots != 4):
+        print("vitals serve: --insecure-no-auth and --engine-slots work with one worker only",
+              file=sys.stderr)
         return 2
     import uvicorn
 
@@ -110,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                     timeout_keep_alive=KEEP_ALIVE_S)
     else:
-        app = create_app(settings, allow_anonymous=args.insecure_no_auth)
+        app = create_app(settings, allow_anonymous=args.insecure_no_auth, engine_slots=args.engine_slots)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                     timeout_keep_alive=KEEP_ALIVE_S)
     return 0
