@@ -35,16 +35,21 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.hot_backend import open_backend  # noqa: E402
-from vitals.samples import SAMPLE_SCHEMA  # noqa: E402
+from resources.hot_backend import open_backend
+from vitals.samples import SAMPLE_SCHEMA
 
 SITE = "bench-site"
 DAY_START_MS = 1_780_012_800_000  # 2026-05-29T00:00:00Z
 EQUIPMENT = ["AHU", "VAV", "FCU", "CHLR", "BLR", "CWP", "HWP", "CT", "MTR", "RTU"]
 SIGNALS = [
-    "SupplyAirTemperatureSensor", "ZoneTemperatureSetpointEffective", "DischargeAirDamperPosition",
-    "ChilledWaterValveCommand", "ElectricMeterDemandKilowatts", "OccupancyStatus",
-    "ReturnAirHumiditySensor", "FanSpeedCommandPercent",
+    "SupplyAirTemperatureSensor",
+    "ZoneTemperatureSetpointEffective",
+    "DischargeAirDamperPosition",
+    "ChilledWaterValveCommand",
+    "ElectricMeterDemandKilowatts",
+    "OccupancyStatus",
+    "ReturnAirHumiditySensor",
+    "FanSpeedCommandPercent",
 ]
 
 
@@ -53,9 +58,11 @@ def point_names(count: int) -> list[str]:
     names = []
     for i in range(count):
         equipment = f"{EQUIPMENT[i % len(EQUIPMENT)]}-{i // len(EQUIPMENT) + 1:04d}"
-        base = f"Campus/Building-{i % 7 + 1}/Floor-{i % 23 + 1:02d}/{equipment}/{SIGNALS[i % len(SIGNALS)]}"
+        signal_name = SIGNALS[i % len(SIGNALS)]
+        base = f"Campus/Building-{i % 7 + 1}/Floor-{i % 23 + 1:02d}/{equipment}/{signal_name}"
         pad = 40 + (i * 37) % 51  # target length 40..90
         names.append((base + "/" + "x" * 90)[:pad] if len(base) < pad else base[:pad])
+    assert len(set(names)) == count, "bench point names must be unique"
     return names
 
 
@@ -75,8 +82,12 @@ def site_day(points: int, per_point: int, *, minutes_per_chunk: int = 60) -> pa.
         jitter = pc.subtract(jitter, pc.multiply(pc.divide(jitter, 60_000), 60_000))  # mod 60 s
         ts = pc.add(pc.add(pc.multiply(minute, 60_000), jitter), DAY_START_MS)
         wave = pc.sin(pc.divide(pc.cast(row, pa.float64()), 5_000.0))
-        value = pc.round(pc.add(pc.multiply(wave, 8.0), pc.cast(pc.add(point, 60), pa.float64())), 1)
-        chunks.append(pa.Table.from_arrays([pc.take(names, point), ts, value], schema=SAMPLE_SCHEMA))
+        value = pc.round(
+            pc.add(pc.multiply(wave, 8.0), pc.cast(pc.add(point, 60), pa.float64())), 1
+        )
+        chunks.append(
+            pa.Table.from_arrays([pc.take(names, point), ts, value], schema=SAMPLE_SCHEMA)
+        )
     return pa.concat_tables(chunks)
 
 
@@ -165,9 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=4600)
     parser.add_argument("--rows", type=int, default=None, help="total rows (default points x 1440)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--pg-url", default=None, help="existing database (default: a temporary one)")
+    parser.add_argument(
+        "--pg-url", default=None, help="existing database (default: a temporary one)"
+    )
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--sqlite-dir", default=None, help="folder for the SQLite file (default: temp)")
+    parser.add_argument(
+        "--sqlite-dir", default=None, help="folder for the SQLite file (default: temp)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the temp database
     if args.backend == "both":  # one process per backend, so peak RSS is per backend

@@ -74,7 +74,9 @@ def _strictly_increasing(point_id: pa.Array, ts: pa.Array) -> bool:
     return bool(pc.all(ok).as_py())
 
 
-def key_samples(samples: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array) -> KeyedSamples:
+def key_samples(
+    samples: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array
+) -> KeyedSamples:
     """Map names to ids (exact match), drop unknown points, sort and de-duplicate.
 
     ``catalogue_ids[i]`` is the id of ``catalogue_names[i]``. Among rows with the same
@@ -150,15 +152,18 @@ def samples_from_rows(
     by_name = sorted(range(len(catalogue_names)), key=catalogue_names.to_pylist().__getitem__)
     ranked_ids = pc.take(catalogue_ids.cast(pa.int64()), pa.array(by_name, pa.int64()))
     ranked_names = pc.take(catalogue_names, pa.array(by_name, pa.int64()))
-    rank = pc.index_in(rows.column("point_id").cast(pa.int64()), value_set=ranked_ids)
-    rank = rank.combine_chunks() if isinstance(rank, pa.ChunkedArray) else rank
-    ts = rows.column("ts").cast(pa.int64()).combine_chunks()
-    value = rows.column("value").cast(pa.float64()).combine_chunks()
+    # chunked arrays are kept as they come: no copies of a day-sized read
+    rank = pc.index_in(
+        rows.column("point_id"), value_set=ranked_ids.cast(rows.schema.field("point_id").type)
+    )
+    ts = rows.column("ts").cast(pa.int64())
+    value = rows.column("value").cast(pa.float64())
     if rank.null_count:
         raise RuntimeError("hot store returned samples of a point missing from its catalogue")
     if not _strictly_increasing(rank, ts):
         order = pc.sort_indices(
-            pa.table({"rank": rank, "ts": ts}), sort_keys=[("rank", "ascending"), ("ts", "ascending")]
+            pa.table({"rank": rank, "ts": ts}),
+            sort_keys=[("rank", "ascending"), ("ts", "ascending")],
         )
         rank, ts, value = pc.take(rank, order), pc.take(ts, order), pc.take(value, order)
     return pa.Table.from_arrays([pc.take(ranked_names, rank), ts, value], schema=SAMPLE_SCHEMA)
@@ -185,5 +190,9 @@ def name_ranges(
 
 def concat_rows(parts: list[pa.Table]) -> pa.Table:
     """Concatenate (point_id, ts, value) parts read in order; empty parts may lack types."""
-    kept = [part.select(["point_id", "ts", "value"]).cast(KEYED_SCHEMA) for part in parts if part.num_rows]
+    kept = [
+        part.select(["point_id", "ts", "value"]).cast(KEYED_SCHEMA)
+        for part in parts
+        if part.num_rows
+    ]
     return pa.concat_tables(kept) if kept else KEYED_SCHEMA.empty_table()

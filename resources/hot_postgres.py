@@ -21,6 +21,7 @@ import psycopg
 import pyarrow as pa
 
 from resources.hot_arrow import concat_rows, key_samples, name_ranges, samples_from_rows
+from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from resources.hot_schema import (
     POSTGRES_MIGRATIONS,
     SCHEMA_VERSION,
@@ -28,7 +29,6 @@ from resources.hot_schema import (
     check_version,
     pending_steps,
 )
-from resources.hot_backend import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.names import fold_name
 from vitals.samples import SAMPLE_SCHEMA
 
@@ -49,10 +49,10 @@ _APPLY_BATCH_SQL = (
     "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value "
     "WHERE samples.value IS DISTINCT FROM EXCLUDED.value"
 )
-# Points in name order, each point's samples by ts through the primary key: rows come
-# out in (name, ts) order without sorting the whole day (samples_from_rows checks it).
+# For a batch over empty ranges (see _apply_chunk): no per-row conflict arbitration.
 _INSERT_BATCH_SQL = (
-    f"INSERT INTO samples (point_id, ts, value) SELECT point_id::integer, ts, value FROM {_BATCH_TABLE}"
+    "INSERT INTO samples (point_id, ts, value) "
+    f"SELECT point_id::integer, ts, value FROM {_BATCH_TABLE}"
 )
 # Does any point of the batch already hold a sample inside the batch's range for it?
 # One index probe per point, not per row.
@@ -61,6 +61,8 @@ _BATCH_OVERLAPS_SQL = (
     f"max(ts) AS hi FROM {_BATCH_TABLE} GROUP BY point_id) r WHERE EXISTS (SELECT 1 FROM "
     "samples s WHERE s.point_id = r.point_id AND s.ts >= r.lo AND s.ts <= r.hi))"
 )
+# Points in name order, each point's samples by ts through the primary key: rows come
+# out in (name, ts) order without sorting the whole day (samples_from_rows checks it).
 _READ_SQL = (
     "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
     "FROM (SELECT id, name FROM points WHERE site = $1 {filter} ORDER BY name) p "
@@ -149,8 +151,17 @@ class PostgresHotStore:
         now = _now_ms()
         rows = [
             (
-                site, p.name, fold_name(p.name), p.point_type, p.point_id,
-                p.collect_enabled, p.collect_interval, p.created, p.updated, now, now,
+                site,
+                p.name,
+                fold_name(p.name),
+                p.point_type,
+                p.point_id,
+                p.collect_enabled,
+                p.collect_interval,
+                p.created,
+                p.updated,
+                now,
+                now,
             )
             for p in points
         ]
@@ -173,7 +184,9 @@ class PostgresHotStore:
         return len(rows)
 
     def list_sites(self) -> list[str]:
-        rows = self._run(lambda c: c.execute("SELECT DISTINCT site FROM points ORDER BY site").fetchall())
+        rows = self._run(
+            lambda c: c.execute("SELECT DISTINCT site FROM points ORDER BY site").fetchall()
+        )
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
@@ -256,7 +269,9 @@ class PostgresHotStore:
             chosen = [i for i, n in pairs if n in wanted]
             if not chosen:
                 return SAMPLE_SCHEMA.empty_table()
-            sql = _READ_SQL.format(filter="AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)")
+            sql = _READ_SQL.format(
+                filter="AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)"
+            )
             rows = self._arrow(sql, [site, start_ms, end_ms, json.dumps(chosen)])
             return samples_from_rows(rows, ids, names)
 

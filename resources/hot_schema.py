@@ -3,8 +3,9 @@
 The schema version lives in the database (table ``vitals_schema_version``), so a
 process running older code against a database migrated by newer code stops with an
 error naming both versions instead of writing rows the newer schema does not expect.
-A database older than the code is migrated forward, one step per version, inside one
-transaction per step.
+A database older than the code is migrated forward through every missing step, in one
+transaction (so a crash leaves either the old version or the new one), by one process
+at a time (SQLite's write lock, a PostgreSQL advisory lock).
 
 Migrations are append-only: never edit a released step, add the next one.
 """
@@ -137,7 +138,9 @@ class HotSchemaError(RuntimeError):
     """The database schema and this code disagree in a way migration cannot fix."""
 
 
-def check_version(database_version: int, *, location: str, code_version: int = SCHEMA_VERSION) -> None:
+def check_version(
+    database_version: int, *, location: str, code_version: int = SCHEMA_VERSION
+) -> None:
     """Raise :class:`HotSchemaError` if the database is newer than this code."""
     if database_version > code_version:
         raise HotSchemaError(

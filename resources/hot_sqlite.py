@@ -220,9 +220,17 @@ class SqliteHotStore:
         now = _now_ms()
         rows = [
             (
-                site, p.name, fold_name(p.name), p.point_type, p.point_id,
+                site,
+                p.name,
+                fold_name(p.name),
+                p.point_type,
+                p.point_id,
                 None if p.collect_enabled is None else int(bool(p.collect_enabled)),
-                p.collect_interval, p.created, p.updated, now, now,
+                p.collect_interval,
+                p.created,
+                p.updated,
+                now,
+                now,
             )
             for p in points
         ]
@@ -348,7 +356,9 @@ class SqliteHotStore:
     # -- sync state and archive records ------------------------------------------------
 
     def get_watermark(self, site: str) -> int | None:
-        rows = self._read(lambda c: c.rows("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,)))
+        rows = self._read(
+            lambda c: c.rows("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,))
+        )
         return int(rows[0][0]) if rows else None
 
     def set_watermark(self, site: str, ts_ms: int) -> None:

@@ -90,7 +90,9 @@ class HotStoreResource(dg.ConfigurableResource):
     ) -> list[PointRecord]:
         """Points of a site sorted by name; ``q`` is a case-insensitive literal substring."""
         validate_site_name(site)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise ValueError(f"limit must be a positive int, got {limit!r}")
         folded_q = fold_name(q) if q else None
         return self._store().list_points(site, folded_q, limit)
@@ -182,6 +184,8 @@ class HotStoreResource(dg.ConfigurableResource):
         samples, so it costs the number of non-empty days, not the number of rows.
         """
         validate_site_name(site)
+        if isinstance(before_ms, bool) or not isinstance(before_ms, int):
+            raise TypeError(f"before_ms must be an int (epoch ms), got {before_ms!r}")
         store = self._store()
         days: list[date] = []
         cursor = -(2**62)
@@ -209,9 +213,7 @@ class HotStoreResource(dg.ConfigurableResource):
             raise TypeError(f"watermark must be an int (epoch ms), got {ts_ms!r}")
         self._store().set_watermark(site, ts_ms)
 
-    def record_archive(
-        self, site: str, day: date, *, rows: int, checksum: str, key: str
-    ) -> None:
+    def record_archive(self, site: str, day: date, *, rows: int, checksum: str, key: str) -> None:
         """Record that a site-day's cold file was written and verified (replaces older)."""
         validate_site_name(site)
         if not isinstance(day, date) or isinstance(day, datetime):

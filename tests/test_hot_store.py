@@ -53,16 +53,26 @@ def test_write_read_round_trip_sorted_by_point_and_ts(store: HotStoreResource) -
     table = store.read_samples(SITE, T0, T0 + DAY_MS)
     assert table.schema == SAMPLE_SCHEMA
     assert rows_of(table) == [
-        ("a", T0 + 1, 7.0), ("a", T0 + 9, 2.0), ("b", T0, -3.25), ("c", T0 + 5, 1.5),
+        ("a", T0 + 1, 7.0),
+        ("a", T0 + 9, 2.0),
+        ("b", T0, -3.25),
+        ("c", T0 + 5, 1.5),
     ]
 
 
 def test_read_filters_points_and_half_open_range(store: HotStoreResource) -> None:
     store.upsert_points(SITE, points(["p1", "p2", "p3"]))
-    store.upsert_samples(SITE, samples([(p, T0 + t, float(t)) for p in ("p1", "p2", "p3") for t in range(5)]))
+    store.upsert_samples(
+        SITE, samples([(p, T0 + t, float(t)) for p in ("p1", "p2", "p3") for t in range(5)])
+    )
 
     table = store.read_samples(SITE, T0 + 1, T0 + 3, point_names=["p3", "p1", "nope"])
-    assert rows_of(table) == [("p1", T0 + 1, 1.0), ("p1", T0 + 2, 2.0), ("p3", T0 + 1, 1.0), ("p3", T0 + 2, 2.0)]
+    assert rows_of(table) == [
+        ("p1", T0 + 1, 1.0),
+        ("p1", T0 + 2, 2.0),
+        ("p3", T0 + 1, 1.0),
+        ("p3", T0 + 2, 2.0),
+    ]
     assert store.read_samples(SITE, T0, T0 + 5, point_names=["nope"]).num_rows == 0
     assert store.read_samples(SITE, T0, T0 + 5, point_names=[]).schema == SAMPLE_SCHEMA
     assert store.read_samples(SITE, T0 + 5, T0 + 5).num_rows == 0
@@ -72,7 +82,9 @@ def test_read_filters_points_and_half_open_range(store: HotStoreResource) -> Non
 
 def test_upsert_is_idempotent_and_last_write_wins(store: HotStoreResource) -> None:
     store.upsert_points(SITE, points(["p1", "p2"]))
-    first = samples([("p1", T0 + t, 1.0) for t in range(10)] + [("p2", T0 + t, 2.0) for t in range(10)])
+    first = samples(
+        [("p1", T0 + t, 1.0) for t in range(10)] + [("p2", T0 + t, 2.0) for t in range(10)]
+    )
     assert store.upsert_samples(SITE, first).rows == 20
     assert store.upsert_samples(SITE, first).rows == 20  # re-run: same state
     assert store.count_samples(SITE, T0, T0 + DAY_MS) == 20
@@ -93,7 +105,9 @@ def test_upsert_is_idempotent_and_last_write_wins(store: HotStoreResource) -> No
 def test_unknown_points_are_counted_not_stored(store: HotStoreResource) -> None:
     store.upsert_points(SITE, points(["known"]))
     store.upsert_points(OTHER, points(["elsewhere"]))
-    data = samples([("known", T0, 1.0), ("KNOWN", T0, 2.0), ("elsewhere", T0, 3.0), ("ghost", T0 + 1, 4.0)])
+    data = samples(
+        [("known", T0, 1.0), ("KNOWN", T0, 2.0), ("elsewhere", T0, 3.0), ("ghost", T0 + 1, 4.0)]
+    )
     assert store.upsert_samples(SITE, data) == UpsertResult(rows=1, unknown_points=3)
     assert rows_of(store.read_samples(SITE, T0, T0 + 10)) == [("known", T0, 1.0)]
     assert store.count_samples(OTHER, T0, T0 + 10) == 0
@@ -156,7 +170,14 @@ def test_hostile_names_round_trip_exactly(store: HotStoreResource) -> None:
         ("%", ["$1 $2 ? :name %(x)s", "100%_done", "back\\slash\\%_", "percent%sign"]),
         ("_", ["100%_done", "back\\slash\\%_", "under_score"]),
         ("\\", ["back\\slash\\%_"]),
-        ("'", ["O'Brien's \"VAV\" 2", "Robert'); DELETE FROM points;--", "x'; DROP TABLE samples; --"]),
+        (
+            "'",
+            [
+                "O'Brien's \"VAV\" 2",
+                "Robert'); DELETE FROM points;--",
+                "x'; DROP TABLE samples; --",
+            ],
+        ),
         ("sat", ["AHU-1/SAT"]),
         ("STRASSE", ["Straße/Süd"]),
         ("ωMEGA", ["Zone Temp ☃ Ωmega"]),
@@ -214,7 +235,11 @@ def test_archive_records(store: HotStoreResource) -> None:
     record = store.get_archive(SITE, day)
     assert record is not None
     assert (record.site, record.day, record.rows, record.checksum, record.key) == (
-        SITE, day, 10, "abc", "timeseries/site-a/x.parquet",
+        SITE,
+        day,
+        10,
+        "abc",
+        "timeseries/site-a/x.parquet",
     )
     assert record.verified_at.utcoffset() is not None
     store.record_archive(SITE, day, rows=12, checksum="def", key="k2")
@@ -247,7 +272,9 @@ def test_days_with_samples_and_latest(store: HotStoreResource) -> None:
     store.upsert_points(SITE, points(["p", "q"]))
     store.upsert_points(OTHER, points(["p"]))
     stamps = [T0, T0 + DAY_MS - 1, T0 + 3 * DAY_MS, T0 + 7 * DAY_MS + 5]
-    store.upsert_samples(SITE, samples([("p", t, 1.0) for t in stamps] + [("q", T0 + 5 * DAY_MS, 1.0)]))
+    store.upsert_samples(
+        SITE, samples([("p", t, 1.0) for t in stamps] + [("q", T0 + 5 * DAY_MS, 1.0)])
+    )
     store.upsert_samples(OTHER, samples([("p", T0 + 4 * DAY_MS, 1.0), ("p", T0 + 9 * DAY_MS, 1.0)]))
 
     days = store.days_with_samples(SITE, T0 + 7 * DAY_MS)
@@ -297,10 +324,24 @@ def test_catalogue_accepts_the_ace_client_points(store: HotStoreResource) -> Non
     from resources.ace import AcePoint
 
     listed = [
-        AcePoint(name="Bldg/AHU-1/SAT", point_id=101, point_type="analog", collect_enabled=True,
-                 collect_interval=300, created="2024-01-02T03:04:05", updated=None),
-        AcePoint(name="Bldg/AHU-1/Fan Status", point_id=None, point_type=None,
-                 collect_enabled=False, collect_interval=None, created=None, updated=None),
+        AcePoint(
+            name="Bldg/AHU-1/SAT",
+            point_id=101,
+            point_type="analog",
+            collect_enabled=True,
+            collect_interval=300,
+            created="2024-01-02T03:04:05",
+            updated=None,
+        ),
+        AcePoint(
+            name="Bldg/AHU-1/Fan Status",
+            point_id=None,
+            point_type=None,
+            collect_enabled=False,
+            collect_interval=None,
+            created=None,
+            updated=None,
+        ),
     ]
     assert store.upsert_points(SITE, listed) == 2
     records = {r.name: r for r in store.list_points(SITE)}

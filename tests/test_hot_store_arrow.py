@@ -21,7 +21,7 @@ NAMES = ["b", "a", "Ä", "c"]
 IDS = pa.array([40, 10, 30, 20], pa.int64())  # ids deliberately not in name order
 
 sample_rows = st.lists(
-    st.tuples(st.sampled_from(NAMES + ["ghost"]), st.integers(0, 6), st.floats(-1e6, 1e6)),
+    st.tuples(st.sampled_from([*NAMES, "ghost"]), st.integers(0, 6), st.floats(-1e6, 1e6)),
     max_size=60,
 )
 
@@ -42,7 +42,11 @@ def test_key_samples_keeps_the_last_value_per_key_sorted_by_id_and_ts(rows) -> N
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(IDS.to_pylist()), st.integers(0, 1000)), unique=True, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(IDS.to_pylist()), st.integers(0, 1000)), unique=True, max_size=40
+    )
+)
 def test_samples_from_rows_sorts_by_name_then_ts_whatever_order_arrives(keys) -> None:
     rows = pa.table(
         {
@@ -58,11 +62,13 @@ def test_samples_from_rows_sorts_by_name_then_ts_whatever_order_arrives(keys) ->
 
 
 def test_check_sample_table_names_the_problem() -> None:
-    with pytest.raises(TypeError, match="pyarrow.Table"):
+    with pytest.raises(TypeError, match=r"pyarrow\.Table"):
         check_sample_table([("a", 1, 1.0)])
     nulls = pa.table(
         {"point_name": ["a", None], "ts": [1, 2], "value": [1.0, 2.0]},
-        schema=pa.schema([("point_name", pa.string()), ("ts", pa.int64()), ("value", pa.float64())]),
+        schema=pa.schema(
+            [("point_name", pa.string()), ("ts", pa.int64()), ("value", pa.float64())]
+        ),
     )
     with pytest.raises(ValueError, match="'point_name' holds 1 null"):
         check_sample_table(nulls)

@@ -35,7 +35,10 @@ def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
     ctx = mp.get_context("spawn")  # fresh interpreters, like Dagster's run workers
     barrier = ctx.Barrier(WORKERS)
     errors = ctx.Queue()
-    procs = [ctx.Process(target=upsert_overlapping_slices, args=(hot_url, w, barrier, errors)) for w in range(WORKERS)]
+    procs = [
+        ctx.Process(target=upsert_overlapping_slices, args=(hot_url, w, barrier, errors))
+        for w in range(WORKERS)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -53,7 +56,9 @@ def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
     expected = sorted(
         (name, T0 + o, expected_value(i, o)) for i, name in enumerate(POINTS) for o in range(last)
     )
-    got = list(zip(*(table.column(c).to_pylist() for c in ("point_name", "ts", "value")), strict=True))
+    got = list(
+        zip(*(table.column(c).to_pylist() for c in ("point_name", "ts", "value")), strict=True)
+    )
     assert got == expected
     assert store.count_samples(SITE, T0, T0 + last) == len(POINTS) * last
 
@@ -105,10 +110,14 @@ def test_postgres_plain_insert_race_falls_back_to_upsert(pg_url: str) -> None:
     store.upsert_points(SITE, points(["p", "q"]))
     [p] = store.resolve_points(SITE, ["p"])
     other = psycopg.connect(pg_url)
-    other.execute("INSERT INTO samples (point_id, ts, value) VALUES (%s, %s, %s)", (p.point_id, T0 + 5, -1.0))
+    other.execute(
+        "INSERT INTO samples (point_id, ts, value) VALUES (%s, %s, %s)", (p.point_id, T0 + 5, -1.0)
+    )
     ours = samples([(name, T0 + t, float(t)) for name in ("p", "q") for t in range(10)])
     outcome: dict[str, object] = {}
-    writer = threading.Thread(target=lambda: outcome.update(result=store.upsert_samples(SITE, ours)))
+    writer = threading.Thread(
+        target=lambda: outcome.update(result=store.upsert_samples(SITE, ours))
+    )
     writer.start()
     time.sleep(1.0)
     assert writer.is_alive()  # waiting on the other writer's uncommitted key
@@ -117,6 +126,6 @@ def test_postgres_plain_insert_race_falls_back_to_upsert(pg_url: str) -> None:
     writer.join(timeout=60)
     assert outcome["result"].rows == 20
     got = store.read_samples(SITE, T0, T0 + 10)
-    assert list(zip(got.column("point_name").to_pylist(), got.column("value").to_pylist(), strict=True)) == [
-        (name, float(t)) for name in ("p", "q") for t in range(10)
-    ]
+    assert list(
+        zip(got.column("point_name").to_pylist(), got.column("value").to_pylist(), strict=True)
+    ) == [(name, float(t)) for name in ("p", "q") for t in range(10)]
