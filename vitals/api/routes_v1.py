@@ -10,7 +10,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vitals.api.errors import ApiError, bad_request, truncate
-from vitals.api.params import parse_site, query_from_body, query_from_params, reject_unknown, single
+from vitals.api.params import (
+    TimeseriesQuery,
+    parse_site,
+    query_from_body,
+    query_from_params,
+    reject_unknown,
+    single,
+)
 from vitals.api.render import dumps, render
 from vitals.api.service import answer_timeseries, api_state
 from vitals.names import InvalidNameError, fold_name, validate_point_name
@@ -38,9 +45,9 @@ async def list_points(request: Request) -> Response:
     reject_unknown((key for key, _ in params), frozenset({"q", "limit"}))
     site = parse_site(request.path_params["site"])
     q = single(params, "q")
-    if q is not None:
+    if q:
         try:
-            validate_point_name(q) if q else None
+            validate_point_name(q)
         except InvalidNameError as exc:
             raise bad_request(f"q: {exc}") from exc
     limit = _parse_limit(single(params, "limit"))
@@ -84,7 +91,7 @@ async def timeseries_post(request: Request) -> Response:
     return await _answer(request, query)
 
 
-async def _answer(request: Request, query) -> Response:
+async def _answer(request: Request, query: TimeseriesQuery) -> Response:
     requested = query.points
     return await answer_timeseries(
         request,
