@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+import adbc_driver_sqlite.dbapi as adbc_sqlite
 import psycopg
 import pytest
 
@@ -29,8 +28,10 @@ def _execute(url: str, sql: str) -> None:
         with psycopg.connect(url) as conn:
             conn.execute(sql)
     else:
-        with sqlite3.connect(url) as conn:
-            conn.execute(sql)
+        # ADBC, like the store: its own SQLite copy must be the only one on this file
+        with adbc_sqlite.connect(url) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            conn.commit()
 
 
 def test_fresh_database_gets_the_code_version(hot_url: str) -> None:
