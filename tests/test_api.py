@@ -352,3 +352,33 @@ def test_gzip_once_for_clients_that_accept_it(client, api_site):
     assert int(packed.headers["content-length"]) * 3 < len(plain.content)  # compressed on the wire
     refused = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
+
+
+def test_same_answers_over_a_postgres_hot_store(api_site, pg_url, tmp_path):
+    """The API is backend-agnostic: the site's hot rows copied to PostgreSQL answer the same."""
+    from starlette.testclient import TestClient as Client
+
+    from resources.hot_store import HotStoreResource
+    from resources.query import QueryResource
+    from tests.fixtures.query_data import CatalogPoint
+    from vitals.api.app import create_app
+    from vitals.config import load_settings
+
+    pg_hot = HotStoreResource(url=pg_url)
+    pg_hot.upsert_points(SITE, [CatalogPoint(name) for name in POINTS])
+    start, _ = api_site.day_ms(api_site.shared_day)
+    _, end = api_site.day_ms(api_site.hot_days[1])
+    pg_hot.upsert_samples(SITE, api_site.data.hot.read_samples(SITE, start, end))
+    settings = load_settings({"VITALS_HOT_STORE": pg_url, "VITALS_COLD_STORE": str(api_site.root / "cold"),
+                              "VITALS_API_KEYS": API_KEYS[0], "VITALS_DATA_DIR": str(tmp_path)})
+    app = create_app(settings, QueryResource.from_settings(settings), hot_store=pg_hot,
+                     cold_store=api_site.data.cold)
+    params = {"site": SITE, "points": [SAT, FAN_UPPER], "start": start - 20 * MS_PER_DAY, "end": end,
+              "interval": "1h", "agg": "avg,last"}
+    with Client(app, headers={"Authorization": f"Bearer {API_KEYS[0]}"}) as pg_client, \
+            make_client(api_site) as sqlite_client:
+        from_pg = pg_client.get("/v1/timeseries", params=params)
+        from_sqlite = sqlite_client.get("/v1/timeseries", params=params)
+        assert pg_client.get("/healthz").status_code == 200
+    assert from_pg.status_code == 200 and from_pg.json() == from_sqlite.json()
+    assert set(from_pg.headers["x-vitals-tiers"].split(",")) == {"hot", "cold", "rollup"}
