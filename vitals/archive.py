@@ -32,8 +32,7 @@ from vitals.cold_file import (
     verify_cold_bytes,
 )
 from vitals.paths import cold_day_key
-from vitals.raw import raw_to_samples
-from vitals.raw_pulls import list_raw_pulls, read_raw_pulls
+from vitals.raw_pulls import list_raw_pulls, read_parsed_pulls
 from vitals.samples import day_bounds_ms
 
 StepHook = Callable[[str], None]
@@ -94,7 +93,7 @@ def read_day_sources(
     start_ms, end_ms = day_bounds_ms(day)
     catalogue = {point.name for point in hot_store.list_points(site)}
     pulls = list_raw_pulls(cold_store, site, day)
-    parsed = raw_to_samples(read_raw_pulls(cold_store, pulls))
+    parsed = read_parsed_pulls(cold_store, pulls)
     raw, unknown = _filter_to_catalogue(parsed.table, catalogue)
     key = cold_day_key(site, day)
     cold = raw.schema.empty_table()

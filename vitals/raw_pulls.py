@@ -5,6 +5,11 @@ Each pull of a site window ``[start, end)`` is one Parquet file at
 ``raw/{site}/{YYYY}/{MM}/{DD}/{start_ms}_{end_ms}.parquet`` holding the samples exactly
 as ACE sent them (strings; nothing dropped). A window never crosses a UTC day, so a
 day's raw data is the union of the files in its folder.
+
+Beside each pull, ``{start_ms}_{end_ms}.samples.parquet`` caches its parsed sample
+table (with the drop counts in its metadata). It is written while the pull still waits
+on the rate limit, so building a day later does not parse millions of strings again;
+it is only a cache: a missing or stale one (other parser version) is rebuilt from the raw file.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vitals.paths import raw_day_prefix, raw_pull_key
-from vitals.samples import day_bounds_ms, day_of_ms
+from vitals.raw import RAW_SCHEMA, raw_to_samples
+from vitals.samples import SAMPLE_SCHEMA, ParsedSamples, day_bounds_ms, day_of_ms
 
 
 class RawPullError(ValueError):
@@ -41,8 +47,46 @@ def raw_pull_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+PARSER_VERSION = b"1"
+_META_PARSER = b"vitals.parser_version"
+_META_DROPS = (b"vitals.dropped_bad_value", b"vitals.dropped_bad_time", b"vitals.dropped_bad_name")
+
+
+def parsed_key(raw_key: str) -> str:
+    """Key of the parsed-samples cache beside a raw pull."""
+    return raw_key.removesuffix(".parquet") + ".samples.parquet"
+
+
+def _parsed_bytes(parsed: ParsedSamples) -> bytes:
+    meta = {_META_PARSER: PARSER_VERSION}
+    counts = (parsed.dropped_bad_value, parsed.dropped_bad_time, parsed.dropped_bad_name)
+    meta.update({key: str(count).encode() for key, count in zip(_META_DROPS, counts, strict=True)})
+    sink = io.BytesIO()
+    pq.write_table(
+        parsed.table.replace_schema_metadata(meta), sink, compression="zstd",
+        compression_level=1, use_dictionary=["point_name"],
+    )
+    return sink.getvalue()
+
+
+def _read_parsed(data: bytes) -> ParsedSamples | None:
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError):
+        return None
+    meta = table.schema.metadata or {}
+    if meta.get(_META_PARSER) != PARSER_VERSION or table.schema.names != SAMPLE_SCHEMA.names:
+        return None
+    counts = [int(meta.get(key, b"0")) for key in _META_DROPS]
+    return ParsedSamples(table.cast(SAMPLE_SCHEMA).replace_schema_metadata(None), *counts)
+
+
 def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.Table) -> str:
-    """Write one pull (within a single UTC day) and return its key."""
+    """Write one pull (within a single UTC day) and its parsed cache; return its key.
+
+    The cache is written first: a pull file never exists without everything needed
+    to use it, and a cache without its pull is ignored.
+    """
     if end_ms <= start_ms:
         raise RawPullError(f"raw pull window for site {site!r} is empty: [{start_ms}, {end_ms})")
     day = day_of_ms(start_ms)
@@ -52,6 +96,7 @@ def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.
             f"raw pull window [{start_ms}, {end_ms}) for site {site!r} crosses the end of {day}"
         )
     key = raw_pull_key(site, day, start_ms, end_ms)
+    cold_store.put_bytes(parsed_key(key), _parsed_bytes(raw_to_samples(table)))
     cold_store.put_bytes(key, raw_pull_bytes(table))
     return key
 
@@ -62,6 +107,8 @@ def list_raw_pulls(cold_store, site: str, day: date) -> list[RawPullFile]:
     for key in cold_store.list_keys(raw_day_prefix(site, day)):
         stem = key.rsplit("/", 1)[-1].removesuffix(".parquet")
         try:
+            if stem.endswith(".samples"):
+                continue  # the parsed cache of a pull
             start_text, end_text = stem.split("_", 1)
             pulls.append(RawPullFile(key, int(start_text), int(end_text)))
         except ValueError:
@@ -78,10 +125,30 @@ def read_raw_pulls(cold_store, pulls: Sequence[RawPullFile]) -> pa.Table:
         except (pa.ArrowInvalid, OSError) as exc:
             raise RawPullError(f"raw pull {pull.key} is unreadable: {exc}") from exc
     if not tables:
-        from vitals.raw import RAW_SCHEMA
-
         return RAW_SCHEMA.empty_table()
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples:
+    """The samples of the given pulls, in pull order, with the summed drop counts.
+
+    Uses each pull's parsed cache when it is current, else parses the raw file.
+    """
+    tables: list[pa.Table] = []
+    counts = [0, 0, 0]
+    for pull in pulls:
+        parsed = None
+        cache = parsed_key(pull.key)
+        if cold_store.exists(cache):
+            parsed = _read_parsed(cold_store.get_bytes(cache))
+        if parsed is None:
+            parsed = raw_to_samples(read_raw_pulls(cold_store, [pull]))
+        tables.append(parsed.table)
+        counts[0] += parsed.dropped_bad_value
+        counts[1] += parsed.dropped_bad_time
+        counts[2] += parsed.dropped_bad_name
+    table = pa.concat_tables(tables) if tables else SAMPLE_SCHEMA.empty_table()
+    return ParsedSamples(table, *counts)
 
 
 def covered_ms(pulls: Sequence[RawPullFile]) -> int:

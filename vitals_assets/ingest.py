@@ -14,8 +14,7 @@ from vitals.catalogue import catalogue_intervals, store_catalogue
 from vitals.config import load_settings
 from vitals.paths import raw_pull_key
 from vitals.pull_plan import expected_samples_per_hour, plan_pull
-from vitals.raw import raw_to_samples
-from vitals.raw_pulls import list_raw_pulls, read_raw_pulls, store_raw_pull
+from vitals.raw_pulls import list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.partition_runs import run_per_site_day
@@ -199,7 +198,7 @@ def _upsert_site_day(context, hot_store, cold_store, site: str, day) -> dict:
             f"site {site!r} has no configured points in the hot store; materialize ace_points first"
         )
     pulls, this_run_only = _pulls_of_this_run(context, cold_store, site, day)
-    parsed = raw_to_samples(read_raw_pulls(cold_store, pulls))
+    parsed = read_parsed_pulls(cold_store, pulls)
     result = hot_store.upsert_samples(site, parsed.table)
     if pulls:
         reached = max(pull.end_ms for pull in pulls)

@@ -1,0 +1,108 @@
+"""Backfill one full default-site day through the real assets (ace_points ->
+ace_raw_samples -> hot_samples -> cold_timeseries, via dagster.materialize).
+
+1. Unthrottled simulator: seconds, requests, samples per request.
+2. At 30 requests/minute: wall time beside a baseline run in the same process that only
+   acquires the same shared limiter for the same number of requests (what the rate
+   limit alone costs); the platform's overhead is the rest, as a fraction of wall time.
+
+    .venv/bin/python bench/backfill.py [--interval 60] [--rpm 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _platform import SimulatorProcess, fresh_env, peak_rss_mb
+
+
+def run_backfill_day(day, site: str) -> tuple[float, dict, dict]:
+    import dagster as dg
+
+    from tests.platform_helpers import INGEST, metadata_of
+    from vitals.config import load_settings
+    from vitals_assets.cold import cold_timeseries
+    from vitals_assets.ingest import ace_raw_samples
+    from vitals_assets.partitions import site_day_key, site_partitions
+    from vitals_assets.resources import build_resources
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(site_partitions.name, [site])
+    began = time.monotonic()
+    result = dg.materialize(
+        [*INGEST, cold_timeseries],
+        partition_key=str(site_day_key(site, day)),
+        resources=build_resources(load_settings()),
+        instance=instance,
+    )
+    wall = time.monotonic() - began
+    return wall, metadata_of(result, ace_raw_samples), metadata_of(result, cold_timeseries)
+
+
+def limiter_only_seconds(requests: int, rpm: int) -> float:
+    """The same shared limiter, acquired ``requests`` times and nothing else."""
+    from vitals.rate_limit import SharedRateLimiter
+
+    state = Path(tempfile.mkdtemp(prefix="vitals-bench-limiter-")) / "limiter.sqlite"
+    limiter = SharedRateLimiter(state, limit=rpm, window_seconds=60.0, bucket="baseline")
+    began = time.monotonic()
+    for _ in range(requests):
+        limiter.acquire()
+    return time.monotonic() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--interval", type=int, default=60, help="simulator --interval")
+    parser.add_argument("--rpm", type=int, default=30)
+    parser.add_argument("--skip-throttled", action="store_true")
+    args = parser.parse_args()
+    simulator = SimulatorProcess("--interval", str(args.interval))
+    site = "acme_hq"
+    try:
+        site = simulator_sites(simulator)[0]
+        today = datetime.now(UTC).date()
+
+        fresh_env(simulator, rpm=100_000, name="unthrottled")
+        wall, raw, cold = run_backfill_day(today - timedelta(days=40), site)
+        print("== one full site-day, unthrottled simulator ==")
+        print(f"samples            {raw['rows']:,}")
+        print(f"requests           {raw['requests']} (planned {raw['expected_requests']}, "
+              f"{raw['sub_windows']} sub-windows)")
+        print(f"samples/request    {raw['samples_per_request']:,.0f}")
+        print(f"pull seconds       {raw['seconds']:.1f}")
+        print(f"cold file seconds  {cold['seconds']:.1f} ({cold['rows']:,} rows, "
+              f"{cold['bytes_per_sample']} B/sample)")
+        print(f"wall seconds       {wall:.1f}   peak RSS {peak_rss_mb():,.0f} MB")
+        if args.skip_throttled:
+            return
+
+        fresh_env(simulator, rpm=args.rpm, name="throttled")
+        wall, raw, cold = run_backfill_day(today - timedelta(days=41), site)
+        baseline = limiter_only_seconds(raw["requests"] + 1, args.rpm)  # + the catalogue
+        overhead = max(wall - baseline, 0.0)
+        print(f"\n== the same at {args.rpm} requests/minute ==")
+        print(f"requests           {raw['requests'] + 1} (incl. catalogue)")
+        print(f"wall seconds       {wall:.1f}")
+        print(f"limiter alone      {baseline:.1f} s (baseline, same process)")
+        print(f"throttle waits     {raw['throttle_wait_seconds']:.1f} s in {raw['throttle_waits']} waits")
+        print(f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time")
+    finally:
+        simulator.stop()
+
+
+def simulator_sites(simulator: SimulatorProcess) -> list[str]:
+    import httpx
+
+    body = httpx.get(
+        f"{simulator.url}/sites", headers={"Authorization": "Bearer bench"}, timeout=30
+    ).json()
+    return [item["name"] for item in body["items"]]
+
+
+if __name__ == "__main__":
+    main()
