@@ -26,9 +26,10 @@ SAMPLE_SCHEMA = pa.schema(
 MS_PER_DAY = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ISO_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
-    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?)?"
+    r"[ ]?(Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?$",
+    re.ASCII,
 )
 _TRUE = {"true", "on", "active", "yes"}
 _FALSE = {"false", "off", "inactive", "no"}
@@ -97,7 +98,10 @@ def parse_ts_ms(raw: object) -> int:
     if tz and tz not in ("Z", "z"):
         sign = 1 if tz[0] == "+" else -1
         digits = tz[1:].replace(":", "")
-        offset_min = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 23 or minutes > 59:
+            raise BadTimestampError(f"timestamp {raw!r} has an out-of-range UTC offset")
+        offset_min = hours * 60 + minutes
         total -= sign * offset_min * 60_000
     return total
 
