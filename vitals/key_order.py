@@ -150,6 +150,27 @@ def keep_last_per_key(sorted_table: pa.Table) -> pa.Table:
     return sorted_table.filter(keep)
 
 
+def is_canonical(table: pa.Table) -> bool:
+    """True when rows are in strict (point_name, ts) order, checked without building runs.
+
+    Why: ``key_runs`` lists every run in Python, which is cheap for a sorted day (a few
+    thousand runs) but costs seconds for raw pulls in arrival order (a run per row).
+    """
+    n = table.num_rows
+    if n <= 1:
+        return True
+    names = table.column("point_name")
+    if any(isinstance(chunk, pa.DictionaryArray) for chunk in names.chunks):
+        return key_runs(table).canonical
+    ts = _as_int64(table.column("ts"))
+    head, tail = names.slice(0, n - 1), names.slice(1)
+    if not pc.all(pc.less_equal(head, tail)).as_py():
+        return False
+    same = pc.equal(head, tail)
+    backwards = pc.and_(same, pc.less_equal(ts.slice(1), ts.slice(0, n - 1)))
+    return not pc.any(backwards).as_py()
+
+
 def merge_last_wins(tables: Sequence[pa.Table]) -> pa.Table:
     """Merge tables given in priority order into canonical key order; the LAST table wins.
 
@@ -159,7 +180,7 @@ def merge_last_wins(tables: Sequence[pa.Table]) -> pa.Table:
     non_empty = [t for t in tables if t.num_rows]
     if not non_empty:
         return tables[0] if tables else pa.table({})
-    if len(non_empty) == 1 and key_runs(non_empty[0]).canonical:
+    if len(non_empty) == 1 and is_canonical(non_empty[0]):
         return non_empty[0]
     merged = pa.concat_tables(non_empty) if len(non_empty) > 1 else non_empty[0]
     return keep_last_per_key(sort_keys(merged))
