@@ -55,6 +55,7 @@ from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E40
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
+ROLLUP_LAYOUT = 2  # bump when vitals.rollups changes its file layout
 UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
                         max_agg_range_days=10_000, max_samples=10**10)
 
@@ -118,6 +119,10 @@ def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
 def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) -> list[str]:
     marker = cache / f"built-{points}-{cold_days}-{hot_days}-{step_s}"
     names = point_names(points)
+    layout = cache / f"rollup-layout-{ROLLUP_LAYOUT}"
+    if cache.exists() and not layout.exists():  # rollups of an older layout: rebuild them only
+        shutil.rmtree(cache / "cold" / "rollups", ignore_errors=True)
+        marker.unlink(missing_ok=True)
     if marker.exists():
         return names
     params = cache / "params"
@@ -133,6 +138,7 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     # Every day has the template's shape: its rollup is the template's, shifted in time and
     # value (checked equal to a fresh build in tests/test_rollups.py's sense: same rows).
     template_rollup = build_rollup_table(template)
+    hot_done = (cache / "hot-done").exists()
     started = time.perf_counter()
     for d in range(cold_days + hot_days):
         day = FIRST_DAY + timedelta(days=d)
@@ -141,22 +147,27 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
         table = template.set_column(1, "ts", pc.add(template.column("ts"), start))
         table = table.set_column(2, "value", pc.add(template.column("value"), offset))
         if d < cold_days:
-            if cold.exists(cold_day_key(SITE, day)) and cold.exists(rollup_day_key(SITE, day)):
+            if cold.exists(rollup_day_key(SITE, day)):
                 continue  # resumed build
-            data = cold_file_bytes(build_cold_table(SITE, day, [table]), site=SITE, day=day,
-                                   sources=["bench"])
+            if cold.exists(cold_day_key(SITE, day)):
+                data = cold.get_bytes(cold_day_key(SITE, day))
+            else:
+                data = cold_file_bytes(build_cold_table(SITE, day, [table]), site=SITE, day=day,
+                                       sources=["bench"])
+                cold.put_bytes(cold_day_key(SITE, day), data)
             checksum = (pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}).get(
                 COLD_CHECKSUM_KEY.encode())
-            cold.put_bytes(cold_day_key(SITE, day), data)
             cold.put_bytes(rollup_day_key(SITE, day), rollup_file_bytes(
                 shifted_rollup(template_rollup, start, offset), SITE, day,
                 source_checksum=checksum.decode() if checksum else None))
-        else:
+        elif not hot_done:
             hot.upsert_samples(SITE, table)
         if d % 10 == 0:
             print(f"  built day {d + 1}/{cold_days + hot_days} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
+    (cache / "hot-done").write_text("ok")
     marker.write_text("ok")
+    layout.write_text("ok")
     return names
 
 

@@ -52,7 +52,7 @@ def test_build_rollup_table_matches_plain_python() -> None:
     got = table.to_pylist()
     assert len(got) == len(expected)
     keys = [(r["point_name"], r["interval_ms"], int(r["bucket_ts"].timestamp() * 1000)) for r in got]
-    assert keys == sorted(expected)
+    assert keys == sorted(expected, key=lambda k: (k[1], k[0], k[2]))
     for row, key in zip(got, keys, strict=True):
         samples = expected[key]
         values = [v for _, v in samples]
@@ -73,12 +73,14 @@ def test_rollup_file_layout_reads_back_with_pyarrow_and_duckdb(tmp_path: Path) -
     assert meta["vitals.rollup.source_rows"] == str(len(_day_rows(0)))
     assert meta["vitals.rollup.source_key_checksum"] == "abc"
     assert parquet.read().equals(table)
-    # row groups are cut at point boundaries: no point spans two groups
-    seen: set[str] = set()
+    # one interval per row group, cut at point boundaries: no (interval, point) spans two
+    seen: set[tuple[int, str]] = set()
     for index in range(parquet.num_row_groups):
-        names = set(parquet.read_row_group(index, columns=["point_name"]).column(0).to_pylist())
-        assert not names & seen
-        seen |= names
+        group = parquet.read_row_group(index, columns=["interval_ms", "point_name"])
+        assert len(set(group.column(0).to_pylist())) == 1
+        keys = set(zip(group.column(0).to_pylist(), group.column(1).to_pylist(), strict=True))
+        assert not keys & seen
+        seen |= keys
     path = tmp_path / "r.parquet"
     path.write_bytes(data)
     count = duckdb.sql(

@@ -39,19 +39,22 @@ class FileIndex:
     group_max: tuple[str | None, ...]
     group_rows: tuple[int, ...]
     key_values: dict[str, str]
+    # (min, max) of an ``interval_ms`` column per group (rollup files), else empty
+    group_intervals: tuple[tuple[int, int] | None, ...] = ()
 
-    def groups_for(self, points: Sequence[str]) -> list[int]:
-        """Row groups whose point_name statistics can contain any of ``points``.
+    def groups_for(self, points: Sequence[str], interval_ms: int | None = None) -> list[int]:
+        """Row groups whose statistics can contain any of ``points`` (and ``interval_ms``).
 
         A group without statistics is always kept (never lose data for speed).
         """
         wanted = sorted(points)
         groups = []
         for index, (low, high) in enumerate(zip(self.group_min, self.group_max, strict=True)):
-            if low is None or high is None:
-                groups.append(index)
-                continue
-            if any(low <= point <= high for point in wanted):
+            if interval_ms is not None and self.group_intervals:
+                span = self.group_intervals[index]
+                if span is not None and not span[0] <= interval_ms <= span[1]:
+                    continue
+            if low is None or high is None or any(low <= point <= high for point in wanted):
                 groups.append(index)
         return groups
 
@@ -111,6 +114,9 @@ class _FooterCache:
 def _parse_footer(path: Path, mtime_ns: int, size: int) -> FileIndex:
     metadata = pq.read_metadata(path)
     name_col = metadata.schema.names.index("point_name")
+    names = metadata.schema.names
+    interval_col = names.index("interval_ms") if "interval_ms" in names else None
+    intervals: list[tuple[int, int] | None] = []
     lows: list[str | None] = []
     highs: list[str | None] = []
     rows: list[int] = []
@@ -124,13 +130,17 @@ def _parse_footer(path: Path, mtime_ns: int, size: int) -> FileIndex:
         else:
             lows.append(None)
             highs.append(None)
+        if interval_col is not None:
+            istats = group.column(interval_col).statistics
+            has = istats is not None and istats.has_min_max
+            intervals.append((int(istats.min), int(istats.max)) if has else None)
     raw_kv = metadata.metadata or {}
     key_values = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw_kv.items()}
     key_values.pop("ARROW:schema", None)
     return FileIndex(
         path=str(path), mtime_ns=mtime_ns, size=size, metadata=metadata,
         num_rows=metadata.num_rows, group_min=tuple(lows), group_max=tuple(highs),
-        group_rows=tuple(rows), key_values=key_values,
+        group_rows=tuple(rows), key_values=key_values, group_intervals=tuple(intervals),
     )
 
 
@@ -179,10 +189,15 @@ def read_points(
     ts_column: str = "ts",
     extra_filter: pc.Expression | None = None,
     counters: ReadCounters | None = None,
+    interval_ms: int | None = None,
 ) -> pa.Table:
-    """Rows of ``points`` in [start_ms, end_ms) from one file, reading only matching groups."""
+    """Rows of ``points`` in [start_ms, end_ms) from one file, reading only matching groups.
+
+    ``interval_ms`` also prunes groups by their ``interval_ms`` statistics (rollup files);
+    ``extra_filter`` still filters rows, so pruning is only ever an optimisation.
+    """
     index = file_index(item.path)
-    groups = index.groups_for(points)
+    groups = index.groups_for(points, interval_ms)
     if counters is not None:
         counters.add(
             files=1, total=len(index.group_rows), read=len(groups),
@@ -229,16 +244,18 @@ def read_many(
     ts_column: str = "ts",
     extra_filter: pc.Expression | None = None,
     counters: ReadCounters | None = None,
+    interval_ms: int | None = None,
 ) -> list[pa.Table]:
     """:func:`read_points` over many files in the shared thread pool, results in input order."""
     if not items:
         return []
     if len(items) == 1:
         return [read_points(items[0], points, columns=columns, ts_column=ts_column,
-                            extra_filter=extra_filter, counters=counters)]
+                            extra_filter=extra_filter, counters=counters,
+                            interval_ms=interval_ms)]
     futures = [
         _POOL.submit(read_points, item, points, columns=columns, ts_column=ts_column,
-                     extra_filter=extra_filter, counters=counters)
+                     extra_filter=extra_filter, counters=counters, interval_ms=interval_ms)
         for item in items
     ]
     return [future.result() for future in futures]

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-BUCKET_COLUMNS = ("bucket", "count", "sum", "min", "max", "last", "last_ts")
+BUCKET_COLUMNS = ("bucket", "count", "sum", "min", "max", "last")
 
 _AGG_SQL = """
 SELECT point_name,

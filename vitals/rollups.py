@@ -66,7 +66,7 @@ SELECT point_name,
        max(ts) AS last_ts
 FROM samples CROSS JOIN (SELECT unnest($intervals) AS iv)
 GROUP BY ALL
-ORDER BY point_name, interval_ms, bucket
+ORDER BY interval_ms, point_name, bucket
 """
 
 
@@ -78,7 +78,7 @@ def build_rollup_table(samples: pa.Table) -> pa.Table:
     """Aggregate one day's sample table (one value per key) into a rollup table.
 
     The input is a sample table (``SAMPLE_SCHEMA``) holding one value per (point, ts), as a
-    cold day file does. Output rows are sorted (point_name, interval_ms, bucket_ts).
+    cold day file does. Output rows are sorted (interval_ms, point_name, bucket_ts).
     """
     if samples.schema.remove_metadata() != SAMPLE_SCHEMA.remove_metadata():
         missing = set(SAMPLE_SCHEMA.names) - set(samples.column_names)
@@ -109,26 +109,34 @@ def build_rollup_table(samples: pa.Table) -> pa.Table:
     )
 
 
-def _point_group_bounds(names: pa.ChunkedArray, target_rows: int) -> list[int]:
-    """Row offsets where row groups end, cut only where the point name changes."""
-    if len(names) == 0:
+def _group_bounds(table: pa.Table, target_rows: int) -> list[int]:
+    """Row offsets where row groups end: at every interval change, and at the first point
+    boundary past ``target_rows`` inside an interval section (no point is split)."""
+    if table.num_rows == 0:
         return []
-    runs = pc.run_end_encode(names.combine_chunks())
+    sections = pc.run_end_encode(table.column("interval_ms").combine_chunks()).run_ends.to_pylist()
     bounds: list[int] = []
     start = 0
-    for run_end in runs.run_ends.to_pylist():
-        if run_end - start >= target_rows:
-            bounds.append(run_end)
-            start = run_end
-    if not bounds or bounds[-1] != len(names):
-        bounds.append(len(names))
+    for section_end in sections:
+        names = table.column("point_name").slice(start, section_end - start).combine_chunks()
+        group_start = start
+        for run_end in pc.run_end_encode(names).run_ends.to_pylist():
+            if start + run_end - group_start >= target_rows:
+                bounds.append(start + run_end)
+                group_start = start + run_end
+        if not bounds or bounds[-1] != section_end:
+            bounds.append(section_end)
+        start = section_end
     return bounds
 
 
 def rollup_file_bytes(
     table: pa.Table, site: str, day: date, *, source_checksum: str | None = None
 ) -> bytes:
-    """Parquet bytes of one site-day rollup (row groups cut at point boundaries).
+    """Parquet bytes of one site-day rollup, sorted (interval, point, bucket).
+
+    Row groups hold one interval each and are cut at point boundaries, so a query at one
+    interval for a few points reads a few small groups (layout: docs/rollups.md).
 
     ``source_checksum`` is the cold file's ``vitals.key_checksum`` the rollup was built
     from; readers then trust the rollup only for that exact cold file. Raises RollupError
@@ -146,6 +154,8 @@ def rollup_file_bytes(
         low, high = pc.min(stamps).as_py(), pc.max(stamps).as_py()
         if low < day_start or high >= day_end:
             raise RollupError(f"rollup for {site} {day} holds buckets outside that UTC day")
+    table = table.sort_by([("interval_ms", "ascending"), ("point_name", "ascending"),
+                           ("bucket_ts", "ascending")])
     day_rows = table.filter(pc.equal(table.column("interval_ms"), 86_400_000))
     source_rows = int(pc.sum(day_rows.column("count")).as_py() or 0)
     table = table.replace_schema_metadata(
@@ -166,11 +176,11 @@ def rollup_file_bytes(
         compression_level=3,
         use_dictionary=["point_name"],
         write_statistics=["point_name", "interval_ms"],
-        write_page_index=True,
+        write_page_index=False,
         store_schema=True,
     ) as writer:
         start = 0
-        for end in _point_group_bounds(table.column("point_name"), ROLLUP_ROWS_PER_GROUP):
+        for end in _group_bounds(table, ROLLUP_ROWS_PER_GROUP):
             writer.write_table(table.slice(start, end - start), row_group_size=end - start)
             start = end
         if table.num_rows == 0:
@@ -209,7 +219,9 @@ def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
     return rollup_path.stat().st_mtime_ns >= cold_path.stat().st_mtime_ns
 
 
-_OUT_COLUMNS = ["point_name", "bucket", "count", "sum", "min", "max", "last", "last_ts"]
+# last_ts is stored (for anyone merging rollups) but queries never need it: not read.
+_READ_COLUMNS = ("point_name", "interval_ms", "bucket_ts", "count", "sum", "min", "max", "last")
+_OUT_COLUMNS = ["point_name", "bucket", "count", "sum", "min", "max", "last"]
 ROLLUP_CACHE_ROWS = 1_000_000
 
 
@@ -281,7 +293,7 @@ def read_rollup_rows(
 ) -> list[pa.Table]:
     """Rollup rows of ``points`` at ``interval_ms`` whose bucket start is in each item's window.
 
-    Columns: point_name, bucket (int64 ms), count, sum, min, max, last, last_ts (int64 ms).
+    Columns: point_name, bucket (int64 ms), count, sum, min, max, last.
     Slices already decoded by this process come from :data:`ROLLUP_SLICES`.
     """
     if interval_ms not in ROLLUP_INTERVALS_MS.values():
@@ -302,8 +314,9 @@ def read_rollup_rows(
         tables = read_many(
             [items[p] for p in positions],
             missing,
-            columns=ROLLUP_COLUMNS,
+            columns=_READ_COLUMNS,
             ts_column="bucket_ts",
+            interval_ms=interval_ms,
             extra_filter=pc.field("interval_ms") == interval_ms,
             counters=counters,
         )
