@@ -90,6 +90,11 @@ def run_dev(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dev_environment(args)
     python = sys.executable
+
+    def stop_on_sigterm(_signum, _frame):
+        raise KeyboardInterrupt  # same clean shutdown as Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     children: list[tuple[str, subprocess.Popen]] = []
 
     def start(name: str, command: list[str]) -> None:
