@@ -55,7 +55,7 @@ from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E40
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 2  # bump when vitals.rollups changes its file layout
+ROLLUP_LAYOUT = 3  # bump when vitals.rollups changes its file layout
 UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
                         max_agg_range_days=10_000, max_samples=10**10)
 
