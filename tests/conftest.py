@@ -32,3 +32,13 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     data_dir.mkdir()
     monkeypatch.setenv("VITALS_DATA_DIR", str(data_dir))
     return data_dir
+
+
+@pytest.fixture(autouse=True)
+def _forget_closed_dagster_instances():
+    """Dagster keeps the last instance's definitions-state storage in a context variable;
+    once that (temporary) instance is gone, the next `materialize` would trip on it."""
+    yield
+    from dagster._core.storage.defs_state import base
+
+    base._current_storage.set(None)
