@@ -152,6 +152,17 @@ FOOTERS = _FooterCache(FOOTER_CACHE_SIZE)
 _POOL = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="vitals-cold")
 
 
+def map_in_pool(function, items: Sequence) -> list:  # noqa: ANN001 - any one-argument callable
+    """``[function(item) for item in items]`` on the shared read pool (order kept).
+
+    For footer-bound work such as checking many rollup files; never call it from inside
+    a pool task (the pool is small and shared).
+    """
+    if len(items) < 2:
+        return [function(item) for item in items]
+    return list(_POOL.map(function, items))
+
+
 def file_index(path: Path) -> FileIndex:
     """The cached footer index of one Parquet file (re-parsed if it changed on disk)."""
     return FOOTERS.get(path)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from vitals.names import InvalidNameError, validate_point_name, validate_site_name
 from vitals.paths import cold_day_key, rollup_day_key
-from vitals.query_cold import FileRead, ReadCounters, read_many
+from vitals.query_cold import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query_merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
 from vitals.query_series import FILL_METHODS, bucket_series, choose_auto_interval, raw_series
 from vitals.query_types import (
@@ -241,12 +241,11 @@ class QueryEngine:
                      and day_bounds_ms(d)[0] >= plan.start_ms and day_bounds_ms(d)[1] <= plan.end_ms]
         if not full_days:
             return {}
-        usable: dict[date, Path] = {}
-        for day, key in self._day_keys(rollup_day_key, plan.site, full_days).items():
-            rollup_path = self.cold.local_copy(key)
-            if rollup_matches_cold(rollup_path, cold_paths[day]):
-                usable[day] = rollup_path
-        return usable
+        found = sorted(self._day_keys(rollup_day_key, plan.site, full_days).items())
+        pairs = [(day, self.cold.local_copy(key), cold_paths[day]) for day, key in found]
+        # footers of a year of files: parsed in the read pool, once per process (cached)
+        fresh = map_in_pool(lambda pair: rollup_matches_cold(pair[1], pair[2]), pairs)
+        return {day: path for (day, path, _), ok in zip(pairs, fresh, strict=True) if ok}
 
     def read_raw(self, plan: QueryPlan, stats: ReadStats,
                  *, skip_days: set[date] | None = None) -> dict[str, PointRows]:
