@@ -36,9 +36,14 @@ def _isolated_data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _forget_closed_dagster_instances():
-    """Dagster keeps the last instance's definitions-state storage in a context variable;
-    once that (temporary) instance is gone, the next `materialize` would trip on it."""
+    """Dagster keeps the entered instance's definitions-state storage in a context
+    variable, and an entered instance's exit stack restores an older value whenever it
+    is garbage-collected; a later `materialize` then trips on a dead instance. Collect
+    now, then clear it, so no test inherits another's instance."""
     yield
+    import gc
+
     from dagster._core.storage.defs_state import base
 
+    gc.collect()
     base._current_storage.set(None)
