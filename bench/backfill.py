@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=60, help="simulator --interval")
     parser.add_argument("--rpm", type=int, default=30)
     parser.add_argument("--skip-throttled", action="store_true")
+    parser.add_argument("--range-days", type=int, default=3,
+                        help="days of the concurrent-range phase (0 skips it)")
     args = parser.parse_args()
     simulator = SimulatorProcess("--interval", str(args.interval))
     site = "acme_hq"
@@ -91,8 +93,40 @@ def main() -> None:
         print(f"limiter alone      {baseline:.1f} s (baseline, same process)")
         print(f"throttle waits     {raw['throttle_wait_seconds']:.1f} s in {raw['throttle_waits']} waits")
         print(f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time")
+        if args.range_days:
+            range_phase(today, site, args, simulator)
     finally:
         simulator.stop()
+
+
+def range_phase(today, site: str, args, simulator) -> None:
+    """Several days at once (as a backfill runs them: one partition per run, pool
+    limit 4), all sharing the one limit: the per-day build overlaps other days' pulls."""
+    import threading
+
+    fresh_env(simulator, rpm=args.rpm, name="range")
+    days = [today - timedelta(days=50 + n) for n in range(args.range_days)]
+    results: dict = {}
+    began = time.monotonic()
+
+    def one(day):
+        results[day] = run_backfill_day(day, site)
+
+    threads = [threading.Thread(target=one, args=(day,)) for day in days]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - began
+    requests = sum(raw["requests"] + 1 for _w, raw, _c in results.values())
+    baseline = limiter_only_seconds(requests, args.rpm)
+    overhead = max(wall - baseline, 0.0)
+    samples = sum(raw["rows"] for _w, raw, _c in results.values())
+    print(f"\n== {len(days)} site-days at once, {args.rpm} requests/minute shared ==")
+    print(f"samples            {samples:,} in {requests} requests")
+    print(f"wall seconds       {wall:.1f}")
+    print(f"limiter alone      {baseline:.1f} s (baseline, same process)")
+    print(f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time")
 
 
 def simulator_sites(simulator: SimulatorProcess) -> list[str]:

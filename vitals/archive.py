@@ -134,7 +134,8 @@ def archive_site_day(
         names = ["raw"] * bool(sources.raw.num_rows) + ["hot"] * bool(sources.hot.num_rows)
         if sources.cold.num_rows:
             names.insert(1 if sources.raw.num_rows else 0, "cold")
-        cold_store.put_bytes(key, cold_file_bytes(table, site=site, day=day, sources=names))
+        data = cold_file_bytes(table, site=site, day=day, sources=names, checksum=checksum)
+        cold_store.put_bytes(key, data)
     step("written")
 
     stored = cold_store.get_bytes(key)
