@@ -48,19 +48,6 @@ STEP_MS = 300_000
 HOUR = 3_600_000
 
 
-@dataclass(frozen=True)
-class CatalogPoint:
-    """AcePoint-shaped record for the hot store's catalogue."""
-
-    name: str
-    point_id: int | None = None
-    point_type: str | None = "analog"
-    collect_enabled: bool = True
-    collect_interval: int | None = 300
-    created: str | None = None
-    updated: str | None = None
-
-
 def utc_today() -> date:
     return date(1970, 1, 1) + timedelta(days=int(time.time() * 1000) // MS_PER_DAY)
 
@@ -87,6 +74,7 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     marker = root / f"built-{points}-{hot_days}-{cold_days}-{today.isoformat()}"
     if marker.exists():
         return root
+    from resources.ace import AcePoint
     from resources.hot_store import HotStoreResource
     from vitals.cold_file import build_cold_table, cold_file_bytes
     from vitals.paths import cold_day_key, rollup_day_key
@@ -99,7 +87,7 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     root.mkdir(parents=True)
     names = point_names(points)
     hot = HotStoreResource(url=str(root / "hot.sqlite"))
-    hot.upsert_points(SITE, [CatalogPoint(n, i) for i, n in enumerate(names)])
+    hot.upsert_points(SITE, [AcePoint(n, i, "analog") for i, n in enumerate(names)])
     started = time.perf_counter()
     for back in range(1, hot_days + 1):
         hot.upsert_samples(SITE, day_table(names, today - timedelta(days=back)))

@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,36 +38,26 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.cold_store import ColdStoreResource  # noqa: E402
-from resources.hot_store import HotStoreResource  # noqa: E402
-from vitals.cold_file import build_cold_table, cold_file_bytes  # noqa: E402
-from vitals.paths import cold_day_key, rollup_day_key  # noqa: E402
-from vitals.query_cold import FOOTERS  # noqa: E402
-from vitals.query_engine import QueryEngine, QueryLimits, ReadStats  # noqa: E402
-from vitals.rollups import (  # noqa: E402
+from resources.ace import AcePoint
+from resources.cold_store import ColdStoreResource
+from resources.hot_store import HotStoreResource
+from vitals.cold_file import build_cold_table, cold_file_bytes
+from vitals.paths import cold_day_key, rollup_day_key
+from vitals.query_cold import FOOTERS
+from vitals.query_engine import QueryEngine, QueryLimits, ReadStats
+from vitals.rollups import (
     COLD_CHECKSUM_KEY,
     ROLLUP_SLICES,
     build_rollup_table,
     rollup_file_bytes,
 )
-from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E402
+from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
 ROLLUP_LAYOUT = 3  # bump when vitals.rollups changes its file layout
 UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
                         max_agg_range_days=10_000, max_samples=10**10)
-
-
-@dataclass(frozen=True)
-class CatalogPoint:
-    name: str
-    point_id: int | None = None
-    point_type: str | None = None
-    collect_enabled: bool = True
-    collect_interval: int | None = 300
-    created: str | None = None
-    updated: str | None = None
 
 
 def point_names(count: int) -> list[str]:
@@ -133,7 +122,7 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     params.write_text(wanted)
     cold = ColdStoreResource(url=str(cache / "cold"))
     hot = HotStoreResource(url=str(cache / "hot.sqlite"))
-    hot.upsert_points(SITE, [CatalogPoint(n) for n in names])
+    hot.upsert_points(SITE, [AcePoint(n) for n in names])
     template = day_template(names, step_s * 1000)
     # Every day has the template's shape: its rollup is the template's, shifted in time and
     # value (checked equal to a fresh build in tests/test_rollups.py's sense: same rows).

@@ -78,12 +78,12 @@ class AcePoint:
     """One configured point as ACE lists it (name stored exactly as sent)."""
 
     name: str
-    point_id: int | None
-    point_type: str | None
-    collect_enabled: bool
-    collect_interval: int | None
-    created: str | None
-    updated: str | None
+    point_id: int | None = None
+    point_type: str | None = None
+    collect_enabled: bool = True
+    collect_interval: int | None = 300  # ACE's BACnet default
+    created: str | None = None
+    updated: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from resources.ace import AcePoint
 from vitals.samples import SAMPLE_SCHEMA
 
 DAY_MS = 86_400_000
 T0 = 1_780_000_000_000 // DAY_MS * DAY_MS  # a UTC midnight in 2026
 
 
-@dataclass(frozen=True)
-class FakeAcePoint:
-    """Same fields as ``resources.ace.AcePoint`` (the store only duck-types them)."""
-
-    name: str
-    point_id: int | None = None
-    point_type: str | None = "analog"
-    collect_enabled: bool = True
-    collect_interval: int | None = 300
-    created: str | None = None
-    updated: str | None = None
-
-
-def points(names: Iterable[str], point_type: str | None = "analog") -> list[FakeAcePoint]:
-    return [FakeAcePoint(name=n, point_id=i, point_type=point_type) for i, n in enumerate(names)]
+def points(names: Iterable[str], point_type: str | None = "analog") -> list[AcePoint]:
+    return [AcePoint(name=n, point_id=i, point_type=point_type) for i, n in enumerate(names)]
 
 
 def samples(rows: Iterable[tuple[str, int, float]]) -> pa.Table:

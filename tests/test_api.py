@@ -358,14 +358,14 @@ def test_same_answers_over_a_postgres_hot_store(api_site, pg_url, tmp_path):
     """The API is backend-agnostic: the site's hot rows copied to PostgreSQL answer the same."""
     from starlette.testclient import TestClient as Client
 
+    from resources.ace import AcePoint
     from resources.hot_store import HotStoreResource
     from resources.query import QueryResource
-    from tests.fixtures.query_data import CatalogPoint
     from vitals.api.app import create_app
     from vitals.config import load_settings
 
     pg_hot = HotStoreResource(url=pg_url)
-    pg_hot.upsert_points(SITE, [CatalogPoint(name) for name in POINTS])
+    pg_hot.upsert_points(SITE, [AcePoint(name) for name in POINTS])
     start, _ = api_site.day_ms(api_site.shared_day)
     _, end = api_site.day_ms(api_site.hot_days[1])
     pg_hot.upsert_samples(SITE, api_site.data.hot.read_samples(SITE, start, end))
