@@ -137,10 +137,6 @@ class ParsedSamples:
         return self.dropped_bad_value + self.dropped_bad_time + self.dropped_bad_name
 
 
-def empty_samples() -> pa.Table:
-    return SAMPLE_SCHEMA.empty_table()
-
-
 def parse_wire_samples(records: list[dict]) -> ParsedSamples:
     """Convert ``point_samples`` records (``name``, ``time``, ``value``) to a sample table.
 
@@ -176,27 +172,3 @@ def parse_wire_samples(records: list[dict]) -> ParsedSamples:
         schema=SAMPLE_SCHEMA,
     )
     return ParsedSamples(table, bad_value, bad_time, bad_name)
-
-
-def dedupe_samples(table: pa.Table) -> pa.Table:
-    """Sort by (point_name, ts) and keep the last value per key (later rows win)."""
-    if table.num_rows == 0:
-        return table
-    import pyarrow.compute as pc
-
-    indices = pa.array(range(table.num_rows), pa.int64())
-    table = table.append_column("_row", indices)
-    table = table.sort_by([("point_name", "ascending"), ("ts", "ascending"), ("_row", "ascending")])
-    names = table.column("point_name")
-    stamps = table.column("ts")
-    n = table.num_rows
-    if n > 1:
-        same_next = pc.and_(
-            pc.equal(names.slice(0, n - 1), names.slice(1)),
-            pc.equal(stamps.slice(0, n - 1), stamps.slice(1)),
-        )
-        keep = pa.concat_arrays(
-            [pc.invert(same_next.combine_chunks()), pa.array([True])]
-        )
-        table = table.filter(keep)
-    return table.drop_columns(["_row"])
