@@ -84,8 +84,3 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_keys=_split_csv(env.get("VITALS_API_KEYS")),
         allowed_origins=_split_csv(env.get("VITALS_ALLOWED_ORIGINS")),
     )
-
-
-def hot_storage_days() -> int:
-    """The one archive threshold (DESIGN.md invariant 3)."""
-    return load_settings().hot_storage_days

@@ -7,7 +7,6 @@ here, before any path or SQL is built.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 MAX_NAME_LENGTH = 512
@@ -60,10 +59,3 @@ def fold_name(name: str) -> str:
     """The case-folded key used for look-ups (invariant 6)."""
     return unicodedata.normalize("NFC", name).casefold()
 
-
-_SAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def safe_label(name: str) -> str:
-    """A filesystem/metric-safe label for logs; never used as a storage path."""
-    return _SAFE_LABEL.sub("_", name)[:120]

@@ -8,7 +8,7 @@ archived day (DESIGN.md invariant 3).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from vitals.samples import MS_PER_DAY, day_bounds_ms
 
@@ -28,11 +28,6 @@ def is_past_hot_window(day: date, hot_storage_days: int, now: int | None = None)
     _, day_end = day_bounds_ms(day)
     current = now if now is not None else now_ms()
     return day_end + hot_storage_days * MS_PER_DAY <= current
-
-
-def hot_window_start_day(hot_storage_days: int, now: int | None = None) -> date:
-    """The oldest UTC day still kept in the hot store."""
-    return today_utc(now) - timedelta(days=hot_storage_days)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ from datetime import date
 
 import dagster as dg
 
-from vitals.config import load_settings
-
 PARTITIONS_START = "2024-01-01"
 
 # end_offset=1: today is a partition too, so the 5-minute sync writes into it.
@@ -37,8 +35,3 @@ def split_site_day_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, 
         )
     dims = partition_key.keys_by_dimension
     return dims["site"], date.fromisoformat(dims["date"])
-
-
-def configured_sites() -> tuple[str, ...]:
-    """Sites named in VITALS_SITES (empty means every site the API lists)."""
-    return load_settings().sites
