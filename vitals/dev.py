@@ -95,6 +95,8 @@ def run_dev(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # same clean shutdown as Ctrl-C
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # Started from a script in the background, SIGINT arrives ignored; Ctrl-C must work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     children: list[tuple[str, subprocess.Popen]] = []
 
     def start(name: str, command: list[str]) -> None:
