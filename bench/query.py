@@ -45,6 +45,7 @@ from vitals.cold_file import build_cold_table, cold_file_bytes
 from vitals.paths import cold_day_key, rollup_day_key
 from vitals.query_cold import FOOTERS
 from vitals.query_engine import QueryEngine, QueryLimits, ReadStats
+from vitals.rollup_months import compact_rollup_month
 from vitals.rollups import (
     COLD_CHECKSUM_KEY,
     ROLLUP_SLICES,
@@ -55,7 +56,7 @@ from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 3  # bump when vitals.rollups changes its file layout
+ROLLUP_LAYOUT = 4  # bump when vitals.rollups changes its file layout
 UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
                         max_agg_range_days=10_000, max_samples=10**10)
 
@@ -148,13 +149,20 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
                 COLD_CHECKSUM_KEY.encode())
             cold.put_bytes(rollup_day_key(SITE, day), rollup_file_bytes(
                 shifted_rollup(template_rollup, start, offset), SITE, day,
-                source_checksum=checksum.decode() if checksum else None))
+                source_checksum=checksum.decode() if checksum else None,
+                source_identity=cold.identity(cold_day_key(SITE, day))))
         elif not hot_done:
             hot.upsert_samples(SITE, table)
         if d % 10 == 0:
             print(f"  built day {d + 1}/{cold_days + hot_days} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
     (cache / "hot-done").write_text("ok")
+    months = sorted({((FIRST_DAY + timedelta(days=d)).year, (FIRST_DAY + timedelta(days=d)).month)
+                     for d in range(cold_days)})
+    for year, month in months:  # as the cold_rollups asset does after its days
+        outcome = compact_rollup_month(cold, SITE, year, month)
+        print(f"  month file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "
+              f"{outcome.bytes / 1e6:.1f} MB, {outcome.seconds:.1f} s", flush=True)
     marker.write_text("ok")
     layout.write_text("ok")
     return names

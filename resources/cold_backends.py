@@ -41,6 +41,7 @@ class ColdBackend(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list_keys(self, prefix: str) -> list[str]: ...
+    def identities(self, prefix: str) -> dict[str, str]: ...
     def delete(self, key: str) -> None: ...
     def local_copy(self, key: str) -> Path: ...
     def uri(self, key: str) -> str: ...
@@ -112,6 +113,17 @@ class LocalFolderBackend:
         if not start.is_dir():
             return []
         return sorted(key for key in self._walk(start) if key.startswith(prefix))
+
+    def identities(self, prefix: str) -> dict[str, str]:
+        """Key -> ``local:{inode}-{size}-{mtime_ns}`` (every atomic rewrite changes it)."""
+        found: dict[str, str] = {}
+        for key in self.list_keys(prefix):
+            try:
+                stat = self.path(key).stat()
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            found[key] = f"local:{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
+        return found
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -217,6 +229,24 @@ class S3Backend:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("list", prefix, exc) from exc
         return sorted(keys)
+
+    def identities(self, prefix: str) -> dict[str, str]:
+        """Key -> ``s3:{etag}-{size}`` from the listing itself (no request per object)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        validate_prefix(prefix)
+        found: dict[str, str] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    etag = str(item.get("ETag", "")).strip('"')
+                    found[item["Key"][len(self.prefix) :]] = f"s3:{etag}-{item['Size']}"
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return dict(sorted(found.items()))
 
     def delete(self, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

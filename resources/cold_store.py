@@ -106,6 +106,19 @@ class ColdStoreResource(dg.ConfigurableResource):
         """Sorted keys starting with ``prefix`` (a string prefix, as in S3)."""
         return self._store().list_keys(validate_prefix(prefix))
 
+    def identities(self, prefix: str) -> dict[str, str]:
+        """Key -> version identity for keys starting with ``prefix``, from one listing.
+
+        The identity changes whenever the object is rewritten (local: inode, size and
+        mtime; S3/R2: ETag and size), so a derived file (a rollup) can record which
+        version of a cold file it describes and a reader can check it without opening it.
+        """
+        return self._store().identities(validate_prefix(prefix))
+
+    def identity(self, key: str) -> str | None:
+        """The version identity of one object, or ``None`` if absent."""
+        return self.identities(validate_key(key)).get(key)
+
     def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error (idempotent)."""
         self._store().delete(validate_key(key))

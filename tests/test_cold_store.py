@@ -120,6 +120,24 @@ def test_list_keys_by_string_prefix_sorted(cold_store):
     assert cold_store.list_keys("nothing/here/") == []
 
 
+def test_identities_change_with_every_rewrite_and_come_from_one_listing(cold_store):
+    one, two = "timeseries/acme_hq/2026/10/01.parquet", "timeseries/acme_hq/2026/10/02.parquet"
+    cold_store.put_bytes(one, b"version 1")
+    cold_store.put_bytes(two, b"other")
+    first = cold_store.identities("timeseries/acme_hq/2026/10/")
+    assert list(first) == [one, two] and len(set(first.values())) == 2
+    assert cold_store.identity(one) == first[one]
+    assert cold_store.identities("timeseries/acme_hq/2026/10/") == first  # stable
+    cold_store.put_bytes(one, b"version 2")  # same size, other content
+    assert cold_store.identity(one) != first[one]
+    assert cold_store.identity(two) == first[two]
+    cold_store.delete(two)
+    assert cold_store.identity(two) is None
+    assert cold_store.identity("timeseries/acme_hq/2026/10/0") is None  # a prefix is not a key
+    with pytest.raises(InvalidKeyError):
+        cold_store.identities("../escape")
+
+
 def test_hostile_keys_are_refused_by_every_method(cold_store, tmp_path):
     cold_store.put_bytes("timeseries/acme_hq/2026/10/01.parquet", b"keep")
     for key in HOSTILE_KEYS:

@@ -2,8 +2,9 @@
 
 Random samples are split across the real SQLite hot store and real Parquet day files,
 with keys held by both tiers (different values: hot must win), duplicates inside a tier
-(later write wins), days without a cold file (archival late), and rollup files that are
-fresh, stale (built from an older version of the cold file) or missing.
+(later write wins), days without a cold file (archival late), and rollup files (day and
+month files, across a month boundary) that are fresh, stale (built from an older version
+of the cold file) or missing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 SITE = "prop-site"
 POINTS = ["AHU-1/SAT", "ahu-1/RAT", "VAV 3.Zone Temp"]
-DAY0 = date(2026, 3, 1)
+DAY0 = date(2026, 2, 27)  # Feb 27 - Mar 1: two month rollup files
 BASE = day_bounds_ms(DAY0)[0]
 DAYS = 3
 STEP = 1_297_000  # ~21.6 min, not minute aligned: buckets get 0..n samples
@@ -40,8 +41,9 @@ site_data = st.fixed_dictionaries({
     "runs": st.lists(run, min_size=1, max_size=4),
     "cold_days": st.sets(st.integers(0, DAYS - 1), min_size=1),
     "hot_days": st.sets(st.integers(0, DAYS - 1), max_size=DAYS - 1),  # others: hot rows deleted
-    "rollups": st.lists(st.sampled_from(["none", "fresh", "fresh", "stale"]), min_size=DAYS,
-                        max_size=DAYS),
+    "rollups": st.lists(st.sampled_from(["none", "fresh", "stale", "asset", "asset", "stale-month"]),
+                        min_size=DAYS, max_size=DAYS),
+    "compact_at_end": st.booleans(),
 })
 boundary = st.sampled_from([BASE + d * MS_PER_DAY for d in range(-1, DAYS + 2)])
 query = st.fixed_dictionaries({
@@ -82,9 +84,19 @@ def _build(root: Path, data: dict) -> dict[tuple[str, int], float]:
         if mode == "stale":  # rollup of an older cold file: other values, then rewritten
             older = site.put_cold_day(day, [(n, t, v + 1000) for n, t, v in rows[:-1]])
             site.put_rollup_from_cold(day, older)
+        if mode == "stale-month":  # day and month rollups of an older cold file, then rewritten
+            site.put_cold_day(day, [(n, t, v + 1000) for n, t, v in rows[:-1]])
+            site.rollup_day(day)
+            site.compact_month(day)
         data_bytes = site.put_cold_day(day, rows)
         if mode == "fresh":
             site.put_rollup_from_cold(day, data_bytes)
+        if mode == "asset":  # the asset's path: day rollup with the cold identity + month file
+            site.rollup_day(day)
+            site.compact_month(day)
+    if data["compact_at_end"]:
+        for d in sorted(data["cold_days"]):
+            site.compact_month(DAY0 + timedelta(days=d))
     site.put_hot(hot_rows)
     data["site"] = site
     return reference_tiers(kept_cold, hot_rows)

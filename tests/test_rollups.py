@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fixtures.query_data import QuerySite, sample_table
-from vitals.paths import cold_day_key, rollup_day_key
+from vitals.paths import cold_day_key, rollup_day_key, rollup_month_key
 from vitals.query_engine import QueryEngine, ReadStats
+from vitals.rollup_months import month_day_identities
 from vitals.rollups import (
     ROLLUP_SCHEMA,
     RollupError,
@@ -193,3 +194,81 @@ def test_decoded_rollup_slices_are_cached_per_file_version(tmp_path: Path) -> No
     assert fresh_stats.rollup_days == 2 and fresh_stats.counters.files == 1
     reference = QueryEngine(site.hot, site.cold, use_rollups=False).execute(plan)
     assert fresh.series == reference.series and fresh.series != first.series
+
+
+def _site_with_month_files(tmp_path: Path) -> tuple[QuerySite, list[date]]:
+    """Five archived days across a month boundary, rolled up by the asset's own step."""
+    site = QuerySite(tmp_path, SITE, POINTS)
+    days = [date(2026, 6, 29) + timedelta(days=d) for d in range(5)]  # Jun 29 - Jul 3
+    for d, day in enumerate(days):
+        site.put_cold_day(day, _day_rows(d - 2))
+        site.rollup_day(day)
+    for day in (days[0], days[-1]):
+        site.compact_month(day)
+    return site, days
+
+
+def test_month_files_answer_long_charts_from_one_file_per_month(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    month = site.cold.local_copy(rollup_month_key(SITE, 2026, 7))
+    identities = month_day_identities(month)
+    cold_ids = site.cold.identities(f"timeseries/{SITE}/2026/07/")
+    assert identities == {d.isoformat(): cold_ids[cold_day_key(SITE, d)] for d in days[2:]}
+    # the month file holds the 1 h and 1 d rows only, readable by DuckDB
+    counts = duckdb.sql(f"SELECT interval_ms, count(*) FROM read_parquet('{month}') "
+                        "GROUP BY ALL ORDER BY 1").fetchall()
+    assert [c[0] for c in counts] == [3_600_000, 86_400_000]
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    for interval in ("1h", "1d"):
+        fast, raw = _compare(site.engine(), QueryEngine(site.hot, site.cold, use_rollups=False),
+                             start, end, interval, POINTS[1:4])
+        assert fast.rollup_days == 5 and fast.cold_days == 0
+        assert fast.sources == 3  # hot + two month files, no day file opened
+        assert fast.counters.files == 2 and raw.counters.files == 5
+    # 15 min is not in month files: day rollups answer it
+    fast, _ = _compare(site.engine(), QueryEngine(site.hot, site.cold, use_rollups=False),
+                       start, end, "15m", POINTS[:2])
+    assert fast.rollup_days == 5 and fast.counters.files == 5
+
+
+def test_month_file_is_not_used_for_a_rewritten_cold_day(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    engine = site.engine()
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    before = engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    # re-archived with other values (same rows and size): the month file and the day
+    # rollup of that day are stale, the day is answered from raw
+    site.put_cold_day(days[3], _day_rows(1, seed=9))
+    fast, _ = _compare(engine, QueryEngine(site.hot, site.cold, use_rollups=False),
+                       start, end, "1h", POINTS[:2])
+    assert fast.rollup_days == 4 and fast.cold_days == 1
+    after = engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    assert after.series != before.series
+    # the asset's next run (day rollup, then the month) makes it a month day again
+    site.rollup_day(days[3])
+    assert site.compact_month(days[3]).days == 3
+    stats = ReadStats()
+    engine.execute(engine.plan(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"]), stats)
+    # two month files; June's slices are still cached, only the rewritten July file is read
+    assert stats.rollup_days == 5 and stats.sources == 3 and stats.counters.files == 1
+    # a cold file deleted after compaction: that day is simply absent (no rollup of nothing)
+    site.cold.delete(cold_day_key(SITE, days[4]))
+    stats = ReadStats()
+    result = engine.execute(engine.plan(SITE, POINTS[:2], start, end, interval="1d",
+                                        aggs=["max"]), stats)
+    assert stats.rollup_days == 4 and len(result.series[0].t) == 4
+
+
+def test_month_compaction_skips_days_without_a_current_day_rollup(tmp_path: Path) -> None:
+    site = QuerySite(tmp_path, SITE, POINTS)
+    day0, day1, day2 = (date(2026, 8, 1) + timedelta(days=d) for d in range(3))
+    site.put_rollup_from_cold(day0, site.put_cold_day(day0, _day_rows(31)))  # no identity
+    site.put_cold_day(day1, _day_rows(32))
+    site.rollup_day(day1)
+    site.put_cold_day(day1, _day_rows(32, seed=3))  # rewritten after its rollup
+    site.put_cold_day(day2, _day_rows(33))  # no rollup at all
+    outcome = site.compact_month(day0)
+    assert (outcome.days, outcome.skipped_days) == (0, 3)
+    fast, _ = _compare(site.engine(), QueryEngine(site.hot, site.cold, use_rollups=False),
+                       day_bounds_ms(day0)[0], day_bounds_ms(day2)[1], "1h", POINTS[:3])
+    assert fast.rollup_days == 1 and fast.cold_days == 2  # day 0 by its footer checksum

@@ -52,3 +52,19 @@ def rollup_day_key(site: str, day: date) -> str:
     """``rollups/{site}/{YYYY}/{MM}/{DD}.parquet``: per-point 15 min / 1 h / 1 d aggregates."""
     validate_site_name(site)
     return f"{ROLLUP_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}.parquet"
+
+
+ROLLUP_MONTH_PREFIX = "rollup_months/"
+
+
+def rollup_month_prefix(site: str, year: int) -> str:
+    """Folder of one site-year's month rollup files."""
+    validate_site_name(site)
+    return f"{ROLLUP_MONTH_PREFIX}{site}/{year:04d}/"
+
+
+def rollup_month_key(site: str, year: int, month: int) -> str:
+    """``rollup_months/{site}/{YYYY}/{MM}.parquet``: a month's 1 h and 1 d rollups in one file."""
+    if not 1 <= month <= 12:
+        raise ValueError(f"month must be 1-12, got {month}")
+    return f"{rollup_month_prefix(site, year)}{month:02d}.parquet"

@@ -4,7 +4,8 @@ Correctness first (DESIGN.md invariant 4): for every UTC day in the range the en
 the cold file if one exists AND the hot rows for the whole range, whatever
 ``HOT_STORAGE_DAYS`` says, so a late or failed archival never hides or doubles a sample.
 Hot wins on equal (point, ts) keys. Stored rollups are used for a day only when they
-provably describe that day's data (see :meth:`QueryEngine._rollup_days`).
+provably describe that day's data (see :meth:`QueryEngine._month_rollups` and
+:meth:`QueryEngine._day_rollups`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from vitals.names import InvalidNameError, validate_point_name, validate_site_name
-from vitals.paths import cold_day_key, rollup_day_key
+from vitals.paths import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
 from vitals.query_cold import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query_merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
 from vitals.query_series import FILL_METHODS, bucket_series, choose_auto_interval, raw_series
@@ -35,7 +36,13 @@ from vitals.query_types import (
     QueryResult,
     UnknownSiteError,
 )
-from vitals.rollups import ROLLUP_INTERVALS_MS, read_rollup_rows, rollup_matches_cold
+from vitals.rollup_months import MONTH_INTERVALS_MS, month_day_identities
+from vitals.rollups import (
+    ROLLUP_INTERVALS_MS,
+    read_rollup_rows,
+    rollup_identity,
+    rollup_matches_cold,
+)
 from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 COLD_COLUMNS = ("point_name", "ts", "value")
@@ -54,6 +61,7 @@ class ColdReader(Protocol):
     """What the engine needs from ``ColdStoreResource`` (rollups live in the same store)."""
 
     def list_keys(self, prefix: str) -> list[str]: ...
+    def identities(self, prefix: str) -> dict[str, str]: ...
     def local_copy(self, key: str) -> Path: ...
 
 
@@ -209,14 +217,25 @@ class QueryEngine:
         return str(fill), max_gap_ms  # type: ignore[return-value]
 
     # -- reading ------------------------------------------------------------------------
-    def _day_keys(self, prefix_of, site: str, days: list[date]) -> dict[date, str]:
-        """Existing keys per day, listing one month prefix at a time (cheap on S3 too)."""
-        wanted = {prefix_of(site, day): day for day in days}
+    def _cold_listing(self, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
+        """Day -> (key, version identity) of existing cold files, one listing per month."""
+        wanted = {cold_day_key(site, day): day for day in days}
         months = sorted({(day.year, day.month) for day in days})
-        found: dict[date, str] = {}
+        found: dict[date, tuple[str, str]] = {}
         for year, month in months:
-            sample_key = prefix_of(site, date(year, month, 1))
-            for key in self.cold.list_keys(sample_key.rsplit("/", 1)[0] + "/"):
+            prefix = cold_day_key(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
+            for key, identity in self.cold.identities(prefix).items():
+                if key in wanted:
+                    found[wanted[key]] = (key, identity)
+        return found
+
+    def _day_rollup_keys(self, site: str, days: list[date]) -> dict[date, str]:
+        """Existing day rollup keys per day, listing one month prefix at a time."""
+        wanted = {rollup_day_key(site, day): day for day in days}
+        found: dict[date, str] = {}
+        for year, month in sorted({(day.year, day.month) for day in days}):
+            prefix = rollup_day_key(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
+            for key in self.cold.list_keys(prefix):
                 if key in wanted:
                     found[wanted[key]] = key
         return found
@@ -227,25 +246,60 @@ class QueryEngine:
         stats.sources += 1
         return hot
 
-    def _rollup_days(self, plan: QueryPlan, cold_paths: dict[date, Path], hot_days: set[date],
-                     ) -> dict[date, Path]:
-        """Days whose stored rollup can stand in for raw data.
-
-        A day qualifies only if it lies wholly inside the range, has a cold file and a
-        rollup built from exactly that file (:func:`vitals.rollups.rollup_matches_cold`),
-        and holds no hot rows for the requested points (hot rows would win over cold).
-        """
+    def _rollup_candidates(self, plan: QueryPlan, listing: dict[date, tuple[str, str]],
+                           hot_days: set[date]) -> list[date]:
+        """Days a stored rollup may answer: wholly inside the range, archived, no hot rows
+        of the requested points (hot rows would win over cold)."""
         if not self.use_rollups or plan.interval not in ROLLUP_INTERVALS_MS:
+            return []
+        return [d for d in listing if d not in hot_days
+                and day_bounds_ms(d)[0] >= plan.start_ms and day_bounds_ms(d)[1] <= plan.end_ms]
+
+    def _month_rollups(self, plan: QueryPlan, days: list[date],
+                       listing: dict[date, tuple[str, str]]) -> tuple[list[FileRead], set[date]]:
+        """Reads of month rollup files covering ``days`` whose cold file is still the version
+        the month file was built from (identity from the listing: no cold file opened)."""
+        if plan.interval_ms not in MONTH_INTERVALS_MS or not days:
+            return [], set()
+        reads: list[FileRead] = []
+        covered: set[date] = set()
+        existing: set[str] = set()
+        for year in sorted({day.year for day in days}):
+            existing.update(self.cold.list_keys(rollup_month_prefix(plan.site, year)))
+        by_month: dict[tuple[int, int], list[date]] = {}
+        for day in sorted(days):
+            by_month.setdefault((day.year, day.month), []).append(day)
+        for (year, month), month_days in by_month.items():
+            key = rollup_month_key(plan.site, year, month)
+            if key not in existing:
+                continue
+            path = self.cold.local_copy(key)
+            recorded = month_day_identities(path)
+            good = [d for d in month_days if recorded.get(d.isoformat()) == listing[d][1]]
+            covered.update(good)
+            reads.extend(FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
+                         for first, last in _runs(good))
+        return reads, covered
+
+    def _day_rollups(self, plan: QueryPlan, days: list[date],
+                     listing: dict[date, tuple[str, str]]) -> dict[date, Path]:
+        """Days whose day rollup file provably describes the current cold file: by the cold
+        identity it recorded, else by comparing footers (:func:`rollup_matches_cold`)."""
+        found = sorted(self._day_rollup_keys(plan.site, days).items())
+        if not found:
             return {}
-        full_days = [d for d in cold_paths if d not in hot_days
-                     and day_bounds_ms(d)[0] >= plan.start_ms and day_bounds_ms(d)[1] <= plan.end_ms]
-        if not full_days:
-            return {}
-        found = sorted(self._day_keys(rollup_day_key, plan.site, full_days).items())
-        pairs = [(day, self.cold.local_copy(key), cold_paths[day]) for day, key in found]
-        # footers of a year of files: parsed in the read pool, once per process (cached)
-        fresh = map_in_pool(lambda pair: rollup_matches_cold(pair[1], pair[2]), pairs)
-        return {day: path for (day, path, _), ok in zip(pairs, fresh, strict=True) if ok}
+
+        def current(item: tuple[date, str]) -> tuple[date, Path] | None:
+            day, key = item
+            path = self.cold.local_copy(key)
+            if rollup_identity(path) == listing[day][1]:
+                return day, path
+            if rollup_matches_cold(path, self.cold.local_copy(listing[day][0])):
+                return day, path
+            return None
+
+        # footers of many files: parsed in the read pool, once per process (cached)
+        return dict(hit for hit in map_in_pool(current, found) if hit is not None)
 
     def read_raw(self, plan: QueryPlan, stats: ReadStats,
                  *, skip_days: set[date] | None = None) -> dict[str, PointRows]:
@@ -253,9 +307,12 @@ class QueryEngine:
         hot = self._read_hot(plan, stats)
         return self._merge(plan, hot, self._cold_paths(plan), stats, skip_days or set())
 
-    def _cold_paths(self, plan: QueryPlan) -> dict[date, Path]:
-        keys = self._day_keys(cold_day_key, plan.site, plan.days())
-        return {day: self.cold.local_copy(key) for day, key in sorted(keys.items())}
+    def _cold_paths(self, plan: QueryPlan, listing: dict[date, tuple[str, str]] | None = None,
+                    skip_days: set[date] | None = None) -> dict[date, Path]:
+        listing = self._cold_listing(plan.site, plan.days()) if listing is None else listing
+        skip = skip_days or set()
+        return {day: self.cold.local_copy(key) for day, (key, _identity) in sorted(listing.items())
+                if day not in skip}
 
     def _merge(self, plan: QueryPlan, hot: pa.Table, cold_paths: dict[date, Path],
                stats: ReadStats, skip_days: set[date]) -> dict[str, PointRows]:
@@ -290,17 +347,22 @@ class QueryEngine:
             width = plan.interval_ms
             assert width is not None
             hot = self._read_hot(plan, stats)
-            cold_paths = self._cold_paths(plan)
-            hot_days = _days_of(hot)
-            rollup_paths = self._rollup_days(plan, cold_paths, hot_days)
-            rows = self._merge(plan, hot, cold_paths, stats, set(rollup_paths))
+            listing = self._cold_listing(plan.site, plan.days())
+            candidates = self._rollup_candidates(plan, listing, _days_of(hot))
+            month_reads, month_days = self._month_rollups(plan, candidates, listing)
+            day_rollups = self._day_rollups(
+                plan, [d for d in candidates if d not in month_days], listing)
+            rollup_days = month_days | set(day_rollups)
+            cold_paths = self._cold_paths(plan, listing, rollup_days)
+            rows = self._merge(plan, hot, cold_paths, stats, set())
             bucket_tables = [aggregate_rows(rows, width)]
-            if rollup_paths:
-                items = [FileRead(path, *day_bounds_ms(day)) for day, path in sorted(rollup_paths.items())]
+            if rollup_days:
+                items = month_reads + [FileRead(path, *day_bounds_ms(day))
+                                       for day, path in sorted(day_rollups.items())]
                 bucket_tables += read_rollup_rows(items, plan.points, width, counters=stats.counters)
                 stats.tiers.add("rollup")
                 stats.sources += len(items)
-                stats.rollup_days += len(items)
+                stats.rollup_days += len(rollup_days)
             per_point = by_point_sorted(bucket_tables)
             empty = bucket_tables[0].schema.empty_table().drop_columns(["point_name"])
             series = [bucket_series(name, per_point.get(name, empty), plan.aggs, interval_ms=width,
@@ -331,6 +393,17 @@ class QueryEngine:
                          fill=fill, max_gap_ms=max_gap_ms)
         result = self.execute(plan)
         return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """(first, last) of each run of consecutive days in a sorted list."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _days_of(table: pa.Table) -> set[date]:

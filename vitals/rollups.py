@@ -55,6 +55,9 @@ META_DATE = b"vitals.date"
 META_SOURCE_ROWS = b"vitals.rollup.source_rows"
 META_BUILT_AT = b"vitals.rollup.built_at"
 META_SOURCE_CHECKSUM = b"vitals.rollup.source_key_checksum"
+# The cold store's version identity of the cold file (ColdStoreResource.identity): lets a
+# reader check a rollup against a directory listing instead of opening the cold file.
+META_SOURCE_IDENTITY = b"vitals.rollup.source_identity"
 COLD_CHECKSUM_KEY = "vitals.key_checksum"  # written by vitals.cold_file into every cold file
 
 _BUILD_SQL = """
@@ -136,7 +139,8 @@ def _group_bounds(table: pa.Table, target_rows: dict[int, int]) -> list[int]:
 
 
 def rollup_file_bytes(
-    table: pa.Table, site: str, day: date, *, source_checksum: str | None = None
+    table: pa.Table, site: str, day: date, *, source_checksum: str | None = None,
+    source_identity: str | None = None,
 ) -> bytes:
     """Parquet bytes of one site-day rollup, sorted (interval, point, bucket).
 
@@ -171,8 +175,18 @@ def rollup_file_bytes(
             META_SOURCE_ROWS: str(source_rows).encode(),
             META_BUILT_AT: datetime.now(UTC).isoformat().encode(),
             **({META_SOURCE_CHECKSUM: source_checksum.encode()} if source_checksum else {}),
+            **({META_SOURCE_IDENTITY: source_identity.encode()} if source_identity else {}),
         }
     )
+    return write_rollup_parquet(table, ROLLUP_ROWS_PER_GROUP)
+
+
+def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> bytes:
+    """Parquet bytes of a rollup table sorted (interval, point, bucket), schema metadata kept.
+
+    One interval per row group, groups cut at point boundaries near ``rows_per_group``;
+    statistics only on the two pruning columns, dictionary-encoded names, zstd.
+    """
     sink = io.BytesIO()
     with pq.ParquetWriter(
         sink,
@@ -185,7 +199,7 @@ def rollup_file_bytes(
         store_schema=True,
     ) as writer:
         start = 0
-        for end in _group_bounds(table, ROLLUP_ROWS_PER_GROUP):
+        for end in _group_bounds(table, rows_per_group):
             writer.write_table(table.slice(start, end - start), row_group_size=end - start)
             start = end
         if table.num_rows == 0:
@@ -193,16 +207,24 @@ def rollup_file_bytes(
     return sink.getvalue()
 
 
-def rollup_bytes_from_cold(cold_bytes: bytes, site: str, day: date) -> bytes:
-    """The rollup file for one cold day file's bytes, tied to it by its key checksum."""
+def rollup_bytes_from_cold(cold_bytes: bytes, site: str, day: date, *,
+                           source_identity: str | None = None) -> bytes:
+    """The rollup file for one cold day file's bytes, tied to it by its key checksum
+    (and, when given, by the cold store's identity of that file version)."""
     from vitals.cold_file import read_cold_bytes
 
     parquet = pq.ParquetFile(io.BytesIO(cold_bytes))
     checksum = (parquet.schema_arrow.metadata or {}).get(COLD_CHECKSUM_KEY.encode())
     table = build_rollup_table(read_cold_bytes(cold_bytes))
     return rollup_file_bytes(
-        table, site, day, source_checksum=checksum.decode() if checksum else None
+        table, site, day, source_checksum=checksum.decode() if checksum else None,
+        source_identity=source_identity,
     )
+
+
+def rollup_identity(rollup_path: Path) -> str | None:
+    """The cold file version identity a rollup file was built from, if it recorded one."""
+    return file_index(rollup_path).key_values.get(META_SOURCE_IDENTITY.decode())
 
 
 def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
@@ -210,7 +232,8 @@ def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
 
     Both must agree on the row count; when both carry the cold key checksum it must be
     equal (it covers values too), otherwise the rollup must be at least as new as the
-    cold file. Anything else means "compute from raw" (correctness first).
+    cold file. Anything else means "compute from raw" (correctness first). (A caller
+    holding the cold file's current identity can skip opening it: :func:`rollup_identity`.)
     """
     rollup_meta = file_index(rollup_path).key_values
     cold = file_index(cold_path)

@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 
 from resources.cold_store import ColdStoreResource
 from vitals.paths import cold_day_key, rollup_day_key
+from vitals.rollup_months import compact_rollup_month
 from vitals.rollups import rollup_bytes_from_cold
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partition_runs import run_per_site_day, site_days
 from vitals_assets.partitions import site_day_partitions
 
 
@@ -23,30 +24,49 @@ from vitals_assets.partitions import site_day_partitions
     automation_condition=dg.AutomationCondition.eager(),
     description=(
         "rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point count/sum/min/max/last at 15 min, "
-        "1 h and 1 d, rebuilt whenever the day's cold file changes (late data included)."
+        "1 h and 1 d, rebuilt whenever the day's cold file changes (late data included); "
+        "then rollup_months/{site}/{YYYY}/{MM}.parquet, the month's 1 h and 1 d rows in one "
+        "file for year-long charts."
     ),
 )
 def cold_rollups(
     context: dg.AssetExecutionContext, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
-    return run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
+    result = run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
+    # Each month touched is compacted once per run, after its days (a range run of a whole
+    # month rebuilds the month file once, not 31 times).
+    months = sorted({(site, day.year, day.month) for site, day in site_days(context)})
+    compactions = [compact_rollup_month(cold_store, *month) for month in months]
+    return dg.MaterializeResult(metadata={
+        **(result.metadata or {}),
+        "month_files": len(compactions),
+        "month_days": sum(c.days for c in compactions),
+        "month_days_skipped": sum(c.skipped_days for c in compactions),
+        "month_rows": sum(c.rows for c in compactions),
+        "month_seconds": round(sum(c.seconds for c in compactions), 3),
+    })
 
 
 def _rollup_site_day(cold_store, site: str, day) -> dict:
     """Rebuild one site-day's rollup file from its cold file."""
     began = time.monotonic()
-    cold_bytes = cold_store.get_bytes(cold_day_key(site, day))
-    # Tied to this exact cold file by its key checksum: the query engine uses a rollup
-    # only while it matches the current file (a re-archived day makes it stale).
-    data = rollup_bytes_from_cold(cold_bytes, site, day)
+    cold_key = cold_day_key(site, day)
+    identity_before = cold_store.identity(cold_key)
+    cold_bytes = cold_store.get_bytes(cold_key)
+    identity_after = cold_store.identity(cold_key)
+    # Tied to this exact cold file by its key checksum, and by its version identity when
+    # the file did not change while it was read: the query engine uses a rollup only
+    # while it matches the current file (a re-archived day makes it stale).
+    stable = identity_before if identity_before == identity_after else None
+    data = rollup_bytes_from_cold(cold_bytes, site, day, source_identity=stable)
     key = rollup_day_key(site, day)
     cold_store.put_bytes(key, data)
-    table = pq.read_table(io.BytesIO(data), columns=["point_name"])
+    rollup_rows = pq.read_metadata(io.BytesIO(data)).num_rows
     samples_rows = pq.ParquetFile(io.BytesIO(cold_bytes)).metadata.num_rows
     return {
             "key": key,
             "source_rows": samples_rows,
-            "rollup_rows": table.num_rows,
+            "rollup_rows": rollup_rows,
             "bytes": len(data),
             "seconds": round(time.monotonic() - began, 3),
         }
