@@ -32,7 +32,7 @@ class Stats:
             self._by_status: Counter[str] = Counter()
             self._by_route_status: Counter[str] = Counter()
             self._faults: Counter[str] = Counter()
-            self._recent: deque[tuple[float, str, int]] = deque(maxlen=RECENT)
+            self._recent: deque[tuple[float, str, int, str]] = deque(maxlen=RECENT)
             self._samples = 0
             self._pages = 0
             self._busy_s = 0.0
@@ -46,9 +46,11 @@ class Stats:
         faults: tuple[str, ...] = (),
         seconds: float = 0.0,
         epoch: int | None = None,
+        target: str = "",
     ) -> None:
         """Count one answered API request (``samples`` only when the body went out whole;
-        ``seconds`` the time spent building the answer, injected delays excluded)."""
+        ``seconds`` the time spent building the answer, injected delays excluded;
+        ``target`` the path and query asked, so a bench can replay a client's requests)."""
         with self._lock:
             if epoch is not None and epoch != self.epoch:
                 return  # began before a reset
@@ -58,7 +60,7 @@ class Stats:
             self._by_status[str(status)] += 1
             self._by_route_status[f"{route} {status}"] += 1
             self._faults.update(faults)
-            self._recent.append((time.time(), route, status))
+            self._recent.append((time.time(), route, status, target))
             self._samples += samples
             self._pages += 1 if samples else 0
 
@@ -77,6 +79,7 @@ class Stats:
                 "sample_pages_served": self._pages,
                 "busy_seconds": round(self._busy_s, 3),
                 "window_s": window_s,
-                "requests_last_window": sum(1 for t, _, _ in recent if t >= now - window_s),
-                "recent_requests": [{"t": t, "route": r, "status": s} for t, r, s in recent],
+                "requests_last_window": sum(1 for t, *_ in recent if t >= now - window_s),
+                "recent_requests": [{"t": t, "route": r, "status": s, "target": q}
+                                    for t, r, s, q in recent],
             }

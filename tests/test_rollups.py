@@ -272,3 +272,17 @@ def test_month_compaction_skips_days_without_a_current_day_rollup(tmp_path: Path
     fast, _ = _compare(site.engine(), QueryEngine(site.hot, site.cold, use_rollups=False),
                        day_bounds_ms(day0)[0], day_bounds_ms(day2)[1], "1h", POINTS[:3])
     assert fast.rollup_days == 1 and fast.cold_days == 2  # day 0 by its footer checksum
+
+
+def test_warm_up_parses_month_footers_before_the_first_chart(tmp_path: Path) -> None:
+    from vitals.query_cold import FOOTERS
+    from vitals.rollup_months import warm_month_files
+
+    site, days = _site_with_month_files(tmp_path)
+    FOOTERS.clear()
+    assert warm_month_files(site.cold) == 2 and FOOTERS.misses == 2
+    assert warm_month_files(site.cold, months_per_site=1) == 1 and FOOTERS.hits == 1
+    engine = site.engine()
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    assert FOOTERS.misses == 2  # the chart found both month footers parsed

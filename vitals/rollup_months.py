@@ -137,3 +137,22 @@ def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthC
     rows = pq.read_metadata(io.BytesIO(data)).num_rows
     return MonthCompaction(key=key, days=len(parts), skipped_days=skipped, rows=rows,
                            bytes=len(data), seconds=round(time.monotonic() - began, 3))
+
+
+def warm_month_files(cold_store, *, months_per_site: int = 36) -> int:
+    """Parse the footers of each site's newest month files into the process cache.
+
+    Run once at API start-up (in the background) so the first year-long chart after a
+    restart does not pay ~7 ms of footer parsing per month. Returns files warmed.
+    """
+    from vitals.paths import ROLLUP_MONTH_PREFIX
+
+    by_site: dict[str, list[str]] = {}
+    for key in cold_store.list_keys(ROLLUP_MONTH_PREFIX):
+        by_site.setdefault(key.split("/")[1], []).append(key)
+    warmed = 0
+    for keys in by_site.values():
+        for key in sorted(keys)[-months_per_site:]:
+            month_day_identities(cold_store.local_copy(key))
+            warmed += 1
+    return warmed

@@ -7,8 +7,11 @@ answers for 404/405 and every :class:`ApiError`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,6 +30,7 @@ from vitals.api.openapi import build_openapi
 from vitals.api.service import ApiState, PointCatalogue, QueryEngine
 from vitals.config import Settings
 
+_LOG = logging.getLogger("vitals.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
@@ -112,10 +116,33 @@ def create_app(
             Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes),
         ],
         exception_handlers={ApiError: _on_api_error, HTTPException: _on_http_error},
+        lifespan=_warm_up(cold_store),
     )
     app.state.vitals = state
     app.state.openapi = build_openapi()
     return app
+
+
+def _warm_up(cold_store: Any):
+    """Lifespan: parse month rollup footers in a background thread (never delays start-up)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        def warm() -> None:
+            from vitals.rollup_months import warm_month_files
+
+            try:
+                began = time.perf_counter()
+                count = warm_month_files(cold_store)
+                _LOG.info("warmed %d month rollup footers in %.2f s", count, time.perf_counter() - began)
+            except Exception as exc:  # noqa: BLE001 - an optimisation only: queries still work
+                _LOG.warning("month rollup warm-up skipped: %s", exc)
+
+        if hasattr(cold_store, "list_keys") and hasattr(cold_store, "local_copy"):
+            threading.Thread(target=warm, name="vitals-warm-up", daemon=True).start()
+        yield
+
+    return lifespan
 
 
 def app_from_environment() -> Starlette:
