@@ -58,6 +58,26 @@ def test_sites_and_point_search(client):
     assert missing.status_code == 404 and missing.json()["error"] == "unknown_site"
 
 
+def test_point_search_answers_are_cached_for_the_hot_ttl(tmp_path):
+    from resources.ace import AcePoint
+
+    import time
+
+    site = build_api_site(tmp_path)
+    with make_client(site, hot_ttl_s=0.5) as cached:
+        first = cached.get(f"/v1/sites/{SITE}/points", params={"q": "new-ahu"}).json()
+        assert first["count"] == 0
+        site.data.hot.upsert_points(SITE, [AcePoint("NEW-AHU/Supply Fan")])
+        again = cached.get(f"/v1/sites/{SITE}/points", params={"q": "new-ahu"}).json()
+        assert again == first  # within the TTL: the cached answer
+        other = cached.get(f"/v1/sites/{SITE}/points", params={"q": "new-ahu", "limit": 5}).json()
+        assert [p["name"] for p in other["points"]] == ["NEW-AHU/Supply Fan"]  # other key
+        time.sleep(0.6)  # past the hot TTL
+        later = cached.get(f"/v1/sites/{SITE}/points", params={"q": "new-ahu"}).json()
+        assert [p["name"] for p in later["points"]] == ["NEW-AHU/Supply Fan"]
+        assert cached.get("/v1/sites/nowhere/points").status_code == 404  # never cached
+
+
 def test_raw_hot_series_in_request_order_with_stored_names(client, api_site):
     start, _ = api_site.day_ms(api_site.hot_days[0])
     answer = _get_ts(client, points=[RAT.upper(), SAT], start=start, end=start + HOUR)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vitals.api.cache import CachedResponse, cache_key
 from vitals.api.errors import ApiError, bad_request, truncate
 from vitals.api.params import (
     TimeseriesQuery,
@@ -51,13 +52,27 @@ async def list_points(request: Request) -> Response:
         except InvalidNameError as exc:
             raise bad_request(f"q: {exc}") from exc
     limit = _parse_limit(single(params, "limit"))
-    hot_store = api_state(request).hot_store
-    sites = await run_in_threadpool(hot_store.list_sites)
-    if site not in sites:
-        raise ApiError(404, "unknown_site", str(UnknownSiteError(f"site {site!r} is not known")))
-    records = await run_in_threadpool(hot_store.list_points, site, q or None, limit)
-    points = [{"name": r.name, "data_type": r.data_type} for r in records]
-    return _json({"site": site, "q": q or "", "count": len(points), "points": points})
+    state = api_state(request)
+    hot_store = state.hot_store
+
+    def search() -> bytes | None:
+        if site not in hot_store.list_sites():
+            return None
+        records = hot_store.list_points(site, q or None, limit)
+        points = [{"name": r.name, "data_type": r.data_type} for r in records]
+        return dumps({"site": site, "q": q or "", "count": len(points), "points": points})
+
+    async def compute() -> tuple[CachedResponse, float]:
+        body = await run_in_threadpool(search)  # one hop: site check and search together
+        if body is None:
+            raise ApiError(404, "unknown_site", str(UnknownSiteError(f"site {site!r} is not known")))
+        return CachedResponse(body, "application/json", 0, ()), state.hot_ttl_s
+
+    # Chart pages search as users type: the same few words, answered from the cache for
+    # as long as hot answers are (a newly discovered point shows within that TTL).
+    key = cache_key({"kind": "points", "site": site, "q": q or "", "limit": limit})
+    entry, _hit = await state.cache.get_or_compute(key, compute)
+    return Response(entry.body, media_type=entry.media_type)
 
 
 def _parse_limit(raw: str | None) -> int:
