@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from tests.cold_samples import DAY, SITE, point_names, samples, table
 from vitals.cold_file import COLD_SCHEMA, build_cold_table, key_checksum
-from vitals.key_order import key_runs
+from vitals.key_order import key_runs, merge_disjoint_sorted
 from vitals.names import InvalidNameError
-from vitals.samples import day_bounds_ms
+from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
 START, END = day_bounds_ms(DAY)
 
@@ -183,3 +183,55 @@ def test_days_differ_so_checksums_differ():
     one = samples(point_names(2), per_point=3)
     other = samples(point_names(2), per_point=3, day=DAY + timedelta(days=1))
     assert key_checksum(one) != key_checksum(other)
+
+
+# --- merging a day's sorted raw pulls without a sort -----------------------------------
+
+def _as_dictionary(piece: pa.Table) -> pa.Table:
+    return piece.set_column(0, "point_name", pc.dictionary_encode(piece.column("point_name")))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    cuts=st.lists(st.integers(START + 1, END - 1), max_size=5, unique=True),
+    rows_=st.lists(
+        st.tuples(st.sampled_from(["p1", "P1", "p2", "ses/a:1/x", "é", "z" * 90]),
+                  st.integers(START, END - 1), st.floats(-1e6, 1e6, allow_nan=False)),
+        min_size=1, max_size=60,
+    ),
+    dictionary=st.lists(st.booleans(), min_size=6, max_size=6),
+    overlap=st.booleans(),
+    duplicate=st.booleans(),
+    shuffle_pieces=st.randoms(),
+)
+def test_sorted_disjoint_pieces_merge_without_a_sort_and_equal_the_reference(
+    cuts, rows_, dictionary, overlap, duplicate, shuffle_pieces
+):
+    bounds = [START, *sorted(cuts), END]
+    pieces_rows = [[r for r in rows_ if lo <= r[1] < hi] for lo, hi in zip(bounds, bounds[1:])]
+    if overlap and len(pieces_rows) > 1 and pieces_rows[0]:
+        pieces_rows[1].append(pieces_rows[0][0][:2] + (123.0,))  # a key in two windows
+    if duplicate and rows_:
+        pieces_rows[-1].append(rows_[-1])  # a repeated key inside one pull
+    expected: dict[tuple[str, int], float] = {}
+    for piece in pieces_rows:
+        for name, ts, value in piece:
+            expected[(name, ts)] = value  # later pieces win, as sources do
+    pieces = []
+    for index, piece in enumerate(pieces_rows):
+        piece = sorted(piece, key=lambda r: (r[0].encode(), r[1]))  # stable: later stays later
+        built = table([r[0] for r in piece], [r[1] for r in piece], [r[2] for r in piece])
+        pieces.append(_as_dictionary(built) if dictionary[index] else built)
+    order = list(range(len(pieces)))
+    shuffle_pieces.shuffle(order)
+    fast = merge_disjoint_sorted([pieces[i] for i in order])
+    if fast is not None:
+        assert fast.schema == SAMPLE_SCHEMA and key_runs(fast).canonical
+    repeats = any(len({(n, t) for n, t, _v in p}) < len(p) for p in pieces_rows)
+    spans = sorted((min(r[1] for r in p), max(r[1] for r in p)) for p in pieces_rows if p)
+    disjoint = all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    assert (fast is not None) == (disjoint and not repeats and bool(spans))  # no-sort path
+    cold = build_cold_table(SITE, DAY, pieces)
+    want = sorted(((n, t, v) for (n, t), v in expected.items()), key=lambda r: (r[0].encode(), r[1]))
+    assert rows(cold) == want
+    assert cold.schema.field("point_name").type == pa.string()

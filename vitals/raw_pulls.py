@@ -72,16 +72,28 @@ def _parsed_bytes(parsed: ParsedSamples) -> bytes:
     return sink.getvalue()
 
 
-def _read_parsed(data: bytes) -> ParsedSamples | None:
+_DICTIONARY_SCHEMA = SAMPLE_SCHEMA.set(
+    0, SAMPLE_SCHEMA.field(0).with_type(pa.dictionary(pa.int32(), pa.string()))
+)
+
+
+def _read_parsed(data: bytes, *, dictionary_names: bool = False) -> ParsedSamples | None:
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = pq.read_table(
+            io.BytesIO(data), read_dictionary=["point_name"] if dictionary_names else None
+        )
     except (pa.ArrowInvalid, OSError):
         return None
     meta = table.schema.metadata or {}
     if meta.get(_META_PARSER) != PARSER_VERSION or table.schema.names != SAMPLE_SCHEMA.names:
         return None
     counts = [int(meta.get(key, b"0")) for key in _META_DROPS]
-    return ParsedSamples(table.cast(SAMPLE_SCHEMA).replace_schema_metadata(None), *counts)
+    schema = _DICTIONARY_SCHEMA if dictionary_names else SAMPLE_SCHEMA
+    try:
+        table = table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return ParsedSamples(table.replace_schema_metadata(None), *counts)
 
 
 def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.Table) -> str:
@@ -132,26 +144,51 @@ def read_raw_pulls(cold_store, pulls: Sequence[RawPullFile]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples:
-    """The samples of the given pulls, in pull order, with the summed drop counts.
+@dataclass(frozen=True)
+class ParsedPulls:
+    """Each pull's samples (one table per pull, in pull order) and the summed drops."""
 
-    Uses each pull's parsed cache when it is current, else parses the raw file.
+    pieces: list[pa.Table]
+    dropped_bad_value: int
+    dropped_bad_time: int
+    dropped_bad_name: int
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_bad_value + self.dropped_bad_time + self.dropped_bad_name
+
+
+def read_parsed_pieces(cold_store, pulls: Sequence[RawPullFile], *,
+                       dictionary_names: bool = False) -> ParsedPulls:
+    """The samples of each given pull, with the summed drop counts.
+
+    Uses each pull's parsed cache when it is current (sorted by key; names
+    dictionary-encoded when ``dictionary_names``, ~5x cheaper to read), else parses the
+    raw file (string names, arrival order).
     """
-    tables: list[pa.Table] = []
+    pieces: list[pa.Table] = []
     counts = [0, 0, 0]
     for pull in pulls:
         parsed = None
         cache = parsed_key(pull.key)
         if cold_store.exists(cache):
-            parsed = _read_parsed(cold_store.get_bytes(cache))
+            parsed = _read_parsed(cold_store.get_bytes(cache), dictionary_names=dictionary_names)
         if parsed is None:
             parsed = raw_to_samples(read_raw_pulls(cold_store, [pull]))
-        tables.append(parsed.table)
+        pieces.append(parsed.table)
         counts[0] += parsed.dropped_bad_value
         counts[1] += parsed.dropped_bad_time
         counts[2] += parsed.dropped_bad_name
-    table = pa.concat_tables(tables) if tables else SAMPLE_SCHEMA.empty_table()
-    return ParsedSamples(table, *counts)
+    return ParsedPulls(pieces, *counts)
+
+
+def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples:
+    """The samples of the given pulls as one table (string names), in pull order, with
+    the summed drop counts."""
+    parsed = read_parsed_pieces(cold_store, pulls)
+    table = pa.concat_tables(parsed.pieces) if parsed.pieces else SAMPLE_SCHEMA.empty_table()
+    return ParsedSamples(table, parsed.dropped_bad_value, parsed.dropped_bad_time,
+                         parsed.dropped_bad_name)
 
 
 def covered_ms(pulls: Sequence[RawPullFile]) -> int:
