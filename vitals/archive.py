@@ -32,6 +32,7 @@ from vitals.cold_file import (
     read_cold_bytes,
     verify_cold_bytes,
 )
+from vitals.key_order import merge_disjoint_sorted
 from vitals.paths import cold_day_key
 from vitals.raw_pulls import list_raw_pulls, read_parsed_pieces
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
@@ -45,28 +46,15 @@ class ArchiveError(RuntimeError):
 
 @dataclass(frozen=True)
 class DaySources:
-    """Every source holding a site-day, as sample tables (raw: one per pull, names
-    possibly dictionary-encoded)."""
+    """Every source holding a site-day, as sample tables."""
 
-    raw_pieces: list[pa.Table]
+    raw: pa.Table
     cold: pa.Table
     hot: pa.Table
     raw_pulls: int
     raw_dropped: int
     raw_unknown_points: int
     cold_unreadable: bool
-
-    @property
-    def raw_rows(self) -> int:
-        return sum(piece.num_rows for piece in self.raw_pieces)
-
-    @property
-    def raw(self) -> pa.Table:
-        """All raw samples as one table with string names (for checks; archival uses
-        the pieces, which merge without a sort)."""
-        if not self.raw_pieces:
-            return SAMPLE_SCHEMA.empty_table()
-        return pa.concat_tables([plain_names(piece) for piece in self.raw_pieces])
 
 
 @dataclass(frozen=True)
@@ -114,6 +102,26 @@ def _filter_to_catalogue(samples: pa.Table, names: pa.Array) -> tuple[pa.Table, 
     return kept, samples.num_rows - kept.num_rows
 
 
+def _merge_raw_pulls(pieces: list[pa.Table], catalogue: set[str]) -> tuple[pa.Table, int]:
+    """A day's raw pulls as one table of catalogue points, and the rows of other points.
+
+    Sorted pulls of disjoint windows (the usual case) merge in key order without a sort,
+    leaving unknown points out as whole runs; anything else is filtered and concatenated
+    for :func:`build_cold_table` to sort.
+    """
+    total = sum(piece.num_rows for piece in pieces)
+    merged = merge_disjoint_sorted(pieces, keep_names=catalogue)
+    if merged is not None:
+        return merged, total - merged.num_rows
+    names = pa.array(sorted(catalogue), pa.string())
+    kept, unknown = [], 0
+    for piece in pieces:
+        rows, dropped = _filter_to_catalogue(piece, names)
+        kept.append(plain_names(rows))
+        unknown += dropped
+    return (pa.concat_tables(kept) if kept else SAMPLE_SCHEMA.empty_table()), unknown
+
+
 def read_day_sources(
     hot_store, cold_store, site: str, day: date, *, include_existing: bool = True
 ) -> DaySources:
@@ -122,14 +130,10 @@ def read_day_sources(
     ``include_existing=False`` ignores the current cold file (a rebuild from raw + hot).
     """
     start_ms, end_ms = day_bounds_ms(day)
-    catalogue = pa.array(sorted({point.name for point in hot_store.list_points(site)}), pa.string())
+    catalogue = {point.name for point in hot_store.list_points(site)}
     pulls = list_raw_pulls(cold_store, site, day)
     parsed = read_parsed_pieces(cold_store, pulls, dictionary_names=True)
-    raw_pieces, unknown = [], 0
-    for piece in parsed.pieces:
-        kept, dropped = _filter_to_catalogue(piece, catalogue)
-        raw_pieces.append(kept)
-        unknown += dropped
+    raw, unknown = _merge_raw_pulls(parsed.pieces, catalogue)
     key = cold_day_key(site, day)
     cold = SAMPLE_SCHEMA.empty_table()
     cold_unreadable = False
@@ -139,7 +143,7 @@ def read_day_sources(
         except ColdVerificationError:
             cold_unreadable = True
     hot = hot_store.read_samples(site, start_ms, end_ms)
-    return DaySources(raw_pieces, cold, hot, len(pulls), parsed.dropped, unknown, cold_unreadable)
+    return DaySources(raw, cold, hot, len(pulls), parsed.dropped, unknown, cold_unreadable)
 
 
 def archive_site_day(
@@ -159,16 +163,16 @@ def archive_site_day(
     if delete_hot and not include_existing:
         raise ArchiveError("a rebuild that ignores the existing file must not delete hot rows")
     sources = read_day_sources(hot_store, cold_store, site, day, include_existing=include_existing)
-    table = build_cold_table(site, day, [*sources.raw_pieces, sources.cold, sources.hot])
+    table = build_cold_table(site, day, [sources.raw, sources.cold, sources.hot])
     checksum = key_checksum(table)
     step("built")
 
     existing_checksum = key_checksum(sources.cold) if sources.cold.num_rows else None
     rewritten = sources.cold_unreadable or existing_checksum != checksum or not cold_store.exists(key)
     if rewritten:
-        names = ["raw"] * bool(sources.raw_rows) + ["hot"] * bool(sources.hot.num_rows)
+        names = ["raw"] * bool(sources.raw.num_rows) + ["hot"] * bool(sources.hot.num_rows)
         if sources.cold.num_rows:
-            names.insert(1 if sources.raw_rows else 0, "cold")
+            names.insert(1 if sources.raw.num_rows else 0, "cold")
         data = cold_file_bytes(table, site=site, day=day, sources=names, checksum=checksum)
         cold_store.put_bytes(key, data)
     step("written")
@@ -210,7 +214,7 @@ def archive_site_day(
         rewritten=rewritten,
         verified=True,
         hot_rows=sources.hot.num_rows,
-        raw_rows=sources.raw_rows,
+        raw_rows=sources.raw.num_rows,
         cold_rows_before=sources.cold.num_rows,
         hot_rows_deleted=deleted,
         raw_dropped=sources.raw_dropped,

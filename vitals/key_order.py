@@ -13,7 +13,7 @@ collation), never by locale.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Sequence, Set as AbstractSet
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -219,7 +219,8 @@ def _repeated_names(runs: Sequence[tuple[str, int]]) -> pa.Array | None:
     return pa.StringArray.from_buffers(end, offsets.buffers()[1], repeated.buffers()[2])
 
 
-def merge_disjoint_sorted(pieces: Sequence[pa.Table]) -> pa.Table | None:
+def merge_disjoint_sorted(pieces: Sequence[pa.Table], *,
+                          keep_names: AbstractSet[str] | None = None) -> pa.Table | None:
     """Merge sample tables without sorting, when that is provably the same as sorting.
 
     Applies when every piece is in canonical key order and the pieces' time ranges do
@@ -244,13 +245,16 @@ def merge_disjoint_sorted(pieces: Sequence[pa.Table]) -> pa.Table | None:
     for rank, index in enumerate(order):
         offset = base
         for name, count in zip(runs[index].names, runs[index].counts, strict=True):
-            entries.append((name, rank, offset, count))
+            if keep_names is None or name in keep_names:
+                entries.append((name, rank, offset, count))
             offset += count
         base += pieces[index].num_rows
     entries.sort()  # by name (code point order is UTF-8 byte order), then time
     per_name: dict[str, int] = {}
     for name, _rank, _offset, count in entries:
         per_name[name] = per_name.get(name, 0) + count
+    if not entries:
+        return SAMPLE_SCHEMA.empty_table()
     names = _repeated_names(list(per_name.items()))
     if names is None:
         return None
