@@ -286,3 +286,16 @@ def test_warm_up_parses_month_footers_before_the_first_chart(tmp_path: Path) -> 
     start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
     engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
     assert FOOTERS.misses == 2  # the chart found both month footers parsed
+
+
+def test_corrupt_month_and_day_rollups_fall_back_to_raw(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    site.cold.put_bytes(rollup_month_key(SITE, 2026, 7), b"PAR1 not a parquet file")
+    site.cold.put_bytes(rollup_day_key(SITE, days[3]), b"\x00" * 64)
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    fast, _ = _compare(site.engine(), QueryEngine(site.hot, site.cold, use_rollups=False),
+                       start, end, "1h", POINTS[:3])
+    # June from its month file; July's days 1 and 3 from day rollups, day 2 from raw
+    assert fast.rollup_days == 4 and fast.cold_days == 1
+    outcome = site.compact_month(days[3])  # the corrupt day rollup is skipped, not fatal
+    assert (outcome.days, outcome.skipped_days) == (2, 1)

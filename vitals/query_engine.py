@@ -292,10 +292,13 @@ class QueryEngine:
         def current(item: tuple[date, str]) -> tuple[date, Path] | None:
             day, key = item
             path = self.cold.local_copy(key)
-            if rollup_identity(path) == listing[day][1]:
-                return day, path
-            if rollup_matches_cold(path, self.cold.local_copy(listing[day][0])):
-                return day, path
+            try:
+                if rollup_identity(path) == listing[day][1]:
+                    return day, path
+                if rollup_matches_cold(path, self.cold.local_copy(listing[day][0])):
+                    return day, path
+            except (pa.ArrowInvalid, OSError):
+                pass  # an unreadable rollup: the day is computed from raw data
             return None
 
         # footers of many files: parsed in the read pool, once per process (cached)

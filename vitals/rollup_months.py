@@ -86,8 +86,14 @@ def month_file_bytes(site: str, year: int, month: int,
 
 
 def month_day_identities(path: Path) -> dict[str, str]:
-    """ISO day -> cold file identity for every day a month file holds (cached footer)."""
-    raw = file_index(path).key_values.get(META_MONTH_DAYS.decode())
+    """ISO day -> cold file identity for every day a month file holds (cached footer).
+
+    An unreadable file holds no day: its days are answered from day rollups or raw data.
+    """
+    try:
+        raw = file_index(path).key_values.get(META_MONTH_DAYS.decode())
+    except (pa.ArrowInvalid, OSError):
+        return {}
     if not raw:
         return {}
     try:
@@ -124,13 +130,16 @@ def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthC
             skipped += 1
             continue
         data = io.BytesIO(cold_store.get_bytes(rollup_key))
-        recorded = (pq.read_schema(data).metadata or {}).get(META_SOURCE_IDENTITY)
-        if recorded is None or recorded.decode() != identity:
-            skipped += 1
-            continue
-        # row-group statistics on interval_ms skip the 15 min section unread
-        wanted = [("interval_ms", "in", list(MONTH_INTERVALS_MS))]
-        parts[day] = (identity, pq.read_table(data, filters=wanted))
+        try:
+            recorded = (pq.read_schema(data).metadata or {}).get(META_SOURCE_IDENTITY)
+            if recorded is None or recorded.decode() != identity:
+                skipped += 1
+                continue
+            # row-group statistics on interval_ms skip the 15 min section unread
+            wanted = [("interval_ms", "in", list(MONTH_INTERVALS_MS))]
+            parts[day] = (identity, pq.read_table(data, filters=wanted))
+        except (pa.ArrowInvalid, OSError):
+            skipped += 1  # an unreadable day rollup: the next cold_rollups run rebuilds it
     data = month_file_bytes(site, year, month, parts)
     if parts or cold_store.exists(key):
         cold_store.put_bytes(key, data)
