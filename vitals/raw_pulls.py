@@ -149,13 +149,11 @@ class ParsedPulls:
     """Each pull's samples (one table per pull, in pull order) and the summed drops."""
 
     pieces: list[pa.Table]
-    dropped_bad_value: int
-    dropped_bad_time: int
-    dropped_bad_name: int
+    drops: tuple[int, int, int]  # bad value, bad time, bad name (as in ParsedSamples)
 
     @property
     def dropped(self) -> int:
-        return self.dropped_bad_value + self.dropped_bad_time + self.dropped_bad_name
+        return sum(self.drops)
 
 
 def read_parsed_pieces(cold_store, pulls: Sequence[RawPullFile], *,
@@ -179,7 +177,7 @@ def read_parsed_pieces(cold_store, pulls: Sequence[RawPullFile], *,
         counts[0] += parsed.dropped_bad_value
         counts[1] += parsed.dropped_bad_time
         counts[2] += parsed.dropped_bad_name
-    return ParsedPulls(pieces, *counts)
+    return ParsedPulls(pieces, (counts[0], counts[1], counts[2]))
 
 
 def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples:
@@ -187,8 +185,7 @@ def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples
     the summed drop counts."""
     parsed = read_parsed_pieces(cold_store, pulls)
     table = pa.concat_tables(parsed.pieces) if parsed.pieces else SAMPLE_SCHEMA.empty_table()
-    return ParsedSamples(table, parsed.dropped_bad_value, parsed.dropped_bad_time,
-                         parsed.dropped_bad_name)
+    return ParsedSamples(table, *parsed.drops)
 
 
 def covered_ms(pulls: Sequence[RawPullFile]) -> int:
