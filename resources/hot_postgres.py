@@ -210,10 +210,14 @@ class PostgresHotStore:
         rows = self._run(lambda c: c.execute(sql, (site, list(folded))).fetchall())
         return [PointRecord(*row) for row in rows]
 
-    def _catalogue(self, site: str) -> tuple[pa.Array, pa.Array]:
-        rows = self._run(
-            lambda c: c.execute("SELECT id, name FROM points WHERE site = %s", (site,)).fetchall()
-        )
+    def _catalogue(self, site: str, names: Sequence[str] | None = None) -> tuple[pa.Array, pa.Array]:
+        """(ids, names) of the site's points, or of just ``names`` (a chart asks for a few)."""
+        if names is None:
+            sql, params = "SELECT id, name FROM points WHERE site = %s", (site,)
+        else:
+            sql = "SELECT id, name FROM points WHERE site = %s AND name = ANY(%s)"
+            params = (site, list(names))
+        rows = self._run(lambda c: c.execute(sql, params).fetchall())
         return (
             pa.array([r[0] for r in rows], pa.int64()),
             pa.array([r[1] for r in rows], pa.string()),
@@ -262,18 +266,16 @@ class PostgresHotStore:
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
-        ids, names = self._catalogue(site)
         if point_names is not None:
-            wanted = set(point_names)
-            pairs = zip(ids.to_pylist(), names.to_pylist(), strict=True)
-            chosen = [i for i, n in pairs if n in wanted]
-            if not chosen:
+            ids, names = self._catalogue(site, point_names)
+            if len(ids) == 0:
                 return SAMPLE_SCHEMA.empty_table()
             sql = _READ_SQL.format(
                 filter="AND id IN (SELECT jsonb_array_elements_text($4::jsonb)::integer)"
             )
-            rows = self._arrow(sql, [site, start_ms, end_ms, json.dumps(chosen)])
+            rows = self._arrow(sql, [site, start_ms, end_ms, json.dumps(ids.to_pylist())])
             return samples_from_rows(rows, ids, names)
+        ids, names = self._catalogue(site)
 
         def read_range(bounds: tuple[str, str | None]) -> pa.Table:
             lo, hi = bounds
