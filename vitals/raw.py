@@ -228,10 +228,11 @@ def _iso_fields_to_ms(fields: pa.StructArray) -> tuple[pa.Array, pa.Array]:
     tz = pc.replace_substring(fields.field("tz"), ":", "")
     has_offset = pc.greater(pc.utf8_length(tz), 1)
     tz_digits = pc.if_else(has_offset, tz, pa.scalar("+0000"))
-    offset_min = pc.add(
-        pc.multiply(_int(pc.utf8_slice_codeunits(tz_digits, 1, 3)), 60),
-        _int(pc.utf8_slice_codeunits(tz_digits, 3, 5)),
-    )
+    offset_h = _int(pc.utf8_slice_codeunits(tz_digits, 1, 3))
+    offset_m = _int(pc.utf8_slice_codeunits(tz_digits, 3, 5))
+    # the same offset range as parse_ts_ms: at most 23:59
+    ok = pc.and_(ok, pc.and_(pc.less_equal(offset_h, 23), pc.less_equal(offset_m, 59)))
+    offset_min = pc.add(pc.multiply(offset_h, 60), offset_m)
     sign = pc.if_else(pc.equal(pc.utf8_slice_codeunits(tz_digits, 0, 1), "-"), -1, 1)
     total = pc.subtract(total, pc.multiply(pc.multiply(sign, offset_min), 60_000))
     return total, ok
