@@ -146,6 +146,7 @@ class SqliteHotStore:
     def __init__(self, path: str | Path, *, schema_target: int = SCHEMA_VERSION) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._readers = threading.local()  # one reader connection per thread (see _read)
         self._migrate(schema_target)
 
     # -- connections and transactions -------------------------------------------------
@@ -199,7 +200,7 @@ class SqliteHotStore:
         return self._retry_locked(attempt)
 
     def _reader(self) -> _Connection:
-        local = self.__dict__.setdefault("_readers", threading.local())
+        local = self._readers
         conn = getattr(local, "conn", None)
         if conn is None or getattr(local, "pid", None) != os.getpid():
             conn = local.conn = _Connection(self.path)  # a forked child opens its own
@@ -207,8 +208,8 @@ class SqliteHotStore:
         return conn
 
     def _drop_reader(self) -> None:
-        local = self.__dict__.get("_readers")
-        conn = getattr(local, "conn", None) if local is not None else None
+        local = self._readers
+        conn = getattr(local, "conn", None)
         if conn is not None:
             local.conn = None
             if getattr(local, "pid", None) == os.getpid():

@@ -28,14 +28,13 @@ from vitals.cold_file import (
     build_cold_table,
     cold_file_bytes,
     key_checksum,
-    plain_names,
     read_cold_bytes,
     verify_cold_bytes,
 )
 from vitals.key_order import merge_disjoint_sorted
 from vitals.paths import cold_day_key
 from vitals.raw_pulls import list_raw_pulls, read_parsed_pieces
-from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
+from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms, plain_names
 
 StepHook = Callable[[str], None]
 

@@ -33,12 +33,17 @@ from vitals.cold_read import (
 from vitals.cold_verify import ColdFileInfo, inspect_cold_bytes, verify_cold_bytes
 from vitals.key_order import key_checksum, key_runs, merge_disjoint_sorted, merge_last_wins
 from vitals.names import validate_site_name
-from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
+from vitals.samples import (
+    DICTIONARY_NAMES,
+    DICTIONARY_SAMPLE_SCHEMA,
+    SAMPLE_SCHEMA,
+    day_bounds_ms,
+    plain_names,
+)
 
 _SITE_CHUNK_ROWS = 65_536
 
 __all__ = [
-    "plain_names",
     "COLD_SCHEMA",
     "COLD_SCHEMA_VERSION",
     "ColdFileInfo",
@@ -86,11 +91,8 @@ def _site_column(site: str, rows: int) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, pa.string())
 
 
-_DICTIONARY_NAMES = pa.dictionary(pa.int32(), pa.string())
-
-
 def _check_sample_table(table: pa.Table, label: str) -> None:
-    allowed = (SAMPLE_SCHEMA.types, [_DICTIONARY_NAMES, *SAMPLE_SCHEMA.types[1:]])
+    allowed = (SAMPLE_SCHEMA.types, DICTIONARY_SAMPLE_SCHEMA.types)
     if table.schema.names != SAMPLE_SCHEMA.names or table.schema.types not in allowed:
         raise ValueError(f"{label} must have the sample schema {SAMPLE_SCHEMA}, got {table.schema}")
     for name in SAMPLE_SCHEMA.names:
@@ -98,13 +100,6 @@ def _check_sample_table(table: pa.Table, label: str) -> None:
             raise ValueError(f"{label} has nulls in column {name!r}")
     if table.num_rows and not pc.all(pc.is_finite(table.column("value"))).as_py():
         raise ValueError(f"{label} has NaN or infinite values, which are never stored")
-
-
-def plain_names(table: pa.Table) -> pa.Table:
-    """The table with string names (dictionary names decoded), in ``SAMPLE_SCHEMA``."""
-    if table.schema.field("point_name").type == _DICTIONARY_NAMES:
-        table = table.set_column(0, "point_name", table.column("point_name").cast(pa.string()))
-    return pa.Table.from_arrays(table.columns, schema=SAMPLE_SCHEMA)
 
 
 def build_cold_table(site: str, day: date, sources: Sequence[pa.Table]) -> pa.Table:
@@ -125,9 +120,8 @@ def build_cold_table(site: str, day: date, sources: Sequence[pa.Table]) -> pa.Ta
         if source.num_rows == 0:
             continue
         # one exact schema (nullability, no metadata) so sources concatenate; zero-copy
-        schema = SAMPLE_SCHEMA
-        if source.schema.field("point_name").type == _DICTIONARY_NAMES:
-            schema = SAMPLE_SCHEMA.set(0, SAMPLE_SCHEMA.field(0).with_type(_DICTIONARY_NAMES))
+        dictionary = source.schema.field("point_name").type == DICTIONARY_NAMES
+        schema = DICTIONARY_SAMPLE_SCHEMA if dictionary else SAMPLE_SCHEMA
         source = pa.Table.from_arrays(source.columns, schema=schema)
         bounds = pc.min_max(source.column("ts")).as_py()
         if bounds["min"] < start_ms or bounds["max"] >= end_ms:

@@ -217,28 +217,20 @@ class QueryEngine:
         return str(fill), max_gap_ms  # type: ignore[return-value]
 
     # -- reading ------------------------------------------------------------------------
-    def _cold_listing(self, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
-        """Day -> (key, version identity) of existing cold files, one listing per month."""
-        wanted = {cold_day_key(site, day): day for day in days}
-        months = sorted({(day.year, day.month) for day in days})
+    def _listing(self, key_of, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
+        """Day -> (key, version identity) of the existing objects ``key_of(site, day)``,
+        one listing per month folder (cheap on S3 too)."""
+        wanted = {key_of(site, day): day for day in days}
         found: dict[date, tuple[str, str]] = {}
-        for year, month in months:
-            prefix = cold_day_key(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
+        for year, month in sorted({(day.year, day.month) for day in days}):
+            prefix = key_of(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
             for key, identity in self.cold.identities(prefix).items():
                 if key in wanted:
                     found[wanted[key]] = (key, identity)
         return found
 
-    def _day_rollup_keys(self, site: str, days: list[date]) -> dict[date, str]:
-        """Existing day rollup keys per day, listing one month prefix at a time."""
-        wanted = {rollup_day_key(site, day): day for day in days}
-        found: dict[date, str] = {}
-        for year, month in sorted({(day.year, day.month) for day in days}):
-            prefix = rollup_day_key(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
-            for key in self.cold.list_keys(prefix):
-                if key in wanted:
-                    found[wanted[key]] = key
-        return found
+    def _cold_listing(self, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
+        return self._listing(cold_day_key, site, days)
 
     def _read_hot(self, plan: QueryPlan, stats: ReadStats) -> pa.Table:
         hot = self.hot.read_samples(plan.site, plan.start_ms, plan.end_ms, list(plan.points))
@@ -285,12 +277,12 @@ class QueryEngine:
                      listing: dict[date, tuple[str, str]]) -> dict[date, Path]:
         """Days whose day rollup file provably describes the current cold file: by the cold
         identity it recorded, else by comparing footers (:func:`rollup_matches_cold`)."""
-        found = sorted(self._day_rollup_keys(plan.site, days).items())
+        found = sorted(self._listing(rollup_day_key, plan.site, days).items())
         if not found:
             return {}
 
-        def current(item: tuple[date, str]) -> tuple[date, Path] | None:
-            day, key = item
+        def current(item: tuple[date, tuple[str, str]]) -> tuple[date, Path] | None:
+            day, (key, _identity) = item
             path = self.cold.local_copy(key)
             try:
                 if rollup_identity(path) == listing[day][1]:

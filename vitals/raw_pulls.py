@@ -25,7 +25,13 @@ import pyarrow.parquet as pq
 from vitals.key_order import sort_keys
 from vitals.paths import raw_day_prefix, raw_pull_key
 from vitals.raw import RAW_SCHEMA, raw_to_samples
-from vitals.samples import SAMPLE_SCHEMA, ParsedSamples, day_bounds_ms, day_of_ms
+from vitals.samples import (
+    DICTIONARY_SAMPLE_SCHEMA,
+    SAMPLE_SCHEMA,
+    ParsedSamples,
+    day_bounds_ms,
+    day_of_ms,
+)
 
 
 class RawPullError(ValueError):
@@ -72,11 +78,6 @@ def _parsed_bytes(parsed: ParsedSamples) -> bytes:
     return sink.getvalue()
 
 
-_DICTIONARY_SCHEMA = SAMPLE_SCHEMA.set(
-    0, SAMPLE_SCHEMA.field(0).with_type(pa.dictionary(pa.int32(), pa.string()))
-)
-
-
 def _read_parsed(data: bytes, *, dictionary_names: bool = False) -> ParsedSamples | None:
     try:
         table = pq.read_table(
@@ -88,7 +89,7 @@ def _read_parsed(data: bytes, *, dictionary_names: bool = False) -> ParsedSample
     if meta.get(_META_PARSER) != PARSER_VERSION or table.schema.names != SAMPLE_SCHEMA.names:
         return None
     counts = [int(meta.get(key, b"0")) for key in _META_DROPS]
-    schema = _DICTIONARY_SCHEMA if dictionary_names else SAMPLE_SCHEMA
+    schema = DICTIONARY_SAMPLE_SCHEMA if dictionary_names else SAMPLE_SCHEMA
     try:
         table = table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
