@@ -23,6 +23,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vitals.catalogue import configured_point_names
 from vitals.cold_file import (
     ColdVerificationError,
     build_cold_table,
@@ -54,6 +55,36 @@ class DaySources:
     raw_dropped: int
     raw_unknown_points: int
     cold_unreadable: bool
+    catalogue_points: int
+
+    @property
+    def raw_samples(self) -> int:
+        """Parsed raw samples of the day, configured points or not."""
+        return self.raw.num_rows + self.raw_unknown_points
+
+
+def catalogue_shortfall(sources: DaySources, site: str, day: date) -> str | None:
+    """Why the catalogue filter would lose the day's raw samples, or ``None``.
+
+    Archival keeps raw samples of configured points only. With no catalogue at all
+    (never fetched on this instance), or one that matches none of the day's samples,
+    that filter would turn a full day into an empty "verified" file; both are refused
+    with what to run (DESIGN.md invariant 1).
+    """
+    if not sources.raw_samples or sources.raw.num_rows:
+        return None
+    if not sources.catalogue_points:
+        return (
+            f"site-day {site} {day}: its raw pulls hold {sources.raw_samples} samples but "
+            f"site {site!r} has no point catalogue, so none would be kept; materialize "
+            f"ace_points for {site!r} (ace_raw_samples also fetches a missing catalogue), "
+            "then materialize cold_timeseries for the day again"
+        )
+    return (
+        f"site-day {site} {day}: none of its {sources.raw_samples} raw samples belong to "
+        f"the {sources.catalogue_points} points of site {site!r}'s catalogue; the catalogue "
+        f"may be stale: materialize ace_points for {site!r}, then cold_timeseries again"
+    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +160,7 @@ def read_day_sources(
     ``include_existing=False`` ignores the current cold file (a rebuild from raw + hot).
     """
     start_ms, end_ms = day_bounds_ms(day)
-    catalogue = {point.name for point in hot_store.list_points(site)}
+    catalogue = configured_point_names(hot_store, cold_store, site)
     pulls = list_raw_pulls(cold_store, site, day)
     parsed = read_parsed_pieces(cold_store, pulls, dictionary_names=True)
     raw, unknown = _merge_raw_pulls(parsed.pieces, catalogue)
@@ -142,7 +173,9 @@ def read_day_sources(
         except ColdVerificationError:
             cold_unreadable = True
     hot = hot_store.read_samples(site, start_ms, end_ms)
-    return DaySources(raw, cold, hot, len(pulls), parsed.dropped, unknown, cold_unreadable)
+    return DaySources(
+        raw, cold, hot, len(pulls), parsed.dropped, unknown, cold_unreadable, len(catalogue)
+    )
 
 
 def archive_site_day(
@@ -162,6 +195,9 @@ def archive_site_day(
     if delete_hot and not include_existing:
         raise ArchiveError("a rebuild that ignores the existing file must not delete hot rows")
     sources = read_day_sources(hot_store, cold_store, site, day, include_existing=include_existing)
+    shortfall = catalogue_shortfall(sources, site, day)
+    if shortfall:
+        raise ArchiveError(f"{shortfall}; nothing written")
     table = build_cold_table(site, day, [sources.raw, sources.cold, sources.hot])
     checksum = key_checksum(table)
     step("built")

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
-from vitals.archive import read_day_sources
+from vitals.archive import catalogue_shortfall, read_day_sources
 from vitals.cold_file import ColdVerificationError, key_checksum, read_cold_bytes
 from vitals.config import load_settings
 from vitals.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
@@ -75,8 +75,10 @@ def cold_file_integrity(
 @dg.asset_check(
     asset=cold_timeseries,
     partitions_def=site_day_partitions,
-    description="The file holds every raw-pull sample and every hot row of its day "
-    "(hot values exactly), i.e. it equals the union of its sources.",
+    blocking=True,
+    description="The file holds every raw-pull sample of a configured point and every hot "
+    "row of its day (hot values exactly), i.e. it equals the union of its sources; a day "
+    "whose raw pulls hold samples but whose catalogue is missing or matches none fails.",
 )
 def cold_reconciliation(
     context: dg.AssetCheckExecutionContext,
@@ -87,6 +89,18 @@ def cold_reconciliation(
     sources = read_day_sources(hot_store, cold_store, site, day)
     if sources.cold_unreadable:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "cold file unreadable"})
+    shortfall = catalogue_shortfall(sources, site, day)
+    if shortfall:
+        return dg.AssetCheckResult(
+            passed=False,
+            description=shortfall,
+            metadata={
+                "problem": shortfall,
+                "file_rows": sources.cold.num_rows,
+                "raw_samples": sources.raw_samples,
+                "catalogue_points": sources.catalogue_points,
+            },
+        )
     raw_keys = sources.raw.select(["point_name", "ts"]).group_by(["point_name", "ts"]).aggregate([])
     raw_missing = 0
     if raw_keys.num_rows:
@@ -103,6 +117,7 @@ def cold_reconciliation(
         passed=raw_missing == 0 and hot_missing == 0,
         metadata={
             "file_rows": sources.cold.num_rows,
+            "catalogue_points": sources.catalogue_points,
             "raw_keys_missing": raw_missing,
             "hot_rows_missing_or_different": hot_missing,
         },

@@ -13,7 +13,7 @@ from vitals.paths import cold_day_key
 from vitals.raw_pulls import covered_ms, list_raw_pulls
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
-from vitals_assets.ingest import ace_raw_samples, hot_samples
+from vitals_assets.ingest import ace_raw_samples
 from vitals_assets.partition_runs import run_per_site_day
 from vitals_assets.partitions import site_day_partitions
 
@@ -35,7 +35,7 @@ def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
 
 @dg.asset(
     partitions_def=site_day_partitions,
-    deps=[ace_raw_samples, hot_samples],
+    deps=[ace_raw_samples],
     kinds={"parquet"},
     group_name="cold",
     freshness_policy=dg.FreshnessPolicy.cron(
@@ -43,7 +43,9 @@ def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
     ),
     description=(
         "timeseries/{site}/{YYYY}/{MM}/{DD}.parquet: every sample of the site-day from raw "
-        "pulls, the previous file and hot rows (hot wins), verified by reading it back. For "
+        "pulls, the previous file and hot rows (read from the hot store; hot wins), verified "
+        "by reading it back. Its upstream graph (ace_points, ace_raw_samples) is all a "
+        "backfill of old days needs. For "
         "days past HOT_STORAGE_DAYS the hot rows are deleted only after verification."
     ),
 )

@@ -2,6 +2,7 @@
 
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
@@ -10,14 +11,14 @@ from resources.ace import AceApiResource
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.backfill_progress import progress_metadata
-from vitals.catalogue import catalogue_intervals, store_catalogue
+from vitals.catalogue import catalogue_intervals, configured_point_names, store_catalogue
 from vitals.config import load_settings
 from vitals.paths import raw_pull_key
 from vitals.pull_plan import expected_samples_per_hour, plan_pull
 from vitals.raw_pulls import list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
-from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partition_runs import run_per_site_day, site_days
 from vitals_assets.partitions import site_day_key, site_day_partitions
 
 ACE_POOL = "ace_api"
@@ -52,22 +53,27 @@ def ace_points(
 
     def refresh(site: str, day) -> dict:
         if site not in catalogues:  # one request per site, however many days
-            began = time.monotonic()
-            points = ace.fetch_configured_points(site)
-            written = hot_store.upsert_points(site, points)
-            store_catalogue(cold_store, site, points)
-            catalogues[site] = {
-                "site": site,
-                "points": len(points),
-                "samples_per_hour": round(
-                    expected_samples_per_hour([p.collect_interval for p in points]), 1
-                ),
-                "points_written": written,
-                "seconds": round(time.monotonic() - began, 3),
-            }
+            catalogues[site] = _refresh_catalogue(ace, hot_store, cold_store, site)
         return catalogues[site]
 
     return run_per_site_day(context, refresh)
+
+
+def _refresh_catalogue(ace, hot_store, cold_store, site: str) -> dict:
+    """Fetch the site's configured points into the hot store and the cold snapshot."""
+    began = time.monotonic()
+    points = ace.fetch_configured_points(site)
+    written = hot_store.upsert_points(site, points)
+    store_catalogue(cold_store, site, points)
+    return {
+        "site": site,
+        "points": len(points),
+        "samples_per_hour": round(
+            expected_samples_per_hour([p.collect_interval for p in points]), 1
+        ),
+        "points_written": written,
+        "seconds": round(time.monotonic() - began, 3),
+    }
 
 
 @dg.asset(
@@ -99,6 +105,12 @@ def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) 
     window = pull_window(day, watermark_ms=hot_store.get_watermark(site), mode=config.mode)
     if window.empty:
         raise dg.Failure(f"site-day {site} {day} has not started yet; nothing to pull")
+    catalogue_fetched = 0
+    if not configured_point_names(hot_store, cold_store, site):
+        # Without a catalogue the pull could not be planned from the point rates, and
+        # archival would keep none of its samples: fetch it now (one listing per site).
+        catalogue_fetched = _refresh_catalogue(ace, hot_store, cold_store, site)["points"]
+        context.log.info(f"site {site} had no point catalogue; fetched {catalogue_fetched} points")
     intervals = catalogue_intervals(cold_store, site) or []
     plan = plan_pull(window.start_ms, window.end_ms, intervals, page_size=ace.page_size)
     _, day_end = day_bounds_ms(day)
@@ -140,6 +152,7 @@ def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) 
             "throttle_waits": totals["throttle_waits"],
             "throttle_wait_seconds": round(totals["throttle_wait_seconds"], 3),
             "samples_per_request": round(rows / max(totals["requests"], 1), 1),
+            "catalogue_points_fetched": catalogue_fetched,
             "seconds": round(seconds, 3),
             **progress_metadata(context),
         }
@@ -172,27 +185,53 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
     deps=[ace_raw_samples],
     kinds={"python", "sql"},
     group_name="ingest",
+    output_required=False,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15)),
     description=(
         "Samples of configured points upserted into the hot store (days inside the hot "
-        "window only); bad values dropped and counted."
+        "window only: a day past HOT_STORAGE_DAYS is not materialised, it is recorded as an "
+        "observation and goes to cold_timeseries); bad values dropped and counted."
     ),
 )
 def hot_samples(
     context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
-) -> dg.MaterializeResult:
-    return run_per_site_day(
-        context, lambda site, day: _upsert_site_day(context, hot_store, cold_store, site, day)
+) -> Iterator[dg.MaterializeResult]:
+    hot_storage_days = load_settings().hot_storage_days
+    targeted = site_days(context)
+    past = {(site, day) for site, day in targeted if is_past_hot_window(day, hot_storage_days)}
+    if not past:
+        yield run_per_site_day(
+            context, lambda site, day: _upsert_site_day(context, hot_store, cold_store, site, day)
+        )
+        return
+    # A day past the window is not materialised: the partition's status must mean "these
+    # rows are in the hot store", and they are not. An observation says why; days inside
+    # the window of the same (range) run are materialised one partition at a time.
+    for site, day in targeted:
+        partition = str(site_day_key(site, day))
+        if (site, day) in past:
+            context.log_event(dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=partition,
+                metadata={
+                    "skipped": "past the hot window; cold_timeseries builds the day from raw pulls",
+                    "hot_storage_days": hot_storage_days,
+                },
+            ))
+        else:
+            metadata = _upsert_site_day(context, hot_store, cold_store, site, day)
+            context.log_event(dg.AssetMaterialization(
+                asset_key=context.asset_key, partition=partition, metadata=metadata
+            ))
+    context.log.info(
+        f"{len(past)} of {len(targeted)} site-day(s) past the {hot_storage_days}-day hot "
+        "window: not written to the hot store (cold_timeseries builds them from raw pulls)"
     )
 
 
 def _upsert_site_day(context, hot_store, cold_store, site: str, day) -> dict:
     """Upsert the raw pulls of one site-day (this run's, else all) into the hot store."""
-    settings = load_settings()
     began = time.monotonic()
-    if is_past_hot_window(day, settings.hot_storage_days):
-        context.log.info(f"{site} {day} is past the hot window; it goes to cold_timeseries")
-        return {"rows": 0, "skipped_past_hot_window": True}
     if not hot_store.list_points(site, limit=1):
         raise dg.Failure(
             f"site {site!r} has no configured points in the hot store; materialize ace_points first"
