@@ -66,6 +66,11 @@ class QueryResource(dg.ConfigurableResource):
         return self.engine().plan(site, points, start_ms, end_ms, interval=interval, aggs=aggs,
                                   fill=fill, max_gap_ms=max_gap_ms)
 
+    def execute(self, plan: QueryPlan) -> QueryResult:
+        """Run a plan from :meth:`plan` (the API plans first: its cache key is the plan's
+        stored names, so a request is resolved once, not again to be run)."""
+        return self.engine().execute(plan)
+
     def query(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, *,
               interval: str = "raw", aggs: Sequence[str] = ("avg",), fill: str | None = None,
               max_gap_ms: int | None = None) -> QueryResult:
