@@ -120,8 +120,8 @@ async def legacy_query(request: Request) -> Response:
         request,
         query,
         kind="legacy",
-        key_points=list(query.points),
-        render=lambda result: (legacy_body_prefix(result, query), "application/json"),
+        render=lambda result, _plan: (legacy_body_prefix(result, query), "application/json"),
+        echoes_names=True,  # samples spell points as asked
         finish=_finish,
     )
     response.headers["X-Query-Time-Ms"] = str(round(float(response.headers["X-Query-Time-Ms"])))

@@ -21,7 +21,7 @@ from vitals.api.params import (
 )
 from vitals.api.render import dumps, render
 from vitals.api.service import answer_timeseries, api_state
-from vitals.names import InvalidNameError, fold_name, validate_point_name
+from vitals.names import InvalidNameError, validate_point_name
 from vitals.query_types import UnknownSiteError
 
 DEFAULT_POINT_LIMIT = 1000
@@ -107,13 +107,13 @@ async def timeseries_post(request: Request) -> Response:
 
 
 async def _answer(request: Request, query: TimeseriesQuery) -> Response:
-    requested = query.points
+    """Series named and ordered by the plan's stored names: the answer depends only on
+    what its cache key holds."""
     return await answer_timeseries(
         request,
         query,
         kind="v1",
-        key_points=[fold_name(p) for p in requested],
-        render=lambda result: render(result, requested, query.format),
+        render=lambda result, plan: render(result, plan.points, query.format),
     )
 
 

@@ -2,7 +2,9 @@
 
 The query engine is blocking (DuckDB, SQL), so it runs in Starlette's threadpool and
 the event loop keeps answering other requests. Each answer is rendered once and kept
-in the response cache under the SHA-256 of its normalised query.
+in the response cache under the SHA-256 of its normalised query, whose points are the
+*stored* names the request resolved to: names differing only in case can be distinct
+points (DESIGN.md invariant 6), so folding them in the key would mix their answers.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import TIER_STATE
 from vitals.api.params import TimeseriesQuery
 from vitals.config import Settings
+from vitals.query_engine import QueryPlan
 from vitals.query_types import MAX_SAMPLES_PER_RESPONSE, QueryError, QueryResult
 
 
 class QueryEngine(Protocol):
     """What the API needs from ``resources.query.QueryResource``."""
 
-    def query(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any) -> QueryResult: ...
+    def plan(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any) -> QueryPlan: ...
+    def execute(self, plan: QueryPlan) -> QueryResult: ...
 
 
 class PointCatalogue(Protocol):
@@ -72,7 +76,7 @@ def api_state(request: Request) -> ApiState:
     return request.app.state.vitals
 
 
-Renderer = Callable[[QueryResult], tuple[bytes, str]]
+Renderer = Callable[[QueryResult, QueryPlan], tuple[bytes, str]]
 Finisher = Callable[[CachedResponse, float, bool], bytes]
 
 
@@ -81,26 +85,28 @@ async def answer_timeseries(
     query: TimeseriesQuery,
     *,
     kind: str,
-    key_points: Sequence[str],
     render: Renderer,
+    echoes_names: bool = False,
     finish: Finisher | None = None,
 ) -> Response:
     """Run (or reuse) one time-series query and answer it with timing headers.
 
-    ``kind`` and ``key_points`` make the cache key (v1 folds names, the legacy endpoint
-    echoes them as sent); ``finish`` lets the legacy endpoint add per-request timing to
-    a cached body.
+    The request is planned first (unknown or ambiguous names fail here, uncached) and
+    the cache key is built from the plan. ``echoes_names`` adds the names as asked to
+    the key, for answers that spell points as asked (the legacy endpoint); ``finish``
+    lets the legacy endpoint add per-request timing to a cached body.
     """
     state = api_state(request)
     started = time.perf_counter()
-    key = cache_key(_key_parts(kind, query, key_points))
+    plan = await _plan(state, query)
+    key = cache_key(_key_parts(kind, plan, query.format, query.points if echoes_names else None))
 
     async def compute() -> tuple[CachedResponse, float]:
-        result = await _run_engine(state, query)
-        body, media_type = await run_in_threadpool(render, result)  # big JSON: off the loop
+        result = await _run_engine(state, plan)
+        body, media_type = await run_in_threadpool(render, result, plan)  # big JSON: off the loop
         packed = await run_in_threadpool(gzip_if_worth, body) if finish is None else None
         ttl_s = ttl_for_range(
-            query.end_ms,
+            plan.end_ms,
             now_ms=int(state.clock() * 1000),
             hot_storage_days=state.settings.hot_storage_days,
             hot_ttl_s=state.hot_ttl_s,
@@ -153,20 +159,29 @@ def tier_label(tiers: Sequence[str]) -> str:
     return "+".join(sorted(set(tiers))) or "none"
 
 
-async def _run_engine(state: ApiState, query: TimeseriesQuery) -> QueryResult:
+async def _plan(state: ApiState, query: TimeseriesQuery) -> QueryPlan:
+    """The engine's plan: names resolved to stored points (outside the engine slots, so
+    a cache hit never waits for one)."""
+    try:
+        return await run_in_threadpool(
+            state.query.plan,
+            query.site,
+            list(query.points),
+            query.start_ms,
+            query.end_ms,
+            interval=query.interval,
+            aggs=query.aggs or ("avg",),
+            fill=query.fill,
+            max_gap_ms=query.max_gap_ms,
+        )
+    except QueryError as exc:
+        raise from_query_error(exc) from exc
+
+
+async def _run_engine(state: ApiState, plan: QueryPlan) -> QueryResult:
     try:
         async with state.engine_semaphore():
-            result = await run_in_threadpool(
-                state.query.query,
-                query.site,
-                list(query.points),
-                query.start_ms,
-                query.end_ms,
-                interval=query.interval,
-                aggs=query.aggs or ("avg",),
-                fill=query.fill,
-                max_gap_ms=query.max_gap_ms,
-            )
+            result = await run_in_threadpool(state.query.execute, plan)
     except QueryError as exc:
         raise from_query_error(exc) from exc
     if result.samples > MAX_SAMPLES_PER_RESPONSE:
@@ -177,16 +192,21 @@ async def _run_engine(state: ApiState, query: TimeseriesQuery) -> QueryResult:
     return result
 
 
-def _key_parts(kind: str, query: TimeseriesQuery, key_points: Sequence[str]) -> Mapping[str, object]:
-    return {
+def _key_parts(kind: str, plan: QueryPlan, fmt: str, asked: Sequence[str] | None) -> Mapping[str, object]:
+    """The normalised query: the plan's stored names in request order (never folded names:
+    case twins are distinct points) plus, for answers that echo them, the names as asked."""
+    parts: dict[str, object] = {
         "kind": kind,
-        "site": query.site,
-        "points": list(key_points),
-        "start": query.start_ms,
-        "end": query.end_ms,
-        "interval": query.interval,
-        "aggs": list(query.aggs),
-        "fill": query.fill,
-        "max_gap": query.max_gap_ms,
-        "format": query.format,
+        "site": plan.site,
+        "points": list(plan.points),
+        "start": plan.start_ms,
+        "end": plan.end_ms,
+        "interval": plan.interval,
+        "aggs": list(plan.aggs),
+        "fill": plan.fill,
+        "max_gap": plan.max_gap_ms,
+        "format": fmt,
     }
+    if asked is not None:
+        parts["asked"] = list(asked)
+    return parts
