@@ -21,6 +21,7 @@ from resources.cold_backends import (
     S3Backend,
 )
 from resources.cold_keys import InvalidKeyError, validate_key, validate_prefix
+from vitals.redact import redact_url
 
 __all__ = [
     "ColdKeyMissingError",
@@ -36,7 +37,7 @@ def _split_s3_url(url: str) -> tuple[str, str]:
     rest = url[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket or "/" in bucket or not bucket.replace("-", "").replace(".", "").isalnum():
-        raise ValueError(f"cold store URL {url!r} has no valid bucket name")
+        raise ValueError(f"cold store URL {redact_url(url)!r} has no valid bucket name")
     prefix = prefix.strip("/")
     if prefix:
         validate_prefix(prefix + "/")
@@ -53,7 +54,7 @@ def open_cold_backend(url: str, *, s3_endpoint_url: str | None, cache_dir: Path)
         return S3Backend(bucket, prefix, endpoint_url=s3_endpoint_url, cache_dir=cache_dir)
     if "://" in url and not url.startswith("file://"):
         raise ValueError(
-            f"cold store URL {url!r}: only a folder path, file:// or s3:// is supported"
+            f"cold store URL {redact_url(url)!r}: only a folder path, file:// or s3:// is supported"
         )
     return LocalFolderBackend(url.removeprefix("file://"))
 

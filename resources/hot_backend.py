@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import pyarrow as pa
 
 from vitals import query_types
+from vitals.redact import redact_url
 
 
 @runtime_checkable
@@ -128,7 +129,8 @@ def open_backend(url: str) -> HotBackend:
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" in path:
         raise ValueError(
-            f"hot store url {url!r} is neither a SQLite file path nor a postgresql:// URL"
+            f"hot store url {redact_url(url)!r} is neither a SQLite file path "
+            "nor a postgresql:// URL"
         )
     from resources.hot_sqlite import SqliteHotStore
 

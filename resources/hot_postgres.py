@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
@@ -30,6 +31,7 @@ from resources.hot_schema import (
     pending_steps,
 )
 from vitals.names import fold_name
+from vitals.redact import scrub
 from vitals.samples import SAMPLE_SCHEMA
 
 ROWS_PER_TRANSACTION = 1_000_000
@@ -71,6 +73,27 @@ _READ_SQL = (
 )
 
 
+class HotStoreConnectError(ConnectionError):
+    """Connecting failed; the driver's message is kept with the URL's password masked."""
+
+
+@contextmanager
+def _password_masked(url: str) -> Iterator[None]:
+    """Re-raise a connect error whose message echoes the URL's password, masked.
+
+    libpq echoes parts of a malformed URL (e.g. ``invalid percent-encoded token``), and
+    run failures are stored in Dagster's event log, shown to anyone with the UI.
+    """
+    try:
+        yield
+    except Exception as exc:
+        message = str(exc)
+        masked = scrub(message, url)
+        if masked == message:
+            raise
+        raise HotStoreConnectError(f"{type(exc).__name__}: {masked}") from None
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -88,7 +111,12 @@ class PostgresHotStore:
         self._migrate(schema_target)
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, connect_timeout=10)
+        with _password_masked(self.url):
+            return psycopg.connect(self.url, connect_timeout=10)
+
+    def _adbc_connect(self) -> adbc_pg.Connection:
+        with _password_masked(self.url):
+            return adbc_pg.connect(self.url)
 
     def _retry(self, action: Callable[[], T]) -> T:
         delay = 0.05
@@ -248,7 +276,7 @@ class PostgresHotStore:
         arbitration; should a concurrent writer add a key meanwhile, the INSERT fails
         whole on the unique key and the caller re-applies the chunk as an upsert.
         """
-        with adbc_pg.connect(self.url) as conn:
+        with self._adbc_connect() as conn:
             with conn.cursor() as cur:
                 cur.execute("SET temp_buffers = '256MB'")  # keep the batch out of temp files
                 cur.execute("SET jit = off")  # compiling the big INSERT costs more than it saves
@@ -289,7 +317,7 @@ class PostgresHotStore:
         return samples_from_rows(concat_rows(parts), ids, names)
 
     def _arrow(self, sql: str, params: Sequence[object]) -> pa.Table:
-        with adbc_pg.connect(self.url) as conn, conn.cursor() as cur:
+        with self._adbc_connect() as conn, conn.cursor() as cur:
             cur.execute(sql, list(params))
             return cur.fetch_arrow_table()
 
