@@ -13,8 +13,9 @@ again replaces its value, so every write is idempotent and the last write wins.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -34,6 +35,7 @@ from resources.hot_backend import (
 )
 from resources.hot_schema import HotSchemaError
 from vitals.names import fold_name, validate_point_name, validate_site_name
+from vitals.redact import redact_url
 from vitals.samples import MS_PER_DAY, day_of_ms
 
 __all__ = [
@@ -47,7 +49,23 @@ __all__ = [
     "UpsertResult",
     "is_postgres_url",
     "open_backend",
+    "resolved_setting",
 ]
+
+
+def resolved_setting(value: str, field: str) -> str:
+    """The value behind a field bound as ``dg.EnvVar`` when the resource is used directly.
+
+    Inside a run Dagster resolves the variable; called outside Dagster (the CLI, the
+    HTTP API, tests) the field still holds the variable's name, which must never be
+    taken for the value (a SQLite file called ``VITALS_HOT_STORE``).
+    """
+    if not isinstance(value, dg.EnvVar):
+        return value
+    resolved = value.get_value()
+    if not resolved:
+        raise ValueError(f"{field} is bound to ${value.env_var_name}, which is not set")
+    return resolved
 
 
 def _check_window(start_ms: int, end_ms: int) -> None:
@@ -61,13 +79,19 @@ def _check_window(start_ms: int, end_ms: int) -> None:
 class HotStoreResource(dg.ConfigurableResource):
     """Recent samples per site in SQL (SQLite file or PostgreSQL), one interface."""
 
-    url: str
+    url: str  # may hold a password: bind as dg.EnvVar("VITALS_HOT_STORE")
 
     _backend: HotBackend | None = PrivateAttr(default=None)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Never show the URL's password (reprs end up in logs and tracebacks)."""
+        for name, value in super().__repr_args__():
+            masked = name == "url" and isinstance(value, str) and not isinstance(value, dg.EnvVar)
+            yield name, (redact_url(value) if masked else value)
+
     def _store(self) -> HotBackend:
         if self._backend is None:
-            self._backend = open_backend(self.url)
+            self._backend = open_backend(resolved_setting(self.url, "hot store url"))
         return self._backend
 
     def schema_version(self) -> int:

@@ -8,7 +8,8 @@ connection, read thread pool) lives in module caches, not in resource fields.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -16,17 +17,24 @@ from pydantic import PrivateAttr
 from vitals.config import Settings, load_settings
 from vitals.query_engine import QueryEngine, QueryLimits, QueryPlan
 from vitals.query_types import QueryResult
+from vitals.redact import redact_url
 
 
 class QueryResource(dg.ConfigurableResource):
     """Time-series queries over both tiers: raw or downsampled, hot wins on conflicts."""
 
-    hot_store_url: str
+    hot_store_url: str  # may hold a password: bind as dg.EnvVar("VITALS_HOT_STORE")
     cold_store_url: str
     s3_endpoint_url: str | None = None
     hot_storage_days: int = 20
 
     _engine: QueryEngine | None = PrivateAttr(default=None)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Never show the hot store URL's password (reprs end up in logs and tracebacks)."""
+        for name, value in super().__repr_args__():
+            plain = isinstance(value, str) and not isinstance(value, dg.EnvVar)
+            yield name, (redact_url(value) if name == "hot_store_url" and plain else value)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> QueryResource:
@@ -50,9 +58,9 @@ class QueryResource(dg.ConfigurableResource):
         return self._engine
 
     def _hot(self):  # noqa: ANN202 - resource type lives in resources.hot_store
-        from resources.hot_store import HotStoreResource
+        from resources.hot_store import HotStoreResource, resolved_setting
 
-        return HotStoreResource(url=self.hot_store_url)
+        return HotStoreResource(url=resolved_setting(self.hot_store_url, "hot_store_url"))
 
     def _cold(self):  # noqa: ANN202
         from resources.cold_store import ColdStoreResource
