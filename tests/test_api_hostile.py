@@ -199,3 +199,20 @@ def test_bad_credentials_all_get_401(api_site):
     with make_client(api_site, key=None, keys=()) as client:  # no keys, non-loopback client
         for method, url, kwargs in cases:
             _check(client.request(method, url, **kwargs), method, url, range(401, 402))
+
+
+def test_overlong_names_are_not_echoed_whole(api_site):
+    """A 900 KB site or point name gets a short 400 that shows only its start."""
+    start, _ = api_site.day_ms(api_site.hot_days[0])
+    huge = "x" * 900_000
+    with make_client(api_site) as client:
+        answers = [
+            client.post("/v1/timeseries", json={**_base(start), "site": huge}),
+            client.post("/v1/timeseries", json={**_base(start), "points": [huge]}),
+            client.get(f"/v1/sites/{'y' * 600}/points"),
+            client.get("/v1/timeseries", params={**_base(start), "site": "z" * 5000}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 400, answer.text[:200]
+        assert len(answer.content) < 600, len(answer.content)
+        assert "must be 1-512 characters" in answer.json()["detail"]

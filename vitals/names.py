@@ -10,6 +10,9 @@ from __future__ import annotations
 import unicodedata
 
 MAX_NAME_LENGTH = 512
+# How much of a refused name an error message shows: a 900 KB name must not come back
+# in a 900 KB answer.
+_SHOWN_CHARS = 80
 # ACE's own site-name rule (ACE_API.md 6.4) plus path and control characters.
 _FORBIDDEN_SITE_CHARS = set(" /\\?#[]@!$&'()*+,;=%:\"<>|`{}^~")
 
@@ -22,6 +25,21 @@ def _has_control_chars(name: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name)
 
 
+def shown(name: str) -> str:
+    """``repr`` of at most the first 80 characters of a refused name, safe to echo."""
+    if len(name) <= _SHOWN_CHARS:
+        return repr(name)
+    return f"{name[:_SHOWN_CHARS]!r}... ({len(name)} characters)"
+
+
+def _check_characters(kind: str, name: str) -> None:
+    """The checks site and point names share: length and control characters."""
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"{kind} name {shown(name)} must be 1-{MAX_NAME_LENGTH} characters")
+    if _has_control_chars(name):
+        raise InvalidNameError(f"{kind} name {shown(name)} is not allowed: control characters")
+
+
 def validate_site_name(name: object) -> str:
     """Return ``name`` if it is a safe site name, else raise :class:`InvalidNameError`.
 
@@ -30,16 +48,13 @@ def validate_site_name(name: object) -> str:
     """
     if not isinstance(name, str):
         raise InvalidNameError(f"site name must be a string, got {type(name).__name__}")
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidNameError(f"site name {name!r} must be 1-{MAX_NAME_LENGTH} characters")
-    if _has_control_chars(name):
-        raise InvalidNameError(f"site name {name!r} is not allowed: control characters")
+    _check_characters("site", name)
     if name in (".", "..") or name.startswith("."):
-        raise InvalidNameError(f"site name {name!r} is not allowed: it could escape the prefix")
+        raise InvalidNameError(f"site name {shown(name)} is not allowed: it could escape the prefix")
     bad = sorted(set(name) & _FORBIDDEN_SITE_CHARS)
     if bad:
         raise InvalidNameError(
-            f"site name {name!r} is not allowed: contains {''.join(bad)!r}"
+            f"site name {shown(name)} is not allowed: contains {''.join(bad)!r}"
         )
     return name
 
@@ -48,10 +63,7 @@ def validate_point_name(name: object) -> str:
     """Return ``name`` if it can be stored as a point name (stored exactly as sent)."""
     if not isinstance(name, str):
         raise InvalidNameError(f"point name must be a string, got {type(name).__name__}")
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidNameError(f"point name {name[:80]!r} must be 1-{MAX_NAME_LENGTH} characters")
-    if _has_control_chars(name):
-        raise InvalidNameError(f"point name {name[:80]!r} is not allowed: control characters")
+    _check_characters("point", name)
     return name
 
 
