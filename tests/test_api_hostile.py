@@ -216,3 +216,37 @@ def test_overlong_names_are_not_echoed_whole(api_site):
         assert answer.status_code == 400, answer.text[:200]
         assert len(answer.content) < 600, len(answer.content)
         assert "must be 1-512 characters" in answer.json()["detail"]
+
+
+NONCHARACTER_NAMES = ["\ud800", "\udfff", "a\ud800b", "\udc00\ud800", "\ufffe", "x\uffff", "\ufdd0", "\U0010ffff"]
+
+
+def test_surrogate_and_noncharacter_names_are_400(api_site):
+    """Lone surrogates (valid JSON escapes) and non-characters in names: 400, never 500."""
+    start, _ = api_site.day_ms(api_site.hot_days[0])
+    headers = {"Content-Type": "application/json"}
+    with make_client(api_site) as client:
+        for bad in NONCHARACTER_NAMES:
+            for body in ({**_base(start), "site": bad}, {**_base(start), "points": [SAT, bad]}):
+                raw = json.dumps(body).encode()  # ASCII escapes: "\ud800" travels as text
+                answer = client.post("/v1/timeseries", content=raw, headers=headers)
+                _check(answer, "POST", "/v1/timeseries", range(400, 401))
+                assert "surrogate or non-character" in answer.json()["detail"], answer.text
+        for encoded in ["%EF%BF%BE", "x%EF%BF%BF", "%EF%B7%90", "%F4%8F%BF%BF"]:  # as UTF-8 in a URL
+            for url in [f"/v1/timeseries?site={encoded}&points={SAT}&start={start}&end={start + HOUR}",
+                        f"/v1/timeseries?site={SITE}&points={encoded}&start={start}&end={start + HOUR}",
+                        f"/v1/sites/{SITE}/points?q={encoded}", f"/v1/sites/{encoded}/points",
+                        f"/timeseries/query?site_name={SITE}&point_names={encoded}&start_time={start}"
+                        f"&end_time={start + HOUR}"]:
+                _check(client.get(url), "GET", url, range(400, 401))
+        assert 'status="5' not in client.get("/metrics").text
+
+
+@pytest.mark.parametrize("bad", NONCHARACTER_NAMES)
+def test_names_refuse_surrogates_for_every_path(bad):
+    from vitals.names import InvalidNameError, validate_point_name, validate_site_name
+
+    for validate in (validate_site_name, validate_point_name):
+        with pytest.raises(InvalidNameError, match="surrogate or non-character"):
+            validate(bad)
+    assert validate_point_name("AHU-1/\U0001f4a5 \ufffd") == "AHU-1/\U0001f4a5 \ufffd"  # real characters pass

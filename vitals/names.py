@@ -25,6 +25,21 @@ def _has_control_chars(name: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name)
 
 
+def _is_noncharacter(ch: str) -> bool:
+    """Surrogates and Unicode's 66 non-characters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF).
+
+    A lone surrogate (JSON allows ``"\\ud800"``) cannot be encoded as UTF-8, so it would
+    fail later in a cache key, a SQL parameter or a Parquet file; non-characters are
+    never meant for interchange. Both are refused here, once for every path.
+    """
+    code = ord(ch)
+    return 0xD800 <= code <= 0xDFFF or 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+def _first_noncharacter(name: str) -> str | None:
+    return next((f"U+{ord(ch):04X}" for ch in name if _is_noncharacter(ch)), None)
+
+
 def shown(name: str) -> str:
     """``repr`` of at most the first 80 characters of a refused name, safe to echo."""
     if len(name) <= _SHOWN_CHARS:
@@ -33,9 +48,14 @@ def shown(name: str) -> str:
 
 
 def _check_characters(kind: str, name: str) -> None:
-    """The checks site and point names share: length and control characters."""
+    """The checks site and point names share: length, control and non-characters."""
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"{kind} name {shown(name)} must be 1-{MAX_NAME_LENGTH} characters")
+    bad = _first_noncharacter(name)
+    if bad:
+        raise InvalidNameError(
+            f"{kind} name {shown(name)} is not allowed: {bad} is a surrogate or non-character"
+        )
     if _has_control_chars(name):
         raise InvalidNameError(f"{kind} name {shown(name)} is not allowed: control characters")
 
@@ -44,7 +64,7 @@ def validate_site_name(name: object) -> str:
     """Return ``name`` if it is a safe site name, else raise :class:`InvalidNameError`.
 
     A site name is one path segment: no slashes, no ``..``, no control characters,
-    nothing from ACE's forbidden set, 1-512 characters.
+    no surrogates or non-characters, nothing from ACE's forbidden set, 1-512 characters.
     """
     if not isinstance(name, str):
         raise InvalidNameError(f"site name must be a string, got {type(name).__name__}")
