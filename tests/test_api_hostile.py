@@ -250,3 +250,25 @@ def test_names_refuse_surrogates_for_every_path(bad):
         with pytest.raises(InvalidNameError, match="surrogate or non-character"):
             validate(bad)
     assert validate_point_name("AHU-1/\U0001f4a5 \ufffd") == "AHU-1/\U0001f4a5 \ufffd"  # real characters pass
+
+
+UNICODE_DIGITS = ["%C2%B2", "%C2%B9%C2%B2", "%EF%BC%95", "%EF%BC%91%EF%BC%90", "%D9%A5", "%E0%A5%A7", "1%C2%B2"]
+
+
+def test_only_ascii_digits_are_numbers(api_site):
+    """"²".isdigit() is true (int() then failed: 500) and int("５") is 5: both are 400 now."""
+    start, _ = api_site.day_ms(api_site.hot_days[0])
+    window = f"site={SITE}&points={SAT}&start={start}&end={start + HOUR}&interval=1h&fill=previous"
+    with make_client(api_site) as client:
+        for digits in UNICODE_DIGITS:
+            for url in [f"/v1/sites/{SITE}/points?limit={digits}", f"/v1/timeseries?{window}&max_gap={digits}m",
+                        f"/v1/timeseries?{window}&max_gap={digits}",
+                        f"/v1/timeseries?site={SITE}&points={SAT}&start={digits}&end={start + HOUR}"]:
+                _check(client.get(url), "GET", url, range(400, 401))
+        for declared in [b"\xb2", b"\xb9", b"1\xb3"]:  # Latin-1 superscripts: isdigit() but not int()
+            answer = client.post("/v1/timeseries", content=b"{}", headers=[
+                (b"Content-Type", b"application/json"), (b"Content-Length", declared)])
+            _check(answer, "POST", "/v1/timeseries", range(400, 401))
+        assert client.get(f"/v1/sites/{SITE}/points?limit=5").json()["count"] == 5
+        ok = client.get(f"/v1/timeseries?{window}&max_gap=15m")
+        assert ok.status_code == 200, ok.text

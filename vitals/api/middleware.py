@@ -92,7 +92,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
-            if not declared.strip().isdigit():
+            if not (declared.isascii() and declared.strip().isdigit()):  # "²".isdigit() is true
                 await self._answer(scope, receive, send, 400, "bad_request",
                                    f"Content-Length {declared[:40]!r} is not a number")
                 return

@@ -32,8 +32,10 @@ MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _MAX_TIME_TEXT = 64
 _INT_RE = re.compile(r"^-?[0-9]{1,16}$")
-_OFFSET_RE = re.compile(r"[T ]\d{2}(?::?\d{2})*(?:[.,]\d+)?\s*([+-])(\d{2}):?(\d{2})?$")
-_DURATION_RE = re.compile(r"^(\d{1,9})(ms|s|m|h|d)$")
+# re.ASCII: a bare \d also matches fullwidth and other scripts' digits, which int()
+# then reads as numbers (and "²" matches isdigit() yet int() refuses it).
+_OFFSET_RE = re.compile(r"[T ]\d{2}(?::?\d{2})*(?:[.,]\d+)?\s*([+-])(\d{2}):?(\d{2})?$", re.ASCII)
+_DURATION_RE = re.compile(r"^(\d{1,9})(ms|s|m|h|d)$", re.ASCII)
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": MS_PER_DAY}
 V1_FIELDS = frozenset(
     {"site", "points", "start", "end", "interval", "agg", "fill", "max_gap", "format"}

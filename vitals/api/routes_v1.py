@@ -76,9 +76,10 @@ async def list_points(request: Request) -> Response:
 
 
 def _parse_limit(raw: str | None) -> int:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" (int() refuses it) and "５"."""
     if raw is None:
         return DEFAULT_POINT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_POINT_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_POINT_LIMIT:
         raise bad_request(f"limit {truncate(raw)} must be an integer from 1 to {MAX_POINT_LIMIT}")
     return int(raw)
 
