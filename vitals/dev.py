@@ -36,6 +36,23 @@ def _wait_http(url: str, *, timeout: float, headers: dict[str, str] | None = Non
     return False
 
 
+def dev_api_key(key_file: Path) -> str:
+    """The dev API key, kept in ``key_file`` readable by its owner only (0600).
+
+    Created with O_EXCL at mode 0600, so the secret is never on disk with wider rights
+    (not even between a write and a chmod); a file left 0644 by an earlier version is
+    tightened.
+    """
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(key_file, 0o600)
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    return key_file.read_text().strip()
+
+
 def dev_environment(args: argparse.Namespace) -> dict[str, str]:
     """The environment every child process shares (one data folder, one set of settings)."""
     env = dict(os.environ)
@@ -44,11 +61,8 @@ def dev_environment(args: argparse.Namespace) -> dict[str, str]:
     env["VITALS_DATA_DIR"] = str(data_dir)
     env.setdefault("ACE_API_URL", f"http://127.0.0.1:{args.simulator_port}/api")
     env.setdefault("ACE_API_KEY", "dev-simulator-key")
-    key_file = data_dir / "api_key.txt"
     if "VITALS_API_KEYS" not in env:
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(24))
-        env["VITALS_API_KEYS"] = key_file.read_text().strip()
+        env["VITALS_API_KEYS"] = dev_api_key(data_dir / "api_key.txt")
     env.setdefault(
         "VITALS_ALLOWED_ORIGINS", f"http://127.0.0.1:{args.dagster_port},http://localhost:5173"
     )
