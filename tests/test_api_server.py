@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import selectors
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,13 +70,16 @@ def test_serve_refuses_public_bind_without_keys(capsys):
     assert main(["--host", "0.0.0.0", "--port", "0"]) == 2
     assert "refusing to listen on '0.0.0.0' without API keys" in capsys.readouterr().err
     assert main(["--port", "70000"]) == 2
+    assert main(["--header-timeout", "0"]) == 2
 
 
-def test_vitals_serve_process(api_site):
+@contextmanager
+def vitals_serve(api_site: ApiSite, *extra: str) -> Iterator[int]:
+    """``python -m vitals serve`` on a free loopback port over the site's stores; yields the port."""
     env = {**os.environ, "VITALS_DATA_DIR": str(api_site.root), "VITALS_HOT_STORE": str(api_site.root / "hot.sqlite"),
            "VITALS_COLD_STORE": str(api_site.root / "cold"), "VITALS_API_KEYS": API_KEYS[1],
            "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0", *extra],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         port = None
@@ -87,11 +94,85 @@ def test_vitals_serve_process(api_site):
             if match:
                 port = int(match.group(1))
         assert port, "".join(lines)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_vitals_serve_process(api_site):
+    with vitals_serve(api_site) as port:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/healthz").status_code == 200
         assert httpx.get(f"{base}/v1/sites").status_code == 401
         ok = httpx.get(f"{base}/v1/sites", headers={"Authorization": f"Bearer {API_KEYS[1]}"})
         assert ok.json() == {"sites": [SITE]}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+
+
+HEADER_TIMEOUT_S = 1.0
+STALLED = 25
+
+
+def _wait_closed(sockets: list[socket.socket], began: float, limit_s: float) -> tuple[dict[int, float], dict[int, bytes]]:
+    """Read every socket until the server closes it; (seconds to close, bytes read) by index."""
+    selector = selectors.DefaultSelector()
+    for index, sock in enumerate(sockets):
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, index)
+    closed: dict[int, float] = {}
+    received: dict[int, bytes] = {i: b"" for i in range(len(sockets))}
+    while len(closed) < len(sockets) and time.monotonic() - began < limit_s:
+        for key, _ in selector.select(timeout=0.1):
+            try:
+                chunk = key.fileobj.recv(4096)
+            except ConnectionResetError:
+                chunk = b""
+            received[key.data] += chunk
+            if not chunk:
+                closed[key.data] = time.monotonic() - began
+                selector.unregister(key.fileobj)
+    selector.close()
+    return closed, received
+
+
+def _http_get(sock: socket.socket, path: str) -> bytes:
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return _read_answer(sock)
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """One small JSON answer (headers and a body ending in ``}``) from a blocking socket."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+        answer += sock.recv(4096)
+    return answer
+
+
+def test_stalled_request_headers_are_cut_off(api_site):
+    """Slowloris: sockets that never finish their headers are answered 408 and closed in time."""
+    with vitals_serve(api_site, "--header-timeout", str(HEADER_TIMEOUT_S)) as port:
+        began = time.monotonic()
+        stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(STALLED)]
+        for index, sock in enumerate(stalled[5:]):  # the first 5 send nothing at all
+            sock.sendall(b"GET /v1/sites HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: y\r\n" * index)
+        reused = socket.create_connection(("127.0.0.1", port), timeout=5)  # keep-alive, then a stalled request
+        assert _http_get(reused, "/healthz").startswith(b"HTTP/1.1 200")
+        reused.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        slow_but_fine = socket.create_connection(("127.0.0.1", port), timeout=5)
+        slow_but_fine.sendall(b"GET /healthz HTTP/1.1\r\n")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # served while they stall
+        time.sleep(HEADER_TIMEOUT_S / 2)
+        slow_but_fine.sendall(b"Host: 127.0.0.1\r\n\r\n")  # headers complete within the bound
+        assert _read_answer(slow_but_fine).startswith(b"HTTP/1.1 200")
+        closed, received = _wait_closed([*stalled, reused], began, limit_s=HEADER_TIMEOUT_S + 4)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)  # an idle keep-alive outlives the bound
+        assert _http_get(idle, "/healthz").startswith(b"HTTP/1.1 200")
+        time.sleep(HEADER_TIMEOUT_S * 1.5)
+        assert _http_get(idle, "/healthz").startswith(b"HTTP/1.1 200")
+        ok = httpx.get(f"http://127.0.0.1:{port}/v1/sites", headers={"Authorization": f"Bearer {API_KEYS[1]}"})
+        assert ok.json() == {"sites": [SITE]}
+        for sock in [*stalled, reused, slow_but_fine, idle]:
+            sock.close()
+    assert len(closed) == STALLED + 1, f"still open after {HEADER_TIMEOUT_S + 4} s: {STALLED + 1 - len(closed)}"
+    assert HEADER_TIMEOUT_S * 0.8 <= min(closed.values()) and max(closed.values()) <= HEADER_TIMEOUT_S + 1.5, closed
+    assert all(body.startswith(b"HTTP/1.1 408 ") for body in received.values()), received
