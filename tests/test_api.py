@@ -274,6 +274,7 @@ def test_cors_allowed_denied_and_preflight(api_site):
         assert ok.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
         assert "Origin" in ok.headers["vary"]
         assert "X-Cache-Hit" in ok.headers["access-control-expose-headers"]
+        assert "X-Vitals-Tiers" in ok.headers["access-control-expose-headers"]
         denied = c.get("/v1/sites", headers={"Origin": "https://evil.example.com"})
         assert denied.status_code == 403 and "access-control-allow-origin" not in denied.headers
         assert denied.json()["error"] == "origin_not_allowed"
@@ -335,6 +336,39 @@ def test_openapi_is_valid_and_covers_routes(client):
         "site", "points", "start", "end", "interval", "agg", "fill", "max_gap", "format"}
 
 
+def test_openapi_states_what_the_api_enforces(client):
+    """Required fields with their minimum lengths, every answered status, every method."""
+    doc = client.get("/openapi.json").json()
+    ts = doc["paths"]["/v1/timeseries"]
+    params = {p["name"]: p for p in ts["get"]["parameters"]}
+    for name in ("site", "points", "start", "end"):
+        assert params[name]["required"] is True, name
+    assert params["site"]["schema"]["minLength"] == 1
+    assert params["points"]["schema"]["items"]["minLength"] == 1 and params["points"]["schema"]["minItems"] == 1
+    body = doc["components"]["schemas"]["TimeseriesRequest"]
+    assert set(body["required"]) >= {"site", "points", "start", "end"}
+    assert body["properties"]["site"]["minLength"] == 1 and body["properties"]["points"]["items"]["minLength"] == 1
+    for field in ("start", "end"):
+        strings = [s for s in body["properties"][field]["oneOf"] if s["type"] == "string"]
+        assert strings[0]["minLength"] == 1, field
+    assert {"413", "415"} <= set(ts["post"]["responses"])
+    assert "X-Vitals-Tiers" in ts["get"]["responses"]["200"]["headers"]
+    assert "options" in ts
+    wrong_type = client.post("/v1/timeseries", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 415  # the status the document now lists
+
+
+def test_options_and_405_list_every_method(client):
+    plain = client.options("/v1/timeseries")
+    assert plain.status_code == 204 and plain.headers["allow"] == "GET, HEAD, POST, OPTIONS"
+    wrong = client.delete("/v1/timeseries")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, POST, OPTIONS"
+    assert client.put("/v1/sites").headers["allow"] == "GET, HEAD"
+    pre = client.options("/v1/timeseries", headers={"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 204 and "POST" in pre.headers["access-control-allow-methods"]
+    assert pre.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+
+
 def test_unknown_route_and_method_are_json(client):
     missing = client.get("/v2/whatever")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
@@ -365,7 +399,7 @@ def test_gzip_once_for_clients_that_accept_it(client, api_site):
     start, _ = api_site.day_ms(api_site.cold_days[1])
     params = {"site": SITE, "points": [SAT, RAT], "start": start, "end": start + MS_PER_DAY}
     plain = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept, Accept-Encoding"
     packed = client.get("/v1/timeseries", params=params, headers={"Accept-Encoding": "gzip, br"})
     assert packed.headers["content-encoding"] == "gzip" and packed.headers["x-cache-hit"] == "true"
     assert packed.content == plain.content  # decoded by the client

@@ -32,6 +32,7 @@ from vitals.config import Settings
 
 _LOG = logging.getLogger("vitals.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+_METHOD_ORDER = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))}
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
@@ -51,7 +52,16 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     else:
         detail = str(exc.detail)[:200]
     request.scope.setdefault("state", {})[ERROR_CODE_STATE] = code
-    return error_response(status, code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:
+        headers["Allow"] = _ordered_methods(headers["Allow"])
+    return error_response(status, code, detail, headers=headers)
+
+
+def _ordered_methods(allow: str) -> str:
+    """Starlette joins a route's method *set*: give ``Allow`` one stable order."""
+    methods = {m.strip() for m in allow.split(",") if m.strip()}
+    return ", ".join(sorted(methods, key=lambda m: (_METHOD_ORDER.get(m, len(_METHOD_ORDER)), m)))
 
 
 def default_backends(settings: Settings) -> tuple[QueryEngine, PointCatalogue, Any]:

@@ -29,7 +29,7 @@ from vitals.api.errors import ERROR_CODE_STATE, error_response
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, Accept"
-EXPOSED_HEADERS = "X-Query-Time-Ms, X-Cache-Hit"
+EXPOSED_HEADERS = "X-Query-Time-Ms, X-Cache-Hit, X-Vitals-Tiers"
 PREFLIGHT_MAX_AGE = "600"
 
 

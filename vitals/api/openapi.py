@@ -6,14 +6,18 @@ from typing import Any
 
 from vitals.api.params import ARROW_MEDIA_TYPE, FILLS, FORMATS, INTERVALS
 from vitals.api.routes_legacy import LEGACY_INTERVALS, LEGACY_MAX_RANGE_DAYS
+from vitals.names import MAX_NAME_LENGTH
 from vitals.query_types import AGGREGATES, MAX_POINTS_PER_REQUEST
 
 _TIME = {
     "oneOf": [
         {"type": "integer", "description": "epoch milliseconds (UTC)"},
-        {"type": "string", "description": "ISO 8601; no offset means UTC"},
+        {"type": "string", "minLength": 1, "maxLength": 64, "description": "ISO 8601; no offset means UTC"},
     ]
 }
+# Site and point names: vitals.names refuses empty and longer names with a 400.
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+_POINT_LIST = {"type": "array", "items": _NAME, "minItems": 1, "maxItems": MAX_POINTS_PER_REQUEST}
 _ERROR_CODES = {
     "400": "Malformed input (the detail names the parameter and value)",
     "401": "Missing or unknown API key",
@@ -21,6 +25,7 @@ _ERROR_CODES = {
     "404": "Unknown site or point",
     "409": "A case-insensitive name matches several points (all are named)",
     "413": "Request body over the size limit",
+    "415": "Content-Type is not application/json",
     "422": "Beyond a limit: points per request, range, samples per response",
 }
 
@@ -43,10 +48,9 @@ def _param(name: str, description: str, schema: dict[str, Any], *, required: boo
 
 
 _TS_PARAMS = [
-    _param("site", "Site name", {"type": "string"}, required=True),
+    _param("site", "Site name", _NAME, required=True),
     _param("points", f"Point name (repeat for several; at most {MAX_POINTS_PER_REQUEST}); any casing",
-           {"type": "array", "items": {"type": "string"}, "maxItems": MAX_POINTS_PER_REQUEST},
-           required=True, style="form", explode=True),
+           _POINT_LIST, required=True, style="form", explode=True),
     _param("start", "Range start, inclusive", _TIME, required=True),
     _param("end", "Range end, exclusive", _TIME, required=True),
     _param("interval", "Downsampling interval (default raw; auto picks <= 2000 buckets)",
@@ -66,6 +70,8 @@ _TS_RESPONSES = {
         "headers": {
             "X-Query-Time-Ms": {"schema": {"type": "number"}},
             "X-Cache-Hit": {"schema": {"type": "string", "enum": ["true", "false"]}},
+            "X-Vitals-Tiers": {"description": "Tiers read: hot, cold, rollup (comma-separated) or none",
+                               "schema": {"type": "string"}},
         },
         "content": {
             "application/json": {"schema": _ref("TimeseriesAnswer")},
@@ -110,9 +116,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["site", "points", "start", "end"],
         "additionalProperties": False,
         "properties": {
-            "site": {"type": "string"},
-            "points": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                       "maxItems": MAX_POINTS_PER_REQUEST},
+            "site": _NAME,
+            "points": _POINT_LIST,
             "start": _TIME,
             "end": _TIME,
             "interval": {"type": "string", "enum": list(INTERVALS)},
@@ -173,7 +178,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                 "summary": "Search a site's points by name (case-insensitive substring)",
                 "operationId": "listPoints",
                 "parameters": [
-                    _param("site", "Site name", {"type": "string"}, required=True, where="path"),
+                    _param("site", "Site name", _NAME, required=True, where="path"),
                     _param("q", "Substring to find, any casing", {"type": "string"}),
                     _param("limit", "Most points to list", {"type": "integer", "minimum": 1, "maximum": 10000,
                                                             "default": 1000}),
@@ -191,14 +196,19 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                          "operationId": "postTimeseries",
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": _ref("TimeseriesRequest")}}},
-                         "responses": {**_TS_RESPONSES, **_errors("413")}}},
+                         "responses": {**_TS_RESPONSES, **_errors("413", "415")}},
+                "options": {"summary": "Allowed methods (a CORS preflight needs no key)",
+                            "operationId": "optionsTimeseries",
+                            "responses": {"204": {"description": "No content", "headers": {
+                                "Allow": {"schema": {"type": "string", "example": "GET, HEAD, POST, OPTIONS"}}}},
+                                **_errors("401")}}},
             "/timeseries/query": {"get": {
                 "summary": "Earlier front end's endpoint (drop-in); interval downsamples with avg",
                 "operationId": "legacyQuery",
                 "parameters": [
-                    _param("site_name", "Site name", {"type": "string"}, required=True),
+                    _param("site_name", "Site name", _NAME, required=True),
                     _param("point_names", "Comma-separated point names (split on every comma)",
-                           {"type": "string"}, required=True),
+                           {"type": "string", "minLength": 1}, required=True),
                     _param("start_time", "Range start, inclusive", _TIME, required=True),
                     _param("end_time", f"Range end, exclusive (at most {LEGACY_MAX_RANGE_DAYS} days)",
                            _TIME, required=True),

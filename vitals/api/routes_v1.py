@@ -27,6 +27,7 @@ from vitals.query_types import UnknownSiteError
 DEFAULT_POINT_LIMIT = 1000
 MAX_POINT_LIMIT = 10_000
 _JSON_TYPES = ("application/json", "text/json")
+TIMESERIES_ALLOW = "GET, HEAD, POST, OPTIONS"
 
 
 def _json(payload: object) -> Response:
@@ -107,6 +108,20 @@ async def timeseries_post(request: Request) -> Response:
     return await _answer(request, query)
 
 
+async def timeseries(request: Request) -> Response:
+    """``/v1/timeseries``: one route for every method, so a 405 or an ``OPTIONS`` lists them all.
+
+    Two routes on one path made Starlette answer ``OPTIONS`` (and ``DELETE``) from the
+    first alone: ``405, Allow: GET, HEAD``, no POST. CORS preflights never get here
+    (``GuardMiddleware`` answers them).
+    """
+    if request.method == "POST":
+        return await timeseries_post(request)
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": TIMESERIES_ALLOW})
+    return await timeseries_get(request)
+
+
 async def _answer(request: Request, query: TimeseriesQuery) -> Response:
     """Series named and ordered by the plan's stored names: the answer depends only on
     what its cache key holds."""
@@ -121,6 +136,5 @@ async def _answer(request: Request, query: TimeseriesQuery) -> Response:
 ROUTES = [
     Route("/v1/sites", list_sites, methods=["GET"]),
     Route("/v1/sites/{site}/points", list_points, methods=["GET"]),
-    Route("/v1/timeseries", timeseries_get, methods=["GET"]),
-    Route("/v1/timeseries", timeseries_post, methods=["POST"]),
+    Route("/v1/timeseries", timeseries, methods=["GET", "POST", "OPTIONS"]),  # HEAD comes with GET
 ]

@@ -127,7 +127,8 @@ async def answer_timeseries(
         "X-Query-Time-Ms": f"{elapsed_ms:.1f}",
         "X-Cache-Hit": "true" if hit else "false",
         "X-Vitals-Tiers": ",".join(entry.tiers) or "none",
-        "Vary": "Accept-Encoding",
+        # v1 picks JSON, CSV or Arrow from Accept when no format= is given.
+        "Vary": "Accept, Accept-Encoding" if kind == "v1" else "Accept-Encoding",
     }
     if entry.gzip_body is not None and accepts_gzip(request.headers.get("accept-encoding")):
         body = entry.gzip_body
