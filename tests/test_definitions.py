@@ -39,3 +39,19 @@ def test_dagster_definitions_validate_cli(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_every_schedule_and_sensor_is_on_by_default():
+    """The README's claim: everything is on in `vitals dev` (and wherever the code location
+    is loaded), the automation sensor that builds rollups included; no default
+    (STOPPED) automation sensor is added by Dagster behind our back."""
+    from vitals_assets.definitions import defs
+
+    repository = defs.get_repository_def()
+    sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
+    assert "rollups_automation_sensor" in sensors
+    assert "default_automation_condition_sensor" not in sensors
+    for sensor in sensors.values():
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+    for schedule in repository.schedule_defs:
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING, schedule.name

@@ -6,6 +6,7 @@ import dagster as dg
 
 from sensors.alerts import health_checks_schedule, run_failure_alert
 from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
+from sensors.automation import rollups_automation_sensor
 from sensors.sites import site_discovery_sensor
 from sensors.sync import sync_schedule
 from vitals_assets.checks import cold_checks, hot_checks
@@ -40,7 +41,7 @@ def _operations_defs() -> dg.Definitions:
             late_data_sweep_schedule,
             health_checks_schedule,
         ],
-        sensors=[site_discovery_sensor, run_failure_alert],
+        sensors=[site_discovery_sensor, run_failure_alert, rollups_automation_sensor],
     )
 
 

@@ -15,13 +15,21 @@ from vitals_assets.cold import cold_timeseries
 from vitals_assets.partition_runs import run_per_site_day, site_days
 from vitals_assets.partitions import site_day_partitions
 
+# eager() considers only the latest date partition, and a cold file is always of an
+# older day, so plain eager() would never rebuild a rollup: every partition whose cold
+# file changed is rebuilt (evaluated by sensors/automation.py).
+ROLLUPS_FOLLOW_COLD_FILES = (
+    dg.AutomationCondition.eager()
+    .without(dg.AutomationCondition.in_latest_time_window())
+    .with_label("eager (every day)")
+)
 
 @dg.asset(
     partitions_def=site_day_partitions,
     deps=[cold_timeseries],
     kinds={"parquet", "duckdb"},
     group_name="cold",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=ROLLUPS_FOLLOW_COLD_FILES,
     description=(
         "rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point count/sum/min/max/last at 15 min, "
         "1 h and 1 d, rebuilt whenever the day's cold file changes (late data included); "
