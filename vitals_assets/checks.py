@@ -15,10 +15,9 @@ from vitals.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
 from vitals.samples import MS_PER_DAY
 from vitals.windows import now_ms
 from vitals_assets.cold import cold_timeseries
+from vitals_assets.hot_freshness import hot_freshness
 from vitals_assets.ingest import hot_samples
-from vitals_assets.partitions import site_day_partitions, split_site_day_key
-
-FRESHNESS_LIMIT_MS = 15 * 60_000
+from vitals_assets.partitions import site_day_partitions, site_partitions, split_site_day_key
 
 
 def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
@@ -160,24 +159,35 @@ def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=hot_samples,
-    description="Every site's newest hot sample is no older than 15 minutes.",
+    description="Every site's newest hot sample is no older than 15 minutes (a site that "
+    "has not synced yet is reported as awaiting its first sync, not as stale).",
 )
-def hot_data_fresh(hot_store: HotStoreResource) -> dg.AssetCheckResult:
-    current = now_ms()
-    lags = {}
-    for site in hot_store.list_sites():
-        latest = hot_store.latest_sample_ms(site)
-        lags[site] = None if latest is None else (current - latest) / 60_000
-    stale = {site: lag for site, lag in lags.items() if lag is None or lag * 60_000 > FRESHNESS_LIMIT_MS}
-    worst = max((lag for lag in lags.values() if lag is not None), default=0.0)
-    return dg.AssetCheckResult(
-        passed=bool(lags) and not stale,
-        metadata={
-            "sites": len(lags),
-            "stale_sites": ", ".join(sorted(stale)) or "none",
-            "worst_lag_minutes": round(worst, 2),
-        },
-    )
+def hot_data_fresh(
+    context: dg.AssetCheckExecutionContext, hot_store: HotStoreResource
+) -> dg.AssetCheckResult:
+    registered = context.instance.get_dynamic_partitions(site_partitions.name)
+    freshness = hot_freshness(hot_store, registered, now_ms())
+    stale = freshness.stale
+    awaiting = freshness.awaiting_first_sync
+    metadata = {
+        "sites": len(freshness.lag_minutes) + len(awaiting),
+        "stale_sites": ", ".join(stale) or "none",
+        "worst_lag_minutes": round(freshness.worst_lag_minutes, 2),
+        "awaiting_first_sync": ", ".join(awaiting) or "none",
+    }
+    if awaiting and not stale:
+        metadata["severity"] = "WARN"  # not yet applicable; red is kept for real staleness
+    return dg.AssetCheckResult(passed=not stale, metadata=metadata,
+                               description=_freshness_summary(stale, awaiting))
+
+
+def _freshness_summary(stale: list[str], awaiting: list[str]) -> str:
+    parts = []
+    if stale:
+        parts.append(f"stale (over 15 min behind): {', '.join(stale)}")
+    if awaiting:
+        parts.append(f"awaiting first sync: {', '.join(awaiting)}")
+    return "; ".join(parts) or "every synced site is fresh"
 
 
 cold_checks = [cold_file_integrity, cold_reconciliation, cold_prefix_contract, archival_backlog]
