@@ -18,6 +18,7 @@ commands:
   rebuild-day    rebuild a site-day's cold file from its raw pulls (and hot rows), keep hot rows
   restore-day    copy a cold site-day back into the hot store
   backfill       submit a Dagster partition backfill for sites x dates
+  sites          add|list|remove the site partitions of the Dagster instance (DAGSTER_HOME)
 
 `vitals <command> --help` for options.
 """
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             from vitals.backfill_cli import main as backfill
 
             return backfill(rest)
+        if command == "sites":
+            from vitals.sites_cli import main as sites
+
+            return sites(rest)
     except (ValueError, KeyError, RuntimeError) as exc:
         print(f"vitals {command}: {exc}", file=sys.stderr)
         return 2
