@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -18,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from resources.cold_store import ColdStoreResource
-from tests.dagster_dev_process import dagster_dev, wait_for
+from tests.dagster_dev_process import REPO, dagster_dev, wait_for
 from tests.platform_helpers import expected_hot_rows
 from vitals.paths import cold_day_key, rollup_day_key
 from vitals.raw_pulls import list_raw_pulls, read_parsed_pulls
@@ -122,3 +124,31 @@ def test_rollups_follow_cold_files_without_a_manual_step(backfilled):
         # launched by the automation sensor, not by the backfill or a person
         assert runs and all(run.tags.get("dagster/from_automation_condition") == "true"
                             for run in runs), [run.tags for run in runs]
+
+
+def _rollup_runs(instance: dg.DagsterInstance, partition: str) -> int:
+    events = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("cold_rollups"), asset_partitions=[partition]),
+        limit=10).records
+    return len(events)
+
+
+def test_rollups_follow_a_cold_file_written_by_the_cli(backfilled):
+    """`vitals archive-day` writes outside a run; its recorded materialisation is enough
+    for the sensor to rebuild that day's rollups."""
+    dev, cold = backfilled
+    day = DAYS[0]
+    partition = str(site_day_key(SITE, day))
+    with dev.instance() as instance:
+        wait_for(lambda: _rollup_runs(instance, partition) >= 1, 150, "the first rollups", every=2)
+        before = _rollup_runs(instance, partition)
+        cold.delete(cold_day_key(SITE, day))  # a lost file, rebuilt from its raw pulls
+        archived = subprocess.run(
+            [sys.executable, "-m", "vitals", "archive-day", "--site", SITE, "--date", str(day)],
+            cwd=REPO, env=dev.env, capture_output=True, text=True, timeout=120)
+        assert archived.returncode == 0, archived.stderr
+        assert "its rollups follow" in archived.stdout
+        wait_for(lambda: _rollup_runs(instance, partition) > before, 150,
+                 "rollups rebuilt after `vitals archive-day`", every=2)
+    key = rollup_day_key(SITE, day)
+    assert rollup_matches_cold(cold.local_copy(key), cold.local_copy(cold_day_key(SITE, day)))

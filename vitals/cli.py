@@ -64,6 +64,14 @@ def _archive(argv: list[str], *, rebuild: bool) -> int:
         f"{'rewritten' if outcome.rewritten else 'unchanged'}; "
         f"{outcome.hot_rows_deleted} hot rows deleted; {outcome.seconds:.2f} s"
     )
+    if outcome.rewritten:
+        from vitals.cold_events import report_cold_file_change
+
+        if report_cold_file_change(outcome):
+            print("recorded in Dagster: its rollups follow (rollups_automation_sensor)")
+        else:
+            print("DAGSTER_HOME is not set: not recorded in Dagster; materialise its "
+                  "cold_rollups partition to rebuild the day's rollups")
     return 0
 
 
