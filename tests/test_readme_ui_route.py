@@ -34,7 +34,7 @@ SITE = "acme_hq"
 TODAY = datetime.now(UTC).date()
 DAYS = [TODAY - timedelta(days=40), TODAY - timedelta(days=39)]
 # What *Show upstream graph* of cold_timeseries selects, and *Materialize all* launches.
-UPSTREAM_GRAPH = ["ace_points", "ace_raw_samples", "hot_samples", "cold_timeseries"]
+UPSTREAM_GRAPH = ["ace_points", "ace_raw_samples", "cold_timeseries"]
 
 LAUNCH = """
 mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
