@@ -252,10 +252,10 @@ def _equipment(
                 device = f"10.0.20.{20 + unit}-{3000 + unit}"
                 for i, (obj, kind) in enumerate(PLANT_POINTS):
                     if (
-                        label == "chiller"
-                        and kind == "hw_temp"
-                        or label == "boiler"
-                        and kind in ("chw_temp", "cw_temp")
+                        (label == "chiller"
+                        and kind == "hw_temp")
+                        or (label == "boiler"
+                        and kind in ("chw_temp", "cw_temp"))
                     ):
                         continue
                     out.append((f"{prefix}/{device}/{obj}/{i + 1}", kind, obj, device))

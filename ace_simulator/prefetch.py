@@ -46,7 +46,7 @@ class PagePrefetcher:
             return None
         try:
             result: T = future.result()
-        except Exception:  # noqa: BLE001 - the caller builds it again and sees the error itself
+        except Exception:
             return None
         self.hits += 1
         return result

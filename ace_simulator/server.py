@@ -131,8 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["Retry-After"] = f"{decision.retry_after:g}"
             detail = "rate limit exceeded" if decision.status == 429 else "simulated server error"
             self._send(error_response(decision.status, detail, headers))
-            self.server.stats.record(route, decision.status, faults=decision.fired, epoch=epoch,
-                                    target=self.path)
+            self.server.stats.record(
+                route, decision.status, faults=decision.fired, epoch=epoch, target=self.path
+            )
             return
         started = time.perf_counter()
         response = self.server.api.handle(method, route, segments, query, body, decision)
@@ -147,13 +148,22 @@ class _Handler(BaseHTTPRequestHandler):
             served = 0
         if response.status == 200 and decision.drop_fraction is not None:
             self.server.stats.record(
-                route, response.status, faults=decision.fired, seconds=busy, epoch=epoch,
+                route,
+                response.status,
+                faults=decision.fired,
+                seconds=busy,
+                epoch=epoch,
                 target=self.path,
             )
             self._send(response, drop_fraction=decision.drop_fraction)
             return
         self.server.stats.record(
-            route, response.status, samples=served, faults=decision.fired, seconds=busy, epoch=epoch,
+            route,
+            response.status,
+            samples=served,
+            faults=decision.fired,
+            seconds=busy,
+            epoch=epoch,
             target=self.path,
         )
         self._send(response)

@@ -123,7 +123,8 @@ class SiteSignals:
 
     def gap_mask(self, pidx: pa.Array, sample_us: pa.Array) -> pa.Array:
         """True where a sample is missing: gappy points lose ~30% of hours, and the
-        site's gateway drops out for 10-20 minutes on ~30% of days."""
+        site's gateway drops out for 10-20 minutes on ~30% of days.
+        """
         hour = pc.divide(sample_us, 3600 * US_PER_S)
         lost_hour = pc.and_(
             pc.take(self.gappy, pidx),
@@ -196,7 +197,8 @@ def time_text(ts_us: pa.Array) -> pa.Array:
 
 def time_parts(ts_us: pa.Array) -> list[pa.Array]:
     """Pieces of the time text ("YYYY-MM-DDTHH:MM:", "SS.", "ffffff"), to be joined by the
-    caller; strftime runs once per distinct minute, not per sample."""
+    caller; strftime runs once per distinct minute, not per sample.
+    """
     minutes = pc.divide(ts_us, US_PER_MIN)
     distinct = pc.unique(minutes)
     prefixes = pc.strftime(

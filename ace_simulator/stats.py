@@ -50,7 +50,8 @@ class Stats:
     ) -> None:
         """Count one answered API request (``samples`` only when the body went out whole;
         ``seconds`` the time spent building the answer, injected delays excluded;
-        ``target`` the path and query asked, so a bench can replay a client's requests)."""
+        ``target`` the path and query asked, so a bench can replay a client's requests).
+        """
         with self._lock:
             if epoch is not None and epoch != self.epoch:
                 return  # began before a reset
@@ -80,6 +81,7 @@ class Stats:
                 "busy_seconds": round(self._busy_s, 3),
                 "window_s": window_s,
                 "requests_last_window": sum(1 for t, *_ in recent if t >= now - window_s),
-                "recent_requests": [{"t": t, "route": r, "status": s, "target": q}
-                                    for t, r, s, q in recent],
+                "recent_requests": [
+                    {"t": t, "route": r, "status": s, "target": q} for t, r, s, q in recent
+                ],
             }

@@ -56,7 +56,10 @@ def utc_today() -> date:
 
 def point_names(count: int) -> list[str]:
     kinds = ["SAT", "RAT", "MAT", "DA-T", "ZN-T", "DMPR-POS", "FAN-SPD", "kW"]
-    return [f"acme/{SITE}/192.168.1.{i % 250}/n4/AHU_{i // 8}/C.Drivers.{kinds[i % 8]}.{i}" for i in range(count)]
+    return [
+        f"acme/{SITE}/192.168.1.{i % 250}/n4/AHU_{i // 8}/C.Drivers.{kinds[i % 8]}.{i}"
+        for i in range(count)
+    ]
 
 
 def day_table(names: list[str], day: date) -> pa.Table:
@@ -66,8 +69,12 @@ def day_table(names: list[str], day: date) -> pa.Table:
     for index, name in enumerate(names):
         rows_names.extend([name] * len(stamps))
         rows_ts.extend(stamps)
-        rows_values.extend(round(((ts // STEP_MS) * 7 + index * 13) % 1000 / 10.0, 1) for ts in stamps)
-    return pa.table({"point_name": rows_names, "ts": rows_ts, "value": rows_values}, schema=SAMPLE_SCHEMA)
+        rows_values.extend(
+            round(((ts // STEP_MS) * 7 + index * 13) % 1000 / 10.0, 1) for ts in stamps
+        )
+    return pa.table(
+        {"point_name": rows_names, "ts": rows_ts, "value": rows_values}, schema=SAMPLE_SCHEMA
+    )
 
 
 def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Path:
@@ -78,9 +85,9 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
         return root
     from resources.ace import AcePoint
     from resources.hot_store import HotStoreResource
-    from vitals.cold_file import build_cold_table, cold_file_bytes
-    from vitals.paths import cold_day_key, rollup_day_key
-    from vitals.rollups import rollup_bytes_from_cold
+    from vitals.cold.file import build_cold_table, cold_file_bytes
+    from vitals.cold.paths import cold_day_key, rollup_day_key
+    from vitals.rollups.day import rollup_bytes_from_cold
 
     if root.exists():
         import shutil
@@ -93,34 +100,64 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     started = time.perf_counter()
     for back in range(1, hot_days + 1):
         hot.upsert_samples(SITE, day_table(names, today - timedelta(days=back)))
-    print(f"  hot store: {hot_days} days x {points} points in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"  hot store: {hot_days} days x {points} points in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     started = time.perf_counter()
     for back in range(hot_days + 1, hot_days + cold_days + 1):
         day = today - timedelta(days=back)
-        data = cold_file_bytes(build_cold_table(SITE, day, [day_table(names, day)]), site=SITE, day=day,
-                               sources=["bench"])
-        for key, blob in ((cold_day_key(SITE, day), data),
-                          (rollup_day_key(SITE, day), rollup_bytes_from_cold(data, SITE, day))):
+        data = cold_file_bytes(
+            build_cold_table(SITE, day, [day_table(names, day)]),
+            site=SITE,
+            day=day,
+            sources=["bench"],
+        )
+        for key, blob in (
+            (cold_day_key(SITE, day), data),
+            (rollup_day_key(SITE, day), rollup_bytes_from_cold(data, SITE, day)),
+        ):
             path = root / "cold" / key
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(blob)
             tmp.replace(path)
-    print(f"  cold store: {cold_days} day files + rollups in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"  cold store: {cold_days} day files + rollups in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     marker.write_text("ok")
     return root
 
 
 def start_server(data_dir: Path, workers: int, engine_slots: int) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "VITALS_DATA_DIR": str(data_dir), "VITALS_HOT_STORE": str(data_dir / "hot.sqlite"),
-           "VITALS_COLD_STORE": str(data_dir / "cold"), "VITALS_API_KEYS": API_KEY,
-           "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "vitals", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--workers", str(workers), "--log-level", "info"]
+    env = {
+        **os.environ,
+        "VITALS_DATA_DIR": str(data_dir),
+        "VITALS_HOT_STORE": str(data_dir / "hot.sqlite"),
+        "VITALS_COLD_STORE": str(data_dir / "cold"),
+        "VITALS_API_KEYS": API_KEY,
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "vitals_cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "info",
+    ]
     if workers == 1:
         command += ["--engine-slots", str(engine_slots)]
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -158,7 +195,9 @@ class Tally:
 
     def add_server_time(self, header: str | None, hit: str | None) -> None:
         if header is not None and hit is not None:
-            (self.server_ms_hit if hit == "true" else self.server_ms_miss).append(float(header) / 1000)
+            (self.server_ms_hit if hit == "true" else self.server_ms_miss).append(
+                float(header) / 1000
+            )
 
     def add(self, kind: str, seconds: float, status: int | str, hit: str | None) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -188,8 +227,9 @@ class Workload:
         return board[:high]
 
 
-def make_workload(names: list[str], site: str, hot_days: int, *, seed: int, unique: bool,
-                  today: int) -> Workload:
+def make_workload(
+    names: list[str], site: str, hot_days: int, *, seed: int, unique: bool, today: int
+) -> Workload:
     rng = random.Random(seed)
     boards = [rng.sample(names, rng.randint(2, 8)) for _ in range(40)]
     return Workload(names, site, hot_days, boards, unique, today)
@@ -220,27 +260,66 @@ def make_request(rng: random.Random, load: Workload) -> tuple[str, str, dict]:
     pick = rng.random()
     if pick < 0.30:
         day = today - rng.randint(1, 3) * MS_PER_DAY
-        return "hot-day-raw", "/v1/timeseries", {"site": site, "points": load.points(rng, 1, 5),
-                                                 "start": day, "end": day + MS_PER_DAY}
+        return (
+            "hot-day-raw",
+            "/v1/timeseries",
+            {"site": site, "points": load.points(rng, 1, 5), "start": day, "end": day + MS_PER_DAY},
+        )
     if pick < 0.50:
         end = today - rng.randint(0, 1) * MS_PER_DAY
-        return "week-5m", "/v1/timeseries", {"site": site, "points": load.points(rng, 3, 8),
-                                             "start": end - 7 * MS_PER_DAY, "end": end,
-                                             "interval": rng.choice(["5m", "auto"]), "agg": "avg,min,max"}
+        return (
+            "week-5m",
+            "/v1/timeseries",
+            {
+                "site": site,
+                "points": load.points(rng, 3, 8),
+                "start": end - 7 * MS_PER_DAY,
+                "end": end,
+                "interval": rng.choice(["5m", "auto"]),
+                "agg": "avg,min,max",
+            },
+        )
     if pick < 0.65:
-        return "year-1h", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 4),
-                                             "start": today - 365 * MS_PER_DAY, "end": today, "interval": "1h"}
+        return (
+            "year-1h",
+            "/v1/timeseries",
+            {
+                "site": site,
+                "points": load.points(rng, 2, 4),
+                "start": today - 365 * MS_PER_DAY,
+                "end": today,
+                "interval": "1h",
+            },
+        )
     if pick < 0.80:
         end = today - rng.randint(max(0, hot_days - 6), max(0, hot_days - 5)) * MS_PER_DAY
-        return "cross-tier-15m", "/v1/timeseries", {"site": site, "points": load.points(rng, 2, 6),
-                                                    "start": end - 30 * MS_PER_DAY, "end": end,
-                                                    "interval": "15m", "agg": "avg,max"}
+        return (
+            "cross-tier-15m",
+            "/v1/timeseries",
+            {
+                "site": site,
+                "points": load.points(rng, 2, 6),
+                "start": end - 30 * MS_PER_DAY,
+                "end": end,
+                "interval": "15m",
+                "agg": "avg,max",
+            },
+        )
     if pick < 0.92:
         word = rng.choice(["sat", "ahu_1", "zn-t", "kw", "dmpr", "192.168.1.4", "c.drivers.mat"])
         return "point-search", f"/v1/sites/{site}/points", {"q": word, "limit": 200}
     day = today - rng.randint(1, 3) * MS_PER_DAY
-    return "legacy-1hr", "/timeseries/query", {"site_name": site, "point_names": ",".join(load.points(rng, 3, 3)),
-                                               "start_time": day, "end_time": day + MS_PER_DAY, "interval": "1hr"}
+    return (
+        "legacy-1hr",
+        "/timeseries/query",
+        {
+            "site_name": site,
+            "point_names": ",".join(load.points(rng, 3, 3)),
+            "start_time": day,
+            "end_time": day + MS_PER_DAY,
+            "interval": "1hr",
+        },
+    )
 
 
 class LeanConnection:
@@ -265,8 +344,10 @@ class LeanConnection:
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             try:
-                self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n"
-                                  f"{self.header_lines}\r\n".encode())
+                self.writer.write(
+                    f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n"
+                    f"{self.header_lines}\r\n".encode()
+                )
                 return await self._response()
             except (ConnectionError, asyncio.IncompleteReadError):
                 self.close()
@@ -307,8 +388,9 @@ class LeanConnection:
         self.reader = self.writer = None
 
 
-async def client_loop(conn: LeanConnection, rng: random.Random, stop_at: float, tally: Tally,
-                      load: Workload) -> None:
+async def client_loop(
+    conn: LeanConnection, rng: random.Random, stop_at: float, tally: Tally, load: Workload
+) -> None:
     while time.monotonic() < stop_at:
         kind, path, params = make_request(rng, load)
         started = time.perf_counter()
@@ -316,7 +398,7 @@ async def client_loop(conn: LeanConnection, rng: random.Random, stop_at: float, 
             status, headers, _size = await asyncio.wait_for(conn.get(path, params), 60)
             hit = headers.get("x-cache-hit")
             tally.add_server_time(headers.get("x-query-time-ms"), hit)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             status, hit = f"transport-{type(exc).__name__}", None
             conn.close()
         tally.add(kind, time.perf_counter() - started, status, hit)
@@ -327,22 +409,41 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def run_load(base_url: str, *, clients: int, seconds: float, seed: int, unique: bool,
-                   anchor: tuple[str, int, int]) -> tuple[Tally, float]:
+async def run_load(
+    base_url: str,
+    *,
+    clients: int,
+    seconds: float,
+    seed: int,
+    unique: bool,
+    anchor: tuple[str, int, int],
+) -> tuple[Tally, float]:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     site, today, hot_days = anchor
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
-        names = [p["name"] for p in (await client.get(f"/v1/sites/{site}/points", params={"limit": 10000})).json()["points"]]
+        names = [
+            p["name"]
+            for p in (await client.get(f"/v1/sites/{site}/points", params={"limit": 10000})).json()[
+                "points"
+            ]
+        ]
     load = make_workload(names, site, hot_days, seed=seed, unique=unique, today=today)
     parsed = urlsplit(base_url)
     # gzip accepted (as browsers do) but never decoded here: the client only counts bytes
     lean = {**headers, "Accept-Encoding": "gzip"}
-    conns = [LeanConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, lean) for _ in range(clients)]
+    conns = [
+        LeanConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, lean)
+        for _ in range(clients)
+    ]
     tally = Tally()
     started = time.monotonic()
     try:
-        await asyncio.gather(*(client_loop(conn, random.Random(seed + i), started + seconds, tally, load)
-                               for i, conn in enumerate(conns)))
+        await asyncio.gather(
+            *(
+                client_loop(conn, random.Random(seed + i), started + seconds, tally, load)
+                for i, conn in enumerate(conns)
+            )
+        )
     finally:
         for conn in conns:
             conn.close()
@@ -353,21 +454,31 @@ def report(tally: Tally, elapsed: float) -> None:
     everything = [s for values in tally.latencies.values() for s in values]
     print(f"{'kind':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for kind, values in sorted(tally.latencies.items()):
-        print(f"{kind:<16}{len(values):>7}{pct(values, .5):>10.1f}{pct(values, .95):>10.1f}"
-              f"{pct(values, .99):>10.1f}{max(values) * 1000:>10.1f}")
-    print(f"{'all':<16}{len(everything):>7}{pct(everything, .5):>10.1f}{pct(everything, .95):>10.1f}"
-          f"{pct(everything, .99):>10.1f}{max(everything) * 1000:>10.1f}")
-    print(f"requests/s: {len(everything) / elapsed:.1f} over {elapsed:.1f} s; "
-          f"mean {statistics.mean(everything) * 1000:.1f} ms")
+        print(
+            f"{kind:<16}{len(values):>7}{pct(values, 0.5):>10.1f}{pct(values, 0.95):>10.1f}"
+            f"{pct(values, 0.99):>10.1f}{max(values) * 1000:>10.1f}"
+        )
+    print(
+        f"{'all':<16}{len(everything):>7}{pct(everything, 0.5):>10.1f}{pct(everything, 0.95):>10.1f}"
+        f"{pct(everything, 0.99):>10.1f}{max(everything) * 1000:>10.1f}"
+    )
+    print(
+        f"requests/s: {len(everything) / elapsed:.1f} over {elapsed:.1f} s; "
+        f"mean {statistics.mean(everything) * 1000:.1f} ms"
+    )
     ratio = tally.hits / tally.cached_kinds if tally.cached_kinds else 0.0
     print(f"cache hit ratio (time-series answers): {ratio:.2%}")
     for label, values in (("hit", tally.server_ms_hit), ("miss", tally.server_ms_miss)):
         if values:
-            print(f"server-side X-Query-Time-Ms, cache {label}: n={len(values)} p50 {pct(values, .5):.1f} "
-                  f"p95 {pct(values, .95):.1f} p99 {pct(values, .99):.1f} ms")
+            print(
+                f"server-side X-Query-Time-Ms, cache {label}: n={len(values)} p50 {pct(values, 0.5):.1f} "
+                f"p95 {pct(values, 0.95):.1f} p99 {pct(values, 0.99):.1f} ms"
+            )
     print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
-    p95 = pct(everything, .95)
-    print(f"target p95 <= 1000 ms and 0 errors: {'MET' if p95 <= 1000 and not tally.errors else 'NOT MET'}")
+    p95 = pct(everything, 0.95)
+    print(
+        f"target p95 <= 1000 ms and 0 errors: {'MET' if p95 <= 1000 and not tally.errors else 'NOT MET'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,29 +492,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1, help="vitals serve --workers")
     parser.add_argument("--engine-slots", type=int, default=4, help="vitals serve --engine-slots")
-    parser.add_argument("--unique", action="store_true",
-                        help="random point sets (almost no repeats: measures the engine, not the cache)")
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="random point sets (almost no repeats: measures the engine, not the cache)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 1000 or not 1 <= args.seconds <= 600:
         parser.error("--clients must be 1-1000 and --seconds 1-600")
     data_dir = args.data_dir
     if data_dir is None:
-        data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vitals-bench" / "api"
+        data_dir = (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vitals-bench" / "api"
+        )
         print(f"building/reusing bench data in {data_dir}", flush=True)
         build_data(data_dir, points=args.points, hot_days=args.hot_days, cold_days=args.cold_days)
     anchor = data_anchor(data_dir)
     print(f"site {anchor[0]}: data up to {anchor[1]} ms, {anchor[2]} hot days", flush=True)
     proc, base_url = start_server(data_dir, args.workers, args.engine_slots)
     try:
-        print(f"API at {base_url} ({args.workers} worker(s)); {args.clients} clients for "
-              f"{args.seconds:.0f} s", flush=True)
-        tally, elapsed = asyncio.run(run_load(base_url, clients=args.clients, seconds=args.seconds,
-                                              seed=args.seed, unique=args.unique, anchor=anchor))
+        print(
+            f"API at {base_url} ({args.workers} worker(s)); {args.clients} clients for "
+            f"{args.seconds:.0f} s",
+            flush=True,
+        )
+        tally, elapsed = asyncio.run(
+            run_load(
+                base_url,
+                clients=args.clients,
+                seconds=args.seconds,
+                seed=args.seed,
+                unique=args.unique,
+                anchor=anchor,
+            )
+        )
         report(tally, elapsed)
         metrics = httpx.get(f"{base_url}/metrics").text
         for line in metrics.splitlines():
-            if line.startswith(("vitals_api_cache_hits_total", "vitals_api_cache_misses_total",
-                                "vitals_api_cache_bytes", "vitals_api_samples_returned_total")):
+            if line.startswith(
+                (
+                    "vitals_api_cache_hits_total",
+                    "vitals_api_cache_misses_total",
+                    "vitals_api_cache_bytes",
+                    "vitals_api_samples_returned_total",
+                )
+            ):
                 print(f"  {line}")
     finally:
         proc.terminate()

@@ -31,13 +31,13 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from bench.bms_day import full_load_day  # noqa: E402
-from vitals.cold_file import (  # noqa: E402
+from vitals.cold.file import (  # noqa: E402
     build_cold_table,
     cold_file_bytes,
     key_checksum,
     verify_cold_bytes,
 )
-from vitals.paths import cold_day_key  # noqa: E402
+from vitals.cold.paths import cold_day_key  # noqa: E402
 from vitals.samples import day_bounds_ms  # noqa: E402
 
 SITE = "ses_falls_city"
@@ -53,18 +53,23 @@ def prepare_hot_store(db_path: Path, points: int, per_point: int, jitter_ms: int
     from resources.ace import AcePoint
     from resources.hot_store import HotStoreResource
 
-    table = full_load_day(SITE, day_bounds_ms(DAY)[0], points=points, per_point=per_point,
-                          jitter_ms=jitter_ms)
+    table = full_load_day(
+        SITE, day_bounds_ms(DAY)[0], points=points, per_point=per_point, jitter_ms=jitter_ms
+    )
     names = sorted(set(table.column("point_name").to_pylist()))
     hot = HotStoreResource(url=str(db_path))
-    hot.upsert_points(SITE, [AcePoint(name, i + 1, "analog", True, 60, None, None)
-                             for i, name in enumerate(names)])
+    hot.upsert_points(
+        SITE,
+        [AcePoint(name, i + 1, "analog", True, 60, None, None) for i, name in enumerate(names)],
+    )
     began = time.perf_counter()
     for batch in table.to_batches(max_chunksize=200_000):
         result = hot.upsert_samples(SITE, pa.Table.from_batches([batch]))
         assert result.unknown_points == 0, result
-    print(f"  (prepared hot store: {table.num_rows:,} rows in {time.perf_counter() - began:.1f} s, "
-          f"{db_path.stat().st_size / table.num_rows:.1f} B/sample on disk)")
+    print(
+        f"  (prepared hot store: {table.num_rows:,} rows in {time.perf_counter() - began:.1f} s, "
+        f"{db_path.stat().st_size / table.num_rows:.1f} B/sample on disk)"
+    )
 
 
 def run_archival(read_hot, folder: Path) -> tuple[pa.Table, dict[str, float], bytes]:
@@ -91,8 +96,9 @@ def run_archival(read_hot, folder: Path) -> tuple[pa.Table, dict[str, float], by
     steps["put (tmp + fsync + rename)"] = time.perf_counter() - mark
     mark = time.perf_counter()
     readback = store.get_bytes(key)
-    verify_cold_bytes(readback, site=SITE, day=DAY, expected_rows=hot_rows.num_rows,
-                      expected_checksum=checksum)
+    verify_cold_bytes(
+        readback, site=SITE, day=DAY, expected_rows=hot_rows.num_rows, expected_checksum=checksum
+    )
     steps["get + verify read-back"] = time.perf_counter() - mark
     steps["TOTAL hot -> verified file"] = time.perf_counter() - began
     return cold, steps, data
@@ -128,16 +134,28 @@ def main() -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="vitals-archive-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     start_ms, end_ms = day_bounds_ms(DAY)
-    print(f"# archive one site-day: {args.points:,} points x {args.per_point:,} samples, "
-          f"jitter {args.jitter_ms} ms, hot = {args.hot}")
+    print(
+        f"# archive one site-day: {args.points:,} points x {args.per_point:,} samples, "
+        f"jitter {args.jitter_ms} ms, hot = {args.hot}"
+    )
     if args.hot == "sqlite":
         from resources.hot_store import HotStoreResource
 
         db = folder / "hot.sqlite"
         db.unlink(missing_ok=True)
         subprocess.run(
-            [sys.executable, __file__, "--prepare-only", str(db), "--points", str(args.points),
-             "--per-point", str(args.per_point), "--jitter-ms", str(args.jitter_ms)],
+            [
+                sys.executable,
+                __file__,
+                "--prepare-only",
+                str(db),
+                "--points",
+                str(args.points),
+                "--per-point",
+                str(args.per_point),
+                "--jitter-ms",
+                str(args.jitter_ms),
+            ],
             check=True,
         )
         hot = HotStoreResource(url=str(db))
@@ -146,19 +164,23 @@ def main() -> None:
         def read_hot() -> pa.Table:
             return hot.read_samples(SITE, start_ms, end_ms)
     else:
-        generated = full_load_day(SITE, start_ms, points=args.points, per_point=args.per_point,
-                                  jitter_ms=args.jitter_ms)
+        generated = full_load_day(
+            SITE, start_ms, points=args.points, per_point=args.per_point, jitter_ms=args.jitter_ms
+        )
 
         def read_hot() -> pa.Table:
             return generated
+
     rss_before = peak_rss_mb()
     cold, steps, data = run_archival(read_hot, folder)
     rss_after = peak_rss_mb()
     for step, seconds in steps.items():
         print(f"  {step:<30} {seconds:7.2f} s")
     rows = cold.num_rows
-    print(f"  peak RSS {rss_after:,.0f} MB (before archival {rss_before:,.0f} MB); "
-          f"table {cold.nbytes / 1e6:,.0f} MB in memory")
+    print(
+        f"  peak RSS {rss_after:,.0f} MB (before archival {rss_before:,.0f} MB); "
+        f"table {cold.nbytes / 1e6:,.0f} MB in memory"
+    )
     print(f"  file {len(data):,} bytes = {len(data) / rows:.3f} bytes/sample for {rows:,} samples")
 
     sink = pa.BufferOutputStream()
@@ -166,25 +188,41 @@ def main() -> None:
     pq.write_table(cold, sink)
     floor_s = time.perf_counter() - began
     floor_bytes = sink.getvalue().size
-    print(f"  pyarrow defaults on the same table (floor): {floor_bytes:,} bytes = "
-          f"{floor_bytes / rows:.3f} B/sample in {floor_s:.2f} s; ours is "
-          f"{len(data) / floor_bytes:.2f}x the size, "
-          f"write {steps['write Parquet bytes'] / floor_s:.2f}x the time")
+    print(
+        f"  pyarrow defaults on the same table (floor): {floor_bytes:,} bytes = "
+        f"{floor_bytes / rows:.3f} B/sample in {floor_s:.2f} s; ours is "
+        f"{len(data) / floor_bytes:.2f}x the size, "
+        f"write {steps['write Parquet bytes'] / floor_s:.2f}x the time"
+    )
     if args.no_sweep:
         return
     from bench.cold_layout_sweep import sweep_encodings, sweep_read_cost
 
     print("\n## encodings (one write each)")
-    print_table(sweep_encodings(cold, site=SITE, day=DAY),
-                [("layout", "layout"), ("bytes/sample", "bytes_per_sample"),
-                 ("row groups", "row_groups"), ("footer bytes", "footer_bytes"),
-                 ("write s", "write_s")])
+    print_table(
+        sweep_encodings(cold, site=SITE, day=DAY),
+        [
+            ("layout", "layout"),
+            ("bytes/sample", "bytes_per_sample"),
+            ("row groups", "row_groups"),
+            ("footer bytes", "footer_bytes"),
+            ("write s", "write_s"),
+        ],
+    )
     print("\n## read 5 points from one file")
-    print_table(sweep_read_cost(cold, site=SITE, day=DAY, folder=folder),
-                [("row-group target", "row_group_rows"), ("groups", "row_groups"),
-                 ("B/sample", "bytes_per_sample"), ("rows", "rows"),
-                 ("pyarrow s", "pyarrow_s"), ("pyarrow bytes read", "pyarrow_bytes"),
-                 ("DuckDB s", "duckdb_s"), ("DuckDB bytes read", "duckdb_bytes")])
+    print_table(
+        sweep_read_cost(cold, site=SITE, day=DAY, folder=folder),
+        [
+            ("row-group target", "row_group_rows"),
+            ("groups", "row_groups"),
+            ("B/sample", "bytes_per_sample"),
+            ("rows", "rows"),
+            ("pyarrow s", "pyarrow_s"),
+            ("pyarrow bytes read", "pyarrow_bytes"),
+            ("DuckDB s", "duckdb_s"),
+            ("DuckDB bytes read", "duckdb_bytes"),
+        ],
+    )
     if not args.keep:
         for path in sorted(folder.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()

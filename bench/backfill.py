@@ -28,12 +28,12 @@ from _platform import SimulatorProcess, fresh_env, peak_rss_mb
 def run_backfill_day(day, site: str) -> tuple[float, dict, dict]:
     import dagster as dg
 
-    from tests.platform_helpers import INGEST, metadata_of
+    from tests.support.platform_helpers import INGEST, metadata_of
     from vitals.config import load_settings
+    from vitals_assets.bindings import build_resources
     from vitals_assets.cold import cold_timeseries
     from vitals_assets.ingest import ace_raw_samples
     from vitals_assets.partitions import site_day_key, site_partitions
-    from vitals_assets.resources import build_resources
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(site_partitions.name, [site])
@@ -50,7 +50,7 @@ def run_backfill_day(day, site: str) -> tuple[float, dict, dict]:
 
 def limiter_only_seconds(requests: int, rpm: int) -> float:
     """The same shared limiter, acquired ``requests`` times and nothing else."""
-    from vitals.rate_limit import SharedRateLimiter
+    from vitals.ace.rate_limit import SharedRateLimiter
 
     state = Path(tempfile.mkdtemp(prefix="vitals-bench-limiter-")) / "limiter.sqlite"
     limiter = SharedRateLimiter(state, limit=rpm, window_seconds=60.0, bucket="baseline")
@@ -64,7 +64,7 @@ def bare_client_seconds(simulator: SimulatorProcess, targets: list[str], rpm: in
     """Replay ``targets`` with plain httpx at ``rpm`` through a fresh shared limiter."""
     import httpx
 
-    from vitals.rate_limit import SharedRateLimiter
+    from vitals.ace.rate_limit import SharedRateLimiter
 
     state = Path(tempfile.mkdtemp(prefix="vitals-bench-bare-")) / "limiter.sqlite"
     limiter = SharedRateLimiter(state, limit=rpm, window_seconds=60.0, bucket="bare")
@@ -84,8 +84,9 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=60, help="simulator --interval")
     parser.add_argument("--rpm", type=int, default=30)
     parser.add_argument("--skip-throttled", action="store_true")
-    parser.add_argument("--range-days", type=int, default=3,
-                        help="days of the concurrent-range phase (0 skips it)")
+    parser.add_argument(
+        "--range-days", type=int, default=3, help="days of the concurrent-range phase (0 skips it)"
+    )
     parser.add_argument("--range-only", action="store_true", help="only the concurrent-range phase")
     args = parser.parse_args()
     simulator = SimulatorProcess("--interval", str(args.interval))
@@ -101,12 +102,16 @@ def main() -> None:
         wall, raw, cold = run_backfill_day(today - timedelta(days=40), site)
         print("== one full site-day, unthrottled simulator ==")
         print(f"samples            {raw['rows']:,}")
-        print(f"requests           {raw['requests']} (planned {raw['expected_requests']}, "
-              f"{raw['sub_windows']} sub-windows)")
+        print(
+            f"requests           {raw['requests']} (planned {raw['expected_requests']}, "
+            f"{raw['sub_windows']} sub-windows)"
+        )
         print(f"samples/request    {raw['samples_per_request']:,.0f}")
         print(f"pull seconds       {raw['seconds']:.1f}")
-        print(f"cold file seconds  {cold['seconds']:.1f} ({cold['rows']:,} rows, "
-              f"{cold['bytes_per_sample']} B/sample)")
+        print(
+            f"cold file seconds  {cold['seconds']:.1f} ({cold['rows']:,} rows, "
+            f"{cold['bytes_per_sample']} B/sample)"
+        )
         print(f"wall seconds       {wall:.1f}   peak RSS {peak_rss_mb():,.0f} MB")
         if args.skip_throttled:
             return
@@ -119,13 +124,21 @@ def main() -> None:
         bare = bare_client_seconds(simulator, targets, args.rpm)
         overhead = max(wall - bare, 0.0)
         print(f"\n== the same at {args.rpm} requests/minute ==")
-        print(f"requests           {len(targets)} (incl. catalogue; platform counted {raw['requests'] + 1})")
-        print(f"wall seconds       {wall:.1f} (pull {raw['seconds']:.1f}, cold file {cold['seconds']:.1f})")
+        print(
+            f"requests           {len(targets)} (incl. catalogue; platform counted {raw['requests'] + 1})"
+        )
+        print(
+            f"wall seconds       {wall:.1f} (pull {raw['seconds']:.1f}, cold file {cold['seconds']:.1f})"
+        )
         print(f"bare client        {bare:.1f} s (same requests, same limit, same process)")
         print(f"limiter alone      {limiter_only:.1f} s (acquires only)")
-        print(f"throttle waits     {raw['throttle_wait_seconds']:.1f} s in {raw['throttle_waits']} waits")
-        print(f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time "
-              f"(above the limiter alone: {max(wall - limiter_only, 0.0) / wall:.1%})")
+        print(
+            f"throttle waits     {raw['throttle_wait_seconds']:.1f} s in {raw['throttle_waits']} waits"
+        )
+        print(
+            f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time "
+            f"(above the limiter alone: {max(wall - limiter_only, 0.0) / wall:.1%})"
+        )
         if args.range_days:
             range_phase(today, site, args, simulator)
     finally:
@@ -144,15 +157,18 @@ def range_phase(today, site: str, args, simulator) -> None:
     simulator.reset()
     days = [today - timedelta(days=50 + n) for n in range(args.range_days)]
     began = time.monotonic()
-    with ProcessPoolExecutor(max_workers=len(days),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=len(days), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         results = list(pool.map(run_backfill_day, days, [site] * len(days)))
     wall = time.monotonic() - began
     targets = [r["target"] for r in simulator.stats()["recent_requests"]]
     bare = bare_client_seconds(simulator, targets, args.rpm)
     overhead = max(wall - bare, 0.0)
     samples = sum(raw["rows"] for _w, raw, _c in results)
-    print(f"\n== {len(days)} site-days at once (a process each), {args.rpm} requests/minute shared ==")
+    print(
+        f"\n== {len(days)} site-days at once (a process each), {args.rpm} requests/minute shared =="
+    )
     print(f"samples            {samples:,} in {len(targets)} requests")
     print(f"wall seconds       {wall:.1f}")
     print(f"bare client        {bare:.1f} s (same requests, same limit)")

@@ -15,7 +15,7 @@ import time
 
 from ace_simulator.server import start_simulator
 from resources.ace import AceApiResource
-from vitals.raw import raw_to_samples
+from vitals.ace.parse import raw_to_samples
 from vitals.samples import parse_ts_ms
 
 
@@ -32,20 +32,29 @@ def main() -> None:
         site = sim.site_names[0]
         for page_size in (50000, 100000):
             with tempfile.TemporaryDirectory() as state:
-                ace = AceApiResource(base_url=sim.url, api_key=sim.api_key, state_dir=state,
-                                     requests_per_minute=6000, page_size=page_size)
+                ace = AceApiResource(
+                    base_url=sim.url,
+                    api_key=sim.api_key,
+                    state_dir=state,
+                    requests_per_minute=6000,
+                    page_size=page_size,
+                )
                 pull = ace.fetch_site_window(site, start, end)
                 s = pull.stats
                 rate = s.samples_received / s.seconds
-                print(f"page_size {page_size:>6}: {s.samples_received:,} samples, {s.pages} pages, "
-                      f"{s.seconds:.2f} s, {rate / 1e3:.0f}k samples/s -> full-load day "
-                      f"~{6.6e6 / rate:.0f} s of client+server time, "
-                      f"{-(-6_600_000 // page_size)} pages")
+                print(
+                    f"page_size {page_size:>6}: {s.samples_received:,} samples, {s.pages} pages, "
+                    f"{s.seconds:.2f} s, {rate / 1e3:.0f}k samples/s -> full-load day "
+                    f"~{6.6e6 / rate:.0f} s of client+server time, "
+                    f"{-(-6_600_000 // page_size)} pages"
+                )
                 t0 = time.perf_counter()
                 parsed = raw_to_samples(pull.table)
                 took = time.perf_counter() - t0
-                print(f"  raw_to_samples: {took:.2f} s for {parsed.table.num_rows:,} rows "
-                      f"(dropped {parsed.dropped})")
+                print(
+                    f"  raw_to_samples: {took:.2f} s for {parsed.table.num_rows:,} rows "
+                    f"(dropped {parsed.dropped})"
+                )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,17 @@ import time
 import pyarrow as pa
 
 from resources.ace import decode_page_body
-from vitals.raw import RAW_SCHEMA, raw_to_samples
+from vitals.ace.parse import RAW_SCHEMA, raw_to_samples
 from vitals.samples import parse_wire_samples
 
 
 def build_raw_day(points: int, per_point: int) -> pa.Table:
     """A synthetic full-load raw day in arrival (time-major) order, ACE's wire shapes."""
     rng = random.Random(7)
-    names = [f"ses/ses_falls_city/192.168.96.{p % 250}/n4/AHU{p // 40}/VAV{p}.ZoneTemp"
-             for p in range(points)]
+    names = [
+        f"ses/ses_falls_city/192.168.96.{p % 250}/n4/AHU{p // 40}/VAV{p}.ZoneTemp"
+        for p in range(points)
+    ]
     base = [f"{rng.uniform(50, 90):.4f}" for _ in range(points)]
     col_name, col_time, col_value = [], [], []
     for minute in range(per_point):
@@ -46,17 +48,22 @@ def main() -> None:
     started = time.perf_counter()
     parsed = raw_to_samples(table)
     took = time.perf_counter() - started
-    print(f"raw_to_samples: {took:.2f} s ({table.num_rows / took / 1e6:.2f} M rows/s), "
-          f"kept {parsed.table.num_rows:,}, dropped {parsed.dropped:,}")
+    print(
+        f"raw_to_samples: {took:.2f} s ({table.num_rows / took / 1e6:.2f} M rows/s), "
+        f"kept {parsed.table.num_rows:,}, dropped {parsed.dropped:,}"
+    )
     piece = table.slice(0, 200_000)
     records = piece.to_pylist()
     started = time.perf_counter()
     parse_wire_samples(records)
     took = time.perf_counter() - started
-    print(f"parse_wire_samples (scalar) on 200k: {took:.2f} s "
-          f"-> {took * table.num_rows / 200_000:.1f} s extrapolated to the day")
-    body = json.dumps({"point_samples": piece.slice(0, 100_000).to_pylist(),
-                       "has_more": True, "next_cursor": "x"}).encode()
+    print(
+        f"parse_wire_samples (scalar) on 200k: {took:.2f} s "
+        f"-> {took * table.num_rows / 200_000:.1f} s extrapolated to the day"
+    )
+    body = json.dumps(
+        {"point_samples": piece.slice(0, 100_000).to_pylist(), "has_more": True, "next_cursor": "x"}
+    ).encode()
     started = time.perf_counter()
     for _ in range(3):
         decode_page_body(body)

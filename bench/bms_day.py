@@ -74,13 +74,17 @@ def point_catalog(site: str, points: int, *, seed: int = 7) -> list[DayPoint]:
         kind = rng.choices([k for k, _ in KINDS], weights)[0]
         if rng.random() < 0.25:  # BACnet object style, e.g. ses/site/2000:43-2043/analogValue/6
             device = rng.randint(1, 60)
-            name = (f"ses/{site}/2000:{device}-{2000 + device}/{rng.choice(object_types)}/"
-                    f"{rng.randint(1, 400)}")
+            name = (
+                f"ses/{site}/2000:{device}-{2000 + device}/{rng.choice(object_types)}/"
+                f"{rng.randint(1, 400)}"
+            )
         else:  # Niagara n4 style, e.g. .../n4/FallsCity_CMC/C.Drivers.LonNetwork1.AHU_2.points.X
             device = f"{rng.choice(DEVICES)}{rng.randint(1, 40)}"
             ip = f"192.168.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
-            name = (f"ses/{site}/{ip}/n4/{city}_CMC/C.Drivers.{rng.choice(NETWORKS)}."
-                    f"{device}.{kind.suffix}")
+            name = (
+                f"ses/{site}/{ip}/n4/{city}_CMC/C.Drivers.{rng.choice(NETWORKS)}."
+                f"{device}.{kind.suffix}"
+            )
         if not 40 <= len(name) <= 100 or name in seen:
             continue
         seen.add(name)
@@ -93,8 +97,15 @@ def _per_row(values: list, point_of_row: pa.Array, type_: pa.DataType) -> pa.Arr
     return pa.array(values, type_).take(point_of_row)
 
 
-def full_load_day(site: str, day_start_ms: int, *, points: int = 4_600, per_point: int = 1_440,
-                  seed: int = 7, jitter_ms: int = 0) -> pa.Table:
+def full_load_day(
+    site: str,
+    day_start_ms: int,
+    *,
+    points: int = 4_600,
+    per_point: int = 1_440,
+    seed: int = 7,
+    jitter_ms: int = 0,
+) -> pa.Table:
     """One site-day, every point sampled each minute, sorted by (point_name, ts).
 
     Each point reports 35-37.5 s past its interval mark (as observed in production);
@@ -109,13 +120,15 @@ def full_load_day(site: str, day_start_ms: int, *, points: int = 4_600, per_poin
     step_ms = 86_400_000 // per_point
     phases = [p.phase_ms % max(step_ms - jitter_ms, 1) for p in catalog]
     phase = _per_row(phases, point_of_row, pa.int64())
-    jitter = pc.cast(pc.floor(pc.multiply(pc.random(n, initializer=seed), float(jitter_ms))),
-                     pa.int64())
+    jitter = pc.cast(
+        pc.floor(pc.multiply(pc.random(n, initializer=seed), float(jitter_ms))), pa.int64()
+    )
     ts = pc.add(pc.add(day_start_ms, pc.multiply(minute, step_ms)), pc.add(phase, jitter))
     angle = pc.multiply(pc.cast(minute, pa.float64()), 2 * math.pi / per_point)
     daily = pc.sin(pc.subtract(angle, 2.0))
-    occupied = pc.and_(pc.greater_equal(minute, per_point * 7 // 24),
-                       pc.less(minute, per_point * 18 // 24))
+    occupied = pc.and_(
+        pc.greater_equal(minute, per_point * 7 // 24), pc.less(minute, per_point * 18 // 24)
+    )
     noise = pc.subtract(pc.random(n, initializer=seed + 1), 0.5)
 
     def param(attr: str) -> pa.Array:
@@ -132,16 +145,17 @@ def full_load_day(site: str, day_start_ms: int, *, points: int = 4_600, per_poin
     counter = pc.add(param("base"), pc.multiply(pc.cast(minute, pa.float64()), 0.4))
     is_binary = _per_row([p.kind.binary for p in catalog], point_of_row, pa.bool_())
     is_counter = _per_row([p.kind.counter for p in catalog], point_of_row, pa.bool_())
-    flat = [p.kind.step == 0.0 and not (p.kind.binary or p.kind.counter or p.kind.stuck)
-            for p in catalog]
+    flat = [
+        p.kind.step == 0.0 and not (p.kind.binary or p.kind.counter or p.kind.stuck)
+        for p in catalog
+    ]
     is_setpoint = _per_row(flat, point_of_row, pa.bool_())
     is_stuck = _per_row([p.kind.stuck for p in catalog], point_of_row, pa.bool_())
     value = pc.if_else(is_binary, binary, analog)
     value = pc.if_else(is_counter, counter, value)
     value = pc.if_else(is_setpoint, setpoint_like, value)
     value = pc.if_else(is_stuck, param("base"), value)
-    scale = _per_row([10.0 ** p.kind.decimals for p in catalog], point_of_row, pa.float64())
+    scale = _per_row([10.0**p.kind.decimals for p in catalog], point_of_row, pa.float64())
     rounded = pc.divide(pc.round(pc.multiply(value, scale)), scale)
     names = _per_row([p.name for p in catalog], point_of_row, pa.string())
-    return pa.Table.from_arrays([names, ts, rounded],
-                                schema=SAMPLE_SCHEMA)
+    return pa.Table.from_arrays([names, ts, rounded], schema=SAMPLE_SCHEMA)

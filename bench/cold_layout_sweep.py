@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vitals.cold_file import ColdLayout, cold_file_bytes
+from vitals.cold.file import ColdLayout, cold_file_bytes
 
 BASE = ColdLayout()
 
@@ -30,8 +30,10 @@ def encoding_variants() -> list[tuple[str, ColdLayout]]:
         ("zstd 3, dict names, ts+value PLAIN", replace(zstd3, ts_encoding="PLAIN")),
         ("zstd 3, dict everywhere", replace(zstd3, ts_encoding=None, value_encoding=None)),
         ("zstd 3, ts DELTA", zstd3),
-        ("zstd 3, ts DELTA, value BYTE_STREAM_SPLIT",
-         replace(zstd3, value_encoding="BYTE_STREAM_SPLIT")),
+        (
+            "zstd 3, ts DELTA, value BYTE_STREAM_SPLIT",
+            replace(zstd3, value_encoding="BYTE_STREAM_SPLIT"),
+        ),
         ("zstd 1, ts DELTA", replace(BASE, compression_level=1)),
         ("zstd 6, ts DELTA, row groups >= 24k rows (default)", BASE),
         ("zstd 9, ts DELTA", replace(BASE, compression_level=9)),
@@ -58,14 +60,16 @@ def sweep_encodings(cold: pa.Table, *, site: str, day: date) -> list[dict]:
         data = cold_file_bytes(cold, site=site, day=day, sources=["bench"], layout=layout)
         seconds = time.perf_counter() - began
         metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
-        results.append({
-            "layout": label,
-            "bytes": len(data),
-            "bytes_per_sample": len(data) / max(cold.num_rows, 1),
-            "row_groups": metadata.num_row_groups,
-            "footer_bytes": metadata.serialized_size,
-            "write_s": seconds,
-        })
+        results.append(
+            {
+                "layout": label,
+                "bytes": len(data),
+                "bytes_per_sample": len(data) / max(cold.num_rows, 1),
+                "row_groups": metadata.num_row_groups,
+                "footer_bytes": metadata.serialized_size,
+                "write_s": seconds,
+            }
+        )
     return results
 
 
@@ -85,6 +89,7 @@ def _measure(read) -> tuple[float, int, int]:
 
 def read_cost(path: Path, points: list[str]) -> dict:
     """Seconds and bytes to read ``points`` from one day file with pyarrow and DuckDB."""
+
     def with_pyarrow() -> int:
         return pq.read_table(path, filters=[("point_name", "in", points)]).num_rows
 
@@ -100,8 +105,14 @@ def read_cost(path: Path, points: list[str]) -> dict:
     with_pyarrow()  # warm imports and the page cache so both readers start equal
     pa_s, pa_bytes, pa_rows = _measure(with_pyarrow)
     duck_s, duck_bytes, duck_rows = _measure(with_duckdb)
-    return {"pyarrow_s": pa_s, "pyarrow_bytes": pa_bytes, "duckdb_s": duck_s,
-            "duckdb_bytes": duck_bytes, "rows": pa_rows, "duckdb_rows": duck_rows}
+    return {
+        "pyarrow_s": pa_s,
+        "pyarrow_bytes": pa_bytes,
+        "duckdb_s": duck_s,
+        "duckdb_bytes": duck_bytes,
+        "rows": pa_rows,
+        "duckdb_rows": duck_rows,
+    }
 
 
 def sweep_read_cost(cold: pa.Table, *, site: str, day: date, folder: Path) -> list[dict]:
@@ -116,6 +127,13 @@ def sweep_read_cost(cold: pa.Table, *, site: str, day: date, folder: Path) -> li
         path.write_bytes(data)
         cost = read_cost(path, points)
         groups = pq.ParquetFile(path).metadata.num_row_groups
-        results.append({"row_group_rows": target, "row_groups": groups, "file_bytes": len(data),
-                        "bytes_per_sample": len(data) / cold.num_rows, **cost})
+        results.append(
+            {
+                "row_group_rows": target,
+                "row_groups": groups,
+                "file_bytes": len(data),
+                "bytes_per_sample": len(data) / cold.num_rows,
+                **cost,
+            }
+        )
     return results

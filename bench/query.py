@@ -3,8 +3,8 @@
 Builds (once, cached under --cache-dir; --rebuild to redo) one site of --points points
 (default 4,600, names 40-90 characters) with one sample every --step-seconds (default
 300 s: the production rate; 60 s is the full-load case but takes ~5x longer to build):
---cold-days day files written with the real cold writer (vitals.cold_file), a rollup
-file per cold day (vitals.rollups), and --hot-days days after them in a real SQLite hot
+--cold-days day files written with the real cold writer (vitals.cold.file), a rollup
+file per cold day (vitals.rollups.day), and --hot-days days after them in a real SQLite hot
 store. Then measures (medians of --repeat runs, first run shown apart):
 
 - hot 10 points x 20 days raw, engine vs the hot store's own read_samples;
@@ -41,38 +41,50 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resources.ace import AcePoint
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
-from vitals.cold_file import build_cold_table, cold_file_bytes
-from vitals.paths import cold_day_key, rollup_day_key
-from vitals.query_cold import FOOTERS
-from vitals.query_engine import QueryEngine, QueryLimits, ReadStats
-from vitals.rollup_months import compact_rollup_month
-from vitals.rollups import (
+from vitals.cold.file import build_cold_table, cold_file_bytes
+from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.query.engine import QueryEngine, QueryLimits, ReadStats
+from vitals.query.files import FOOTERS
+from vitals.rollups.day import (
     COLD_CHECKSUM_KEY,
     ROLLUP_SLICES,
     build_rollup_table,
     rollup_file_bytes,
 )
+from vitals.rollups.month import compact_rollup_month
 from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 4  # bump when vitals.rollups changes its file layout
-UNLIMITED = QueryLimits(max_points=10_000, max_raw_range_days=10_000,
-                        max_agg_range_days=10_000, max_samples=10**10)
+ROLLUP_LAYOUT = 4  # bump when vitals.rollups.day changes its file layout
+UNLIMITED = QueryLimits(
+    max_points=10_000, max_raw_range_days=10_000, max_agg_range_days=10_000, max_samples=10**10
+)
 
 
 def point_names(count: int) -> list[str]:
     """Realistic BMS-style names, 40-90 characters."""
     rng = random.Random(7)
-    kinds = ["Zone Air Temperature Sensor", "Discharge Air Temperature Setpoint",
-             "Supply Fan Status Command", "Damper Position Feedback", "Chilled Water Valve Cmd",
-             "Electric Meter Real Power kW", "Zone CO2 Concentration"]
+    kinds = [
+        "Zone Air Temperature Sensor",
+        "Discharge Air Temperature Setpoint",
+        "Supply Fan Status Command",
+        "Damper Position Feedback",
+        "Chilled Water Valve Cmd",
+        "Electric Meter Real Power kW",
+        "Zone CO2 Concentration",
+    ]
     names = set()
     while len(names) < count:
         floor, unit = rng.randint(1, 12), rng.randint(1, 400)
         kind = rng.choice(kinds)
-        prefix = rng.choice(["drivers/bacnet/Main Campus Bldg 4", "Bldg4-NAE02/N2-Trunk1",
-                             "site/ahu" + str(rng.randint(1, 9))])
+        prefix = rng.choice(
+            [
+                "drivers/bacnet/Main Campus Bldg 4",
+                "Bldg4-NAE02/N2-Trunk1",
+                "site/ahu" + str(rng.randint(1, 9)),
+            ]
+        )
         names.add(f"{prefix}/Floor{floor:02d}/VAV-{floor}-{unit:03d}/{kind}")
     return sorted(names)
 
@@ -86,10 +98,20 @@ def day_template(names: list[str], step_ms: int) -> pa.Table:
         base = 55.0 + (index % 40)
         col_names.append(pa.repeat(pa.scalar(name), per_point))
         col_ts.append(pa.array(range(offset, MS_PER_DAY, step_ms)[:per_point], pa.int64()))
-        col_values.append(pa.array([round(base + ((k * 13 + index) % 29) * 0.25, 2)
-                                    for k in range(per_point)], pa.float64()))
-    return pa.table({"point_name": pa.chunked_array(col_names), "ts": pa.chunked_array(col_ts),
-                     "value": pa.chunked_array(col_values)}, schema=SAMPLE_SCHEMA)
+        col_values.append(
+            pa.array(
+                [round(base + ((k * 13 + index) % 29) * 0.25, 2) for k in range(per_point)],
+                pa.float64(),
+            )
+        )
+    return pa.table(
+        {
+            "point_name": pa.chunked_array(col_names),
+            "ts": pa.chunked_array(col_ts),
+            "value": pa.chunked_array(col_values),
+        },
+        schema=SAMPLE_SCHEMA,
+    )
 
 
 def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
@@ -100,9 +122,12 @@ def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
         shifted = pc.add(rollup.column(name).cast(pa.int64()), start_ms).cast(ts_type)
         out = out.set_column(out.schema.get_field_index(name), name, shifted)
     for name in ("min", "max", "last"):
-        out = out.set_column(out.schema.get_field_index(name), name,
-                             pc.add(rollup.column(name), offset))
-    total = pc.add(rollup.column("sum"), pc.multiply(rollup.column("count").cast(pa.float64()), offset))
+        out = out.set_column(
+            out.schema.get_field_index(name), name, pc.add(rollup.column(name), offset)
+        )
+    total = pc.add(
+        rollup.column("sum"), pc.multiply(rollup.column("count").cast(pa.float64()), offset)
+    )
     return out.set_column(out.schema.get_field_index("sum"), "sum", total)
 
 
@@ -126,7 +151,7 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     hot.upsert_points(SITE, [AcePoint(n) for n in names])
     template = day_template(names, step_s * 1000)
     # Every day has the template's shape: its rollup is the template's, shifted in time and
-    # value (checked equal to a fresh build in tests/test_rollups.py's sense: same rows).
+    # value (checked equal to a fresh build in tests/rollups/test_rollups.py's sense: same rows).
     template_rollup = build_rollup_table(template)
     hot_done = (cache / "hot-done").exists()
     started = time.perf_counter()
@@ -142,27 +167,45 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
             if cold.exists(cold_day_key(SITE, day)):
                 data = cold.get_bytes(cold_day_key(SITE, day))
             else:
-                data = cold_file_bytes(build_cold_table(SITE, day, [table]), site=SITE, day=day,
-                                       sources=["bench"])
+                data = cold_file_bytes(
+                    build_cold_table(SITE, day, [table]), site=SITE, day=day, sources=["bench"]
+                )
                 cold.put_bytes(cold_day_key(SITE, day), data)
             checksum = (pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}).get(
-                COLD_CHECKSUM_KEY.encode())
-            cold.put_bytes(rollup_day_key(SITE, day), rollup_file_bytes(
-                shifted_rollup(template_rollup, start, offset), SITE, day,
-                source_checksum=checksum.decode() if checksum else None,
-                source_identity=cold.identity(cold_day_key(SITE, day))))
+                COLD_CHECKSUM_KEY.encode()
+            )
+            cold.put_bytes(
+                rollup_day_key(SITE, day),
+                rollup_file_bytes(
+                    shifted_rollup(template_rollup, start, offset),
+                    SITE,
+                    day,
+                    source_checksum=checksum.decode() if checksum else None,
+                    source_identity=cold.identity(cold_day_key(SITE, day)),
+                ),
+            )
         elif not hot_done:
             hot.upsert_samples(SITE, table)
         if d % 10 == 0:
-            print(f"  built day {d + 1}/{cold_days + hot_days} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"  built day {d + 1}/{cold_days + hot_days} "
+                f"({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     (cache / "hot-done").write_text("ok")
-    months = sorted({((FIRST_DAY + timedelta(days=d)).year, (FIRST_DAY + timedelta(days=d)).month)
-                     for d in range(cold_days)})
+    months = sorted(
+        {
+            ((FIRST_DAY + timedelta(days=d)).year, (FIRST_DAY + timedelta(days=d)).month)
+            for d in range(cold_days)
+        }
+    )
     for year, month in months:  # as the cold_rollups asset does after its days
         outcome = compact_rollup_month(cold, SITE, year, month)
-        print(f"  month file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "
-              f"{outcome.bytes / 1e6:.1f} MB, {outcome.seconds:.1f} s", flush=True)
+        print(
+            f"  month file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "
+            f"{outcome.bytes / 1e6:.1f} MB, {outcome.seconds:.1f} s",
+            flush=True,
+        )
     marker.write_text("ok")
     layout.write_text("ok")
     return names
@@ -190,8 +233,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.rebuild:
         shutil.rmtree(args.cache_dir, ignore_errors=True)
-    print(f"site: {args.points} points, one sample per {args.step_seconds} s, "
-          f"{args.cold_days} cold days + {args.hot_days} hot days (cache {args.cache_dir})")
+    print(
+        f"site: {args.points} points, one sample per {args.step_seconds} s, "
+        f"{args.cold_days} cold days + {args.hot_days} hot days (cache {args.cache_dir})"
+    )
     names = build(args.cache_dir, args.points, args.cold_days, args.hot_days, args.step_seconds)
     chosen = random.Random(11).sample(names, 10)
     cold = ColdStoreResource(url=str(args.cache_dir / "cold"))
@@ -201,35 +246,49 @@ def main() -> None:
     cold_start = day_bounds_ms(FIRST_DAY)[0]
     cold_end = cold_start + args.cold_days * MS_PER_DAY
     hot_end = cold_end + args.hot_days * MS_PER_DAY
-    cold_files = [str(cold.local_copy(cold_day_key(SITE, FIRST_DAY + timedelta(days=d))))
-                  for d in range(args.cold_days)]
-    rollup_files = [str(cold.local_copy(rollup_day_key(SITE, FIRST_DAY + timedelta(days=d))))
-                    for d in range(args.cold_days)]
-    months = sorted({(FIRST_DAY + timedelta(days=d)).strftime("%Y/%m") for d in range(args.cold_days)})
+    cold_files = [
+        str(cold.local_copy(cold_day_key(SITE, FIRST_DAY + timedelta(days=d))))
+        for d in range(args.cold_days)
+    ]
+    rollup_files = [
+        str(cold.local_copy(rollup_day_key(SITE, FIRST_DAY + timedelta(days=d))))
+        for d in range(args.cold_days)
+    ]
+    months = sorted(
+        {(FIRST_DAY + timedelta(days=d)).strftime("%Y/%m") for d in range(args.cold_days)}
+    )
     month_files = [str(cold.local_copy(f"rollup_months/{SITE}/{m}.parquet")) for m in months]
     con = duckdb.connect()
     marks = ", ".join("?" for _ in chosen)
 
     def duck_raw(files: list[str], start: int, end: int) -> pa.Table:
-        sql = (f"SELECT point_name, epoch_ms(ts) AS ts, value FROM read_parquet(?) "
-               f"WHERE point_name IN ({marks}) AND ts >= make_timestamp(? * 1000) "
-               f"AND ts < make_timestamp(? * 1000) ORDER BY point_name, ts")
+        sql = (
+            f"SELECT point_name, epoch_ms(ts) AS ts, value FROM read_parquet(?) "
+            f"WHERE point_name IN ({marks}) AND ts >= make_timestamp(? * 1000) "
+            f"AND ts < make_timestamp(? * 1000) ORDER BY point_name, ts"
+        )
         return con.sql(sql, params=[files, *chosen, start, end]).to_arrow_table()
 
     def duck_raw_1h() -> pa.Table:
-        sql = (f"SELECT point_name, epoch_ms(time_bucket(INTERVAL 1 hour, ts)) AS b, avg(value), "
-               f"min(value), max(value), arg_max(value, ts) FROM read_parquet(?) "
-               f"WHERE point_name IN ({marks}) GROUP BY ALL ORDER BY ALL")
+        sql = (
+            f"SELECT point_name, epoch_ms(time_bucket(INTERVAL 1 hour, ts)) AS b, avg(value), "
+            f"min(value), max(value), arg_max(value, ts) FROM read_parquet(?) "
+            f"WHERE point_name IN ({marks}) GROUP BY ALL ORDER BY ALL"
+        )
         return con.sql(sql, params=[cold_files, *chosen]).to_arrow_table()
 
     def duck_rollup_1h() -> pa.Table:
-        sql = (f"SELECT point_name, bucket_ts, sum / count, min, max, last FROM read_parquet(?) "
-               f"WHERE point_name IN ({marks}) AND interval_ms = 3600000 ORDER BY ALL")
+        sql = (
+            f"SELECT point_name, bucket_ts, sum / count, min, max, last FROM read_parquet(?) "
+            f"WHERE point_name IN ({marks}) AND interval_ms = 3600000 ORDER BY ALL"
+        )
         return con.sql(sql, params=[rollup_files, *chosen]).to_arrow_table()
 
     def duck_month_1h() -> pa.Table:
-        sql = (f"SELECT point_name, bucket_ts, sum / count, min, max, last FROM read_parquet(?) "
-               f"WHERE point_name IN ({marks}) AND interval_ms = 3600000 ORDER BY ALL")
+        sql = (
+            f"SELECT point_name, bucket_ts, sum / count, min, max, last FROM read_parquet(?) "
+            f"WHERE point_name IN ({marks}) AND interval_ms = 3600000 ORDER BY ALL"
+        )
         return con.sql(sql, params=[month_files, *chosen]).to_arrow_table()
 
     def engine_rows(eng: QueryEngine, start: int, end: int) -> int:
@@ -237,8 +296,9 @@ def main() -> None:
         return sum(len(r) for r in eng.read_raw(plan, ReadStats()).values())
 
     def engine_query(eng: QueryEngine, start: int, end: int, interval: str = "raw") -> int:
-        return eng.query(SITE, chosen, start, end, interval=interval,
-                         aggs=["avg", "min", "max", "last"]).samples
+        return eng.query(
+            SITE, chosen, start, end, interval=interval, aggs=["avg", "min", "max", "last"]
+        ).samples
 
     rows: list[tuple[str, str, float, float, str]] = []
 
@@ -253,16 +313,24 @@ def main() -> None:
 
     hot_start = cold_end
     case = f"hot 10 pts x {args.hot_days} d raw"
-    floor = measure(case, "hot_store.read_samples", lambda: hot.read_samples(
-        SITE, hot_start, hot_end, chosen).num_rows)
+    floor = measure(
+        case,
+        "hot_store.read_samples",
+        lambda: hot.read_samples(SITE, hot_start, hot_end, chosen).num_rows,
+    )
     eng = measure(case, "engine QueryResult", lambda: engine_query(engine, hot_start, hot_end))
     rows.append((case, "ratio engine / floor", 0, eng / floor, ""))
 
     case = f"cold 10 pts x {args.cold_days} d raw"
-    duck = measure(case, "bare DuckDB read_parquet", lambda: duck_raw(cold_files, cold_start, cold_end))
-    arrow = measure(case, "engine merged Arrow rows", lambda: engine_rows(engine, cold_start, cold_end))
-    full = measure(case, "engine QueryResult (lists)",
-                   lambda: engine_query(engine, cold_start, cold_end))
+    duck = measure(
+        case, "bare DuckDB read_parquet", lambda: duck_raw(cold_files, cold_start, cold_end)
+    )
+    arrow = measure(
+        case, "engine merged Arrow rows", lambda: engine_rows(engine, cold_start, cold_end)
+    )
+    full = measure(
+        case, "engine QueryResult (lists)", lambda: engine_query(engine, cold_start, cold_end)
+    )
     rows.append((case, "ratio engine Arrow / DuckDB", 0, arrow / duck, ""))
     rows.append((case, "ratio engine QueryResult / DuckDB", 0, full / duck, ""))
 
@@ -270,23 +338,35 @@ def main() -> None:
     duck = measure(case, "bare DuckDB on raw files", duck_raw_1h)
     measure(case, "bare DuckDB on day rollup files", duck_rollup_1h)
     duck_r = measure(case, "bare DuckDB on month rollup files", duck_month_1h)
-    eng = measure(case, "engine via rollups", lambda: engine_query(engine, cold_start, cold_end, "1h"))
-    eng_raw = measure(case, "engine from raw (rollups off)",
-                      lambda: engine_query(raw_engine, cold_start, cold_end, "1h"))
+    eng = measure(
+        case, "engine via rollups", lambda: engine_query(engine, cold_start, cold_end, "1h")
+    )
+    eng_raw = measure(
+        case,
+        "engine from raw (rollups off)",
+        lambda: engine_query(raw_engine, cold_start, cold_end, "1h"),
+    )
     rows.append((case, "ratio engine / DuckDB month files", 0, eng / duck_r, ""))
     rows.append((case, "ratio engine raw / DuckDB raw", 0, eng_raw / duck, ""))
 
     span_start = cold_end - 10 * MS_PER_DAY
     case = "10 pts x 30 d raw across tiers"
     tail_files = cold_files[-10:]
-    duck = measure(case, "bare DuckDB cold part + hot read", lambda: duck_raw(
-        tail_files, span_start, cold_end).num_rows + hot.read_samples(
-        SITE, cold_end, hot_end, chosen).num_rows)
+    duck = measure(
+        case,
+        "bare DuckDB cold part + hot read",
+        lambda: (
+            duck_raw(tail_files, span_start, cold_end).num_rows
+            + hot.read_samples(SITE, cold_end, hot_end, chosen).num_rows
+        ),
+    )
     eng = measure(case, "engine QueryResult", lambda: engine_query(engine, span_start, hot_end))
     rows.append((case, "ratio engine / bare", 0, eng / duck, ""))
 
-    print("\nfirst = first run after clearing the footer and rollup-slice caches (OS page cache"
-          f" warm); median of the next {args.repeat} runs")
+    print(
+        "\nfirst = first run after clearing the footer and rollup-slice caches (OS page cache"
+        f" warm); median of the next {args.repeat} runs"
+    )
     print(f"\n{'case':<34} {'measure':<40} {'first s':>8} {'median s':>9} {'rows':>10}")
     for case, what, first, median, size in rows:
         if what.startswith("ratio"):

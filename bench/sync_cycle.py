@@ -24,13 +24,19 @@ def bare_pull_seconds(url: str, site: str, start_ms: int, end_ms: int) -> float:
     from vitals.samples import ms_to_iso
 
     began = time.monotonic()
-    params = {"start_time": ms_to_iso(start_ms), "end_time": ms_to_iso(end_ms),
-              "page_size": 100_000, "raw_data": "True"}
+    params = {
+        "start_time": ms_to_iso(start_ms),
+        "end_time": ms_to_iso(end_ms),
+        "page_size": 100_000,
+        "raw_data": "True",
+    }
     with httpx.Client(headers={"Authorization": "Bearer bench"}, timeout=60) as client:
         cursor = None
         while True:
-            body = client.get(f"{url}/sites/{site}/timeseries/paginated",
-                              params=dict(params, cursor=cursor) if cursor else params).json()
+            body = client.get(
+                f"{url}/sites/{site}/timeseries/paginated",
+                params=dict(params, cursor=cursor) if cursor else params,
+            ).json()
             if not body.get("has_more") or not body.get("next_cursor"):
                 break
             cursor = body["next_cursor"]
@@ -47,14 +53,15 @@ def main() -> None:
         import dagster as dg
 
         from resources.hot_store import HotStoreResource
-        from tests.platform_helpers import metadata_of
+        from tests.support.platform_helpers import metadata_of
         from vitals.config import load_settings
+        from vitals_assets.bindings import build_resources
         from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
         from vitals_assets.partitions import site_day_key, site_partitions
-        from vitals_assets.resources import build_resources
 
         site = httpx.get(f"{simulator.url}/sites", headers={"Authorization": "Bearer b"}).json()[
-            "items"][0]["name"]
+            "items"
+        ][0]["name"]
         today = datetime.now(UTC).date()
         key = str(site_day_key(site, today))
         instance = dg.DagsterInstance.ephemeral()
@@ -69,8 +76,12 @@ def main() -> None:
             hot.set_watermark(site, now_ms - 5 * 60_000)
             busy_before = simulator.stats()["busy_seconds"]
             began = time.monotonic()
-            result = dg.materialize([ace_raw_samples, hot_samples], partition_key=key,
-                                    resources=resources, instance=instance)
+            result = dg.materialize(
+                [ace_raw_samples, hot_samples],
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+            )
             wall = time.monotonic() - began
             busy = simulator.stats()["busy_seconds"] - busy_before
             raw = metadata_of(result, ace_raw_samples)
@@ -79,11 +90,14 @@ def main() -> None:
             platform.append(wall - busy)
             rows.append(metadata_of(result, hot_samples)["rows"])
             requests.append(raw["requests"])
-            bare.append(bare_pull_seconds(simulator.url, site, raw["window_start_ms"],
-                                          raw["window_end_ms"]))
+            bare.append(
+                bare_pull_seconds(simulator.url, site, raw["window_start_ms"], raw["window_end_ms"])
+            )
         med = statistics.median
-        print("== one 5-minute sync cycle, default site (median of "
-              f"{args.cycles}; window = 5 min + 15 min overlap) ==")
+        print(
+            "== one 5-minute sync cycle, default site (median of "
+            f"{args.cycles}; window = 5 min + 15 min overlap) =="
+        )
         print(f"samples upserted        {med(rows):,.0f} in {med(requests):.0f} request(s)")
         print(f"run wall seconds        {med(walls):.2f}  (dagster.materialize, 2 assets)")
         print(f"simulated API busy      {med(api):.2f} s")

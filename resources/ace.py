@@ -4,7 +4,7 @@ Protocol (ACE_API.md): list endpoints use a page envelope ``{page, pages, per_pa
 total, items}``; the bulk export ``GET /sites/{site}/timeseries/paginated`` uses a
 cursor (``point_samples``, ``has_more``, ``next_cursor``) with ``raw_data=True``.
 Every request goes through a machine-wide rate limit and circuit breaker (state in
-``state_dir``) and retries transient failures (resources/ace_http.py).
+``state_dir``) and retries transient failures (vitals/ace/http.py).
 
 Request arithmetic (one site-day; requests = pages, each page one request):
 - full load, ~4,600 points x 1,440 samples = ~6.6 M samples: at ``page_size`` 50,000
@@ -35,7 +35,8 @@ import httpx
 import pyarrow as pa
 from pydantic import PrivateAttr
 
-from resources.ace_http import (
+from vitals.ace.circuit_breaker import SharedCircuitBreaker
+from vitals.ace.http import (
     AceApiError,
     AceRequester,
     CircuitOpenError,
@@ -44,7 +45,7 @@ from resources.ace_http import (
     RetryPolicy,
     UnknownSiteError,
 )
-from resources.ace_pages import (
+from vitals.ace.pages import (
     VALID_PAGE_SIZES,
     VALID_PER_PAGE,
     EnvelopePage,
@@ -53,15 +54,22 @@ from resources.ace_pages import (
     decode_page_body,
     point_from_item,
 )
-from vitals.circuit_breaker import SharedCircuitBreaker
+from vitals.ace.parse import concat_raw_tables, filter_raw_window
+from vitals.ace.rate_limit import SharedRateLimiter
 from vitals.names import InvalidNameError, validate_site_name
-from vitals.rate_limit import SharedRateLimiter
-from vitals.raw import concat_raw_tables, filter_raw_window
 from vitals.samples import ms_to_iso
 
 __all__ = [
-    "AceApiError", "AceApiResource", "AceConfigError", "AcePoint", "CircuitOpenError",
-    "FetchStats", "MalformedBodyError", "RawPull", "UnknownSiteError", "decode_page_body",
+    "AceApiError",
+    "AceApiResource",
+    "AceConfigError",
+    "AcePoint",
+    "CircuitOpenError",
+    "FetchStats",
+    "MalformedBodyError",
+    "RawPull",
+    "UnknownSiteError",
+    "decode_page_body",
     "window_label",
 ]
 
@@ -180,28 +188,42 @@ class AceApiResource(dg.ConfigurableResource):
         state = Path(self.state_dir) / _STATE_FILE
         bucket = self.base_url.rstrip("/")
         limiter = SharedRateLimiter(
-            state, limit=self.requests_per_minute,
-            window_seconds=self.rate_limit_window_seconds, bucket=bucket,
+            state,
+            limit=self.requests_per_minute,
+            window_seconds=self.rate_limit_window_seconds,
+            bucket=bucket,
         )
         breaker = SharedCircuitBreaker(
-            state, name=bucket, failure_threshold=self.breaker_failure_threshold,
+            state,
+            name=bucket,
+            failure_threshold=self.breaker_failure_threshold,
             cooldown_seconds=self.breaker_cooldown_seconds,
             probe_timeout_seconds=max(4 * self.timeout_seconds, 60.0),
         )
         policy = RetryPolicy(
-            max_retries=self.max_retries, backoff_base_seconds=self.backoff_base_seconds,
+            max_retries=self.max_retries,
+            backoff_base_seconds=self.backoff_base_seconds,
             backoff_max_seconds=self.backoff_max_seconds,
             retry_after_max_seconds=self.retry_after_max_seconds,
         )
-        return AceRequester(client, api_key=self.api_key, limiter=limiter, breaker=breaker,
-                            policy=policy, counters=counters)
+        return AceRequester(
+            client,
+            api_key=self.api_key,
+            limiter=limiter,
+            breaker=breaker,
+            policy=policy,
+            counters=counters,
+        )
 
     def _client(self) -> httpx.Client:
         self._check_config()
         return httpx.Client(
             base_url=self.base_url.rstrip("/") + "/",
-            headers={"Authorization": f"Bearer {self.api_key}", "Accept": "application/json",
-                     "User-Agent": "vitals-ace-client"},
+            headers={
+                "Authorization": f"Bearer {self.api_key}",
+                "Accept": "application/json",
+                "User-Agent": "vitals-ace-client",
+            },
             timeout=httpx.Timeout(self.timeout_seconds),
             transport=self._transport,
             follow_redirects=False,
@@ -220,13 +242,18 @@ class AceApiResource(dg.ConfigurableResource):
                         site=site,
                     )
                 envelope: EnvelopePage = requester.get(
-                    path, {"page": page, "per_page": self.per_page}, decode_envelope_page,
-                    site=site, window=None, subject=f"{subject} page {page}",
+                    path,
+                    {"page": page, "per_page": self.per_page},
+                    decode_envelope_page,
+                    site=site,
+                    window=None,
+                    subject=f"{subject} page {page}",
                 )
                 if envelope.pages > self.max_pages:
                     raise AceApiError(
                         f"ACE {subject}: ACE reports {envelope.pages} pages, more than "
-                        f"max_pages={self.max_pages}; refusing (loop guard)", site=site,
+                        f"max_pages={self.max_pages}; refusing (loop guard)",
+                        site=site,
                     )
                 items.extend(envelope.items)
                 if not envelope.items or page >= envelope.pages:
@@ -270,7 +297,8 @@ class AceApiResource(dg.ConfigurableResource):
         table = concat_raw_tables(pull.table for pull in pulls)
         stats = [pull.stats for pull in pulls]
         total = FetchStats(
-            requests=sum(s.requests for s in stats), retries=sum(s.retries for s in stats),
+            requests=sum(s.requests for s in stats),
+            retries=sum(s.retries for s in stats),
             throttle_waits=sum(s.throttle_waits for s in stats),
             throttle_wait_seconds=sum(s.throttle_wait_seconds for s in stats),
             pages=sum(s.pages for s in stats),
@@ -282,8 +310,9 @@ class AceApiResource(dg.ConfigurableResource):
         )
         return RawPull(site, start_ms, end_ms, table, total)
 
-    def fetch_site_window_chunks(self, site: str, start_ms: int, end_ms: int, *,
-                                 chunk_ms: int | None = None) -> Iterator[RawPull]:
+    def fetch_site_window_chunks(
+        self, site: str, start_ms: int, end_ms: int, *, chunk_ms: int | None = None
+    ) -> Iterator[RawPull]:
         """Yield one :class:`RawPull` per sub-window of [start_ms, end_ms), in time order.
 
         Why: a whole day in one cursor times out on the real API; sub-windows also let a
@@ -309,8 +338,10 @@ class AceApiResource(dg.ConfigurableResource):
         # Ask from 1 ms early: whether ACE's start bound is inclusive is undocumented, and
         # the client-side filter below restores the exact half-open window.
         params: dict[str, Any] = {
-            "start_time": ms_to_iso(start_ms - 1), "end_time": ms_to_iso(end_ms),
-            "page_size": self.page_size, "raw_data": "True",
+            "start_time": ms_to_iso(start_ms - 1),
+            "end_time": ms_to_iso(end_ms),
+            "page_size": self.page_size,
+            "raw_data": "True",
         }
         counters = RequestCounters()
         tables: list[pa.Table] = []
@@ -322,11 +353,16 @@ class AceApiResource(dg.ConfigurableResource):
                 if len(tables) >= self.max_pages:
                     raise AceApiError(
                         f"ACE {subject}: more than {self.max_pages} pages; stopping (loop guard)",
-                        site=site, window=window,
+                        site=site,
+                        window=window,
                     )
                 page_params = dict(params, cursor=cursor) if cursor else params
                 page: SamplePage = requester.get(
-                    path, page_params, decode_page_body, site=site, window=window,
+                    path,
+                    page_params,
+                    decode_page_body,
+                    site=site,
+                    window=window,
                     subject=f"{subject} page {len(tables) + 1}",
                 )
                 tables.append(page.table)
@@ -336,23 +372,30 @@ class AceApiResource(dg.ConfigurableResource):
                     raise AceApiError(
                         f"ACE {subject}: page {len(tables)} says has_more but gives no "
                         "next_cursor; refusing to stop early and lose samples",
-                        site=site, window=window,
+                        site=site,
+                        window=window,
                     )
                 if page.next_cursor in seen_cursors:
                     raise AceApiError(
                         f"ACE {subject}: cursor repeated after page {len(tables)}; stopping "
-                        "(loop guard)", site=site, window=window,
+                        "(loop guard)",
+                        site=site,
+                        window=window,
                     )
                 seen_cursors.add(page.next_cursor)
                 cursor = page.next_cursor
         received = concat_raw_tables(tables)
         kept, outside = filter_raw_window(received, start_ms, end_ms)
         stats = FetchStats(
-            requests=counters.requests, retries=counters.retries,
+            requests=counters.requests,
+            retries=counters.retries,
             throttle_waits=counters.throttle_waits,
-            throttle_wait_seconds=counters.throttle_wait_seconds, pages=len(tables),
-            samples_received=received.num_rows, seconds=time.monotonic() - began,
-            retry_wait_seconds=counters.retry_wait_seconds, samples_outside_window=outside,
+            throttle_wait_seconds=counters.throttle_wait_seconds,
+            pages=len(tables),
+            samples_received=received.num_rows,
+            seconds=time.monotonic() - began,
+            retry_wait_seconds=counters.retry_wait_seconds,
+            samples_outside_window=outside,
         )
         return RawPull(site, start_ms, end_ms, kept, stats)
 
@@ -367,4 +410,3 @@ def _check_window(site: str, start_ms: object, end_ms: object) -> None:
             f"ACE site {site!r}: window start {start_ms} must be before end {end_ms} "
             "(windows are half-open [start, end))"
         )
-

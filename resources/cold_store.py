@@ -13,14 +13,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.cold_backends import (
+from vitals.cold.backends import (
     ColdBackend,
     ColdKeyMissingError,
     ColdStoreError,
     LocalFolderBackend,
     S3Backend,
 )
-from resources.cold_keys import InvalidKeyError, validate_key, validate_prefix
+from vitals.cold.keys import InvalidKeyError, validate_key, validate_prefix
 from vitals.redact import redact_url
 
 __all__ = [

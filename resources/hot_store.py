@@ -1,10 +1,10 @@
 """Hot store: recent samples in SQL, SQLite by default, PostgreSQL in production.
 
 One Dagster resource, two real backends behind the same methods
-(:mod:`resources.hot_sqlite`, :mod:`resources.hot_postgres`), chosen by ``url``: a
+(:mod:`vitals.hot.sqlite`, :mod:`vitals.hot.postgres`), chosen by ``url``: a
 ``postgresql://`` URL selects PostgreSQL, anything else is a SQLite file path
 (``sqlite:///path`` is accepted too). The schema is created or migrated forward on
-first use (:mod:`resources.hot_schema`).
+first use (:mod:`vitals.hot.schema`).
 
 Point names are stored exactly as ACE sends them; look-ups fold case
 (:func:`vitals.names.fold_name`). Samples are keyed by (point, ts ms): writing a key
@@ -21,8 +21,8 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import PrivateAttr
 
-from resources.hot_arrow import check_sample_table
-from resources.hot_backend import (
+from vitals.hot.arrow import check_sample_table
+from vitals.hot.base import (
     AcePointLike,
     AmbiguousPointError,
     ArchiveRecord,
@@ -33,7 +33,7 @@ from resources.hot_backend import (
     is_postgres_url,
     open_backend,
 )
-from resources.hot_schema import HotSchemaError
+from vitals.hot.schema import HotSchemaError
 from vitals.names import fold_name, validate_point_name, validate_site_name
 from vitals.redact import redact_url
 from vitals.samples import MS_PER_DAY, day_of_ms

@@ -15,8 +15,8 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from vitals.config import Settings, load_settings
-from vitals.query_engine import QueryEngine, QueryLimits, QueryPlan
-from vitals.query_types import QueryResult
+from vitals.query.engine import QueryEngine, QueryLimits, QueryPlan
+from vitals.query.types import QueryResult
 from vitals.redact import redact_url
 
 
@@ -50,11 +50,13 @@ class QueryResource(dg.ConfigurableResource):
     def engine(self, *, limits: QueryLimits | None = None) -> QueryEngine:
         """The engine over this resource's stores (built once per resource instance)."""
         if limits is not None:
-            return QueryEngine(self._hot(), self._cold(), limits=limits,
-                               hot_storage_days=self.hot_storage_days)
+            return QueryEngine(
+                self._hot(), self._cold(), limits=limits, hot_storage_days=self.hot_storage_days
+            )
         if self._engine is None:
-            self._engine = QueryEngine(self._hot(), self._cold(),
-                                       hot_storage_days=self.hot_storage_days)
+            self._engine = QueryEngine(
+                self._hot(), self._cold(), hot_storage_days=self.hot_storage_days
+            )
         return self._engine
 
     def _hot(self):  # noqa: ANN202 - resource type lives in resources.hot_store
@@ -67,27 +69,62 @@ class QueryResource(dg.ConfigurableResource):
 
         return ColdStoreResource(url=self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url)
 
-    def plan(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, *,
-             interval: str = "raw", aggs: Sequence[str] = ("avg",), fill: str | None = None,
-             max_gap_ms: int | None = None) -> QueryPlan:
+    def plan(
+        self,
+        site: str,
+        points: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        interval: str = "raw",
+        aggs: Sequence[str] = ("avg",),
+        fill: str | None = None,
+        max_gap_ms: int | None = None,
+    ) -> QueryPlan:
         """Validate a request without reading data (the API uses it for cache keys)."""
-        return self.engine().plan(site, points, start_ms, end_ms, interval=interval, aggs=aggs,
-                                  fill=fill, max_gap_ms=max_gap_ms)
+        return self.engine().plan(
+            site,
+            points,
+            start_ms,
+            end_ms,
+            interval=interval,
+            aggs=aggs,
+            fill=fill,
+            max_gap_ms=max_gap_ms,
+        )
 
     def execute(self, plan: QueryPlan) -> QueryResult:
         """Run a plan from :meth:`plan` (the API plans first: its cache key is the plan's
-        stored names, so a request is resolved once, not again to be run)."""
+        stored names, so a request is resolved once, not again to be run).
+        """
         return self.engine().execute(plan)
 
-    def query(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, *,
-              interval: str = "raw", aggs: Sequence[str] = ("avg",), fill: str | None = None,
-              max_gap_ms: int | None = None) -> QueryResult:
+    def query(
+        self,
+        site: str,
+        points: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        interval: str = "raw",
+        aggs: Sequence[str] = ("avg",),
+        fill: str | None = None,
+        max_gap_ms: int | None = None,
+    ) -> QueryResult:
         """Every sample of ``points`` in [start_ms, end_ms) from either tier, exactly once.
 
         ``interval``: raw, 1m, 5m, 15m, 1h, 1d or auto; ``aggs``: avg, min, max, last;
         ``fill``: None, "previous" or "linear" with ``max_gap_ms``. Raises the
-        ``vitals.query_types`` errors (BadQueryError, UnknownSiteError, UnknownPointError,
+        ``vitals.query.types`` errors (BadQueryError, UnknownSiteError, UnknownPointError,
         AmbiguousPointError, QueryLimitError) for requests it refuses.
         """
-        return self.engine().query(site, points, start_ms, end_ms, interval=interval, aggs=aggs,
-                                   fill=fill, max_gap_ms=max_gap_ms)
+        return self.engine().query(
+            site,
+            points,
+            start_ms,
+            end_ms,
+            interval=interval,
+            aggs=aggs,
+            fill=fill,
+            max_gap_ms=max_gap_ms,
+        )

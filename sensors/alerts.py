@@ -1,6 +1,5 @@
 """Run-failure alerting and the health-check schedule."""
 
-
 import json
 from datetime import UTC, datetime
 

@@ -5,7 +5,6 @@ rows, and request its ``cold_timeseries`` partition; the asset deletes hot rows 
 after the file is verified. Late rows for an archived day are merged by that re-run.
 """
 
-
 import dagster as dg
 
 from resources.hot_store import HotStoreResource

@@ -8,7 +8,6 @@ default, it is on wherever the location is loaded (``vitals dev``, or the runboo
 ``dagster-webserver`` + ``dagster-daemon``), with no switch to flip in the UI.
 """
 
-
 import dagster as dg
 
 from vitals_assets.rollups import cold_rollups

@@ -1,6 +1,5 @@
 """Keeps the ``site`` partition dimension equal to the sites Vitals syncs."""
 
-
 import dagster as dg
 
 from resources.ace import AceApiResource

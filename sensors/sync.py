@@ -1,6 +1,6 @@
 """The 5-minute incremental sync: one run per site for today (and for yesterday while
-the watermark is still inside it)."""
-
+the watermark is still inside it).
+"""
 
 import dagster as dg
 
@@ -26,9 +26,7 @@ def sync_run_requests(
         if watermark is not None:
             days.add(day_of_ms(max(watermark - SYNC_OVERLAP_MS, 0)))
             days = {day for day in days if day >= day_of_ms(now_ms - 86_400_000)}
-        refresh_catalogue = (
-            minute_of_hour < 5 or not hot_store.list_points(site, limit=1)
-        )
+        refresh_catalogue = minute_of_hour < 5 or not hot_store.list_points(site, limit=1)
         for day in sorted(days):
             selection = [ace_raw_samples.key, hot_samples.key]
             if refresh_catalogue:

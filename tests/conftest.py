@@ -11,9 +11,9 @@ time.tzset()
 import pytest  # noqa: E402
 
 pytest_plugins = [
-    "tests.fixtures.postgres",
-    "tests.fixtures.simulator",
-    "tests.fixtures.s3",
+    "tests.support.postgres",
+    "tests.support.simulator",
+    "tests.support.s3",
 ]
 
 

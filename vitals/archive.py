@@ -23,8 +23,8 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vitals.catalogue import configured_point_names
-from vitals.cold_file import (
+from vitals.cold.catalogue import configured_point_names
+from vitals.cold.file import (
     ColdVerificationError,
     build_cold_table,
     cold_file_bytes,
@@ -32,9 +32,9 @@ from vitals.cold_file import (
     read_cold_bytes,
     verify_cold_bytes,
 )
-from vitals.key_order import merge_disjoint_sorted
-from vitals.paths import cold_day_key
-from vitals.raw_pulls import list_raw_pulls, read_parsed_pieces
+from vitals.cold.key_order import merge_disjoint_sorted
+from vitals.cold.paths import cold_day_key
+from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pieces
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms, plain_names
 
 StepHook = Callable[[str], None]
@@ -120,14 +120,19 @@ def _filter_to_catalogue(samples: pa.Table, names: pa.Array) -> tuple[pa.Table, 
     for chunk in column.chunks:
         if isinstance(chunk, pa.DictionaryArray):
             known = pc.is_in(chunk.dictionary, value_set=names)
-            masks.append(None if pc.all(known).as_py() else
-                         pc.fill_null(pc.take(known, chunk.indices), False))
+            masks.append(
+                None
+                if pc.all(known).as_py()
+                else pc.fill_null(pc.take(known, chunk.indices), False)
+            )
         else:
             masks.append(pc.is_in(chunk, value_set=names))
     if all(mask is None for mask in masks):
         return samples, 0
-    full = [mask if mask is not None else pc.is_valid(chunk)  # names are never null: all kept
-            for mask, chunk in zip(masks, column.chunks, strict=True)]
+    full = [
+        mask if mask is not None else pc.is_valid(chunk)  # names are never null: all kept
+        for mask, chunk in zip(masks, column.chunks, strict=True)
+    ]
     kept = samples.filter(pa.chunked_array(full, pa.bool_()))
     return kept, samples.num_rows - kept.num_rows
 
@@ -203,7 +208,9 @@ def archive_site_day(
     step("built")
 
     existing_checksum = key_checksum(sources.cold) if sources.cold.num_rows else None
-    rewritten = sources.cold_unreadable or existing_checksum != checksum or not cold_store.exists(key)
+    rewritten = (
+        sources.cold_unreadable or existing_checksum != checksum or not cold_store.exists(key)
+    )
     if rewritten:
         names = ["raw"] * bool(sources.raw.num_rows) + ["hot"] * bool(sources.hot.num_rows)
         if sources.cold.num_rows:

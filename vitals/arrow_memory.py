@@ -17,7 +17,8 @@ import pyarrow as pa
 
 def configure_arrow_memory() -> str:
     """Make jemalloc Arrow's default pool unless the operator chose one; returns the
-    backend in use."""
+    backend in use.
+    """
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         try:
             pa.set_memory_pool(pa.jemalloc_memory_pool())

@@ -70,12 +70,12 @@ def validate_site_name(name: object) -> str:
         raise InvalidNameError(f"site name must be a string, got {type(name).__name__}")
     _check_characters("site", name)
     if name in (".", "..") or name.startswith("."):
-        raise InvalidNameError(f"site name {shown(name)} is not allowed: it could escape the prefix")
+        raise InvalidNameError(
+            f"site name {shown(name)} is not allowed: it could escape the prefix"
+        )
     bad = sorted(set(name) & _FORBIDDEN_SITE_CHARS)
     if bad:
-        raise InvalidNameError(
-            f"site name {shown(name)} is not allowed: contains {''.join(bad)!r}"
-        )
+        raise InvalidNameError(f"site name {shown(name)} is not allowed: contains {''.join(bad)!r}")
     return name
 
 
@@ -90,4 +90,3 @@ def validate_point_name(name: object) -> str:
 def fold_name(name: str) -> str:
     """The case-folded key used for look-ups (invariant 6)."""
     return unicodedata.normalize("NFC", name).casefold()
-

@@ -180,7 +180,11 @@ def parse_wire_samples(records: list[dict]) -> ParsedSamples:
         stamps.append(ts)
         values.append(value)
     table = pa.Table.from_arrays(
-        [pa.array(names, pa.string()), pa.array(stamps, pa.int64()), pa.array(values, pa.float64())],
+        [
+            pa.array(names, pa.string()),
+            pa.array(stamps, pa.int64()),
+            pa.array(values, pa.float64()),
+        ],
         schema=SAMPLE_SCHEMA,
     )
     return ParsedSamples(table, bad_value, bad_time, bad_name)

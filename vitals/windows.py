@@ -20,7 +20,9 @@ def now_ms() -> int:
 
 
 def today_utc(now: int | None = None) -> date:
-    return date.fromordinal(((now if now is not None else now_ms()) // MS_PER_DAY) + date(1970, 1, 1).toordinal())
+    return date.fromordinal(
+        ((now if now is not None else now_ms()) // MS_PER_DAY) + date(1970, 1, 1).toordinal()
+    )
 
 
 def is_past_hot_window(day: date, hot_storage_days: int, now: int | None = None) -> bool:
@@ -43,7 +45,9 @@ class PullWindow:
         return self.end_ms <= self.start_ms
 
 
-def pull_window(day: date, *, watermark_ms: int | None, mode: str, now: int | None = None) -> PullWindow:
+def pull_window(
+    day: date, *, watermark_ms: int | None, mode: str, now: int | None = None
+) -> PullWindow:
     """The window to pull for a site-day.
 
     ``full_day`` pulls the whole (ended part of the) day; ``incremental`` starts at the

@@ -1,6 +1,6 @@
 """Asset checks next to the assets they check: cold file integrity and reconciliation,
-the cold prefix contract, archival backlog and hot-store freshness."""
-
+the cold prefix contract, archival backlog and hot-store freshness.
+"""
 
 import dagster as dg
 import pyarrow as pa
@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.archive import catalogue_shortfall, read_day_sources
-from vitals.cold_file import ColdVerificationError, key_checksum, read_cold_bytes
+from vitals.cold.file import ColdVerificationError, key_checksum, read_cold_bytes
+from vitals.cold.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
 from vitals.config import load_settings
-from vitals.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
 from vitals.samples import MS_PER_DAY
 from vitals.windows import now_ms
 from vitals_assets.cold import cold_timeseries
@@ -31,9 +31,14 @@ def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
     )
     value_file = joined.column("value_file")
     absent = pc.sum(pc.cast(pc.is_null(value_file), pa.int64())).as_py() or 0
-    differ = pc.sum(
-        pc.cast(pc.fill_null(pc.not_equal(joined.column("value"), value_file), False), pa.int64())
-    ).as_py() or 0
+    differ = (
+        pc.sum(
+            pc.cast(
+                pc.fill_null(pc.not_equal(joined.column("value"), value_file), False), pa.int64()
+            )
+        ).as_py()
+        or 0
+    )
     return absent + differ
 
 
@@ -128,7 +133,9 @@ def cold_reconciliation(
     description="Nothing exists under timeseries/ outside timeseries/{site}/{YYYY}/{MM}/{DD}.parquet.",
 )
 def cold_prefix_contract(cold_store: ColdStoreResource) -> dg.AssetCheckResult:
-    stray = [key for key in cold_store.list_keys(TIMESERIES_PREFIX) if parse_cold_day_key(key) is None]
+    stray = [
+        key for key in cold_store.list_keys(TIMESERIES_PREFIX) if parse_cold_day_key(key) is None
+    ]
     return dg.AssetCheckResult(
         passed=not stray,
         metadata={"stray_keys": len(stray), "examples": ", ".join(stray[:10]) or "none"},
@@ -177,8 +184,9 @@ def hot_data_fresh(
     }
     if awaiting and not stale:
         metadata["severity"] = "WARN"  # not yet applicable; red is kept for real staleness
-    return dg.AssetCheckResult(passed=not stale, metadata=metadata,
-                               description=_freshness_summary(stale, awaiting))
+    return dg.AssetCheckResult(
+        passed=not stale, metadata=metadata, description=_freshness_summary(stale, awaiting)
+    )
 
 
 def _freshness_summary(stale: list[str], awaiting: list[str]) -> str:

@@ -1,6 +1,5 @@
 """The cold tier asset: one verified Parquet file per site per UTC day."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -8,9 +7,9 @@ import dagster as dg
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.archive import ArchiveError, archive_site_day
+from vitals.cold.paths import cold_day_key
+from vitals.cold.raw_pulls import covered_ms, list_raw_pulls
 from vitals.config import load_settings
-from vitals.paths import cold_day_key
-from vitals.raw_pulls import covered_ms, list_raw_pulls
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples
@@ -20,12 +19,15 @@ from vitals_assets.partitions import site_day_partitions
 
 def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
     """A day known only from raw pulls must be fully pulled before it becomes a file
-    (a cancelled or failed backfill never produces a partial cold file)."""
+    (a cancelled or failed backfill never produces a partial cold file).
+    """
     start_ms, end_ms = day_bounds_ms(day)
     covered = covered_ms(list_raw_pulls(cold_store, site, day))
     if covered >= end_ms - start_ms:
         return
-    if hot_store.count_samples(site, start_ms, end_ms) or cold_store.exists(cold_day_key(site, day)):
+    if hot_store.count_samples(site, start_ms, end_ms) or cold_store.exists(
+        cold_day_key(site, day)
+    ):
         return  # the day has other sources (synced hot rows, an earlier file)
     raise dg.Failure(
         f"raw pulls of {site} {day} cover {covered / 3_600_000:.2f} h of 24 h and the day has "
@@ -74,18 +76,18 @@ def _archive_site_day(context, hot_store, cold_store, site: str, day) -> dict:
         f"{outcome.hot_rows_deleted} hot rows deleted"
     )
     return {
-            "key": outcome.key,
-            "rows": outcome.rows,
-            "bytes": outcome.bytes,
-            "bytes_per_sample": round(outcome.bytes / max(outcome.rows, 1), 3),
-            "checksum": outcome.checksum,
-            "rewritten": outcome.rewritten,
-            "verified": outcome.verified,
-            "hot_rows": outcome.hot_rows,
-            "raw_rows": outcome.raw_rows,
-            "previous_file_rows": outcome.cold_rows_before,
-            "hot_rows_deleted": outcome.hot_rows_deleted,
-            "dropped": outcome.raw_dropped,
-            "past_hot_window": delete_hot,
-            "seconds": round(outcome.seconds, 3),
-        }
+        "key": outcome.key,
+        "rows": outcome.rows,
+        "bytes": outcome.bytes,
+        "bytes_per_sample": round(outcome.bytes / max(outcome.rows, 1), 3),
+        "checksum": outcome.checksum,
+        "rewritten": outcome.rewritten,
+        "verified": outcome.verified,
+        "hot_rows": outcome.hot_rows,
+        "raw_rows": outcome.raw_rows,
+        "previous_file_rows": outcome.cold_rows_before,
+        "hot_rows_deleted": outcome.hot_rows_deleted,
+        "dropped": outcome.raw_dropped,
+        "past_hot_window": delete_hot,
+        "seconds": round(outcome.seconds, 3),
+    }

@@ -9,12 +9,12 @@ from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
 from sensors.automation import rollups_automation_sensor
 from sensors.sites import site_discovery_sensor
 from sensors.sync import sync_schedule
+from vitals_assets.bindings import build_resources
 from vitals_assets.checks import cold_checks, hot_checks
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.examples import point_hourly_summary
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
 from vitals_assets.jobs import archive_job, health_checks_job, sync_job
-from vitals_assets.resources import build_resources
 from vitals_assets.rollups import cold_rollups
 
 

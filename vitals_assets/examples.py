@@ -1,6 +1,5 @@
 """An example of using the query resource from an asset: a daily chart-sized summary."""
 
-
 import dagster as dg
 
 from resources.hot_store import HotStoreResource

@@ -1,6 +1,5 @@
 """Ingest assets: the point catalogue, raw ACE pulls and hot-store rows [date x site]."""
 
-
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -10,14 +9,14 @@ import dagster as dg
 from resources.ace import AceApiResource
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
-from vitals.backfill_progress import progress_metadata
-from vitals.catalogue import catalogue_intervals, configured_point_names, store_catalogue
+from vitals.ace.plan import expected_samples_per_hour, plan_pull
+from vitals.cold.catalogue import catalogue_intervals, configured_point_names, store_catalogue
+from vitals.cold.paths import raw_pull_key
+from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.config import load_settings
-from vitals.paths import raw_pull_key
-from vitals.pull_plan import expected_samples_per_hour, plan_pull
-from vitals.raw_pulls import list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
+from vitals_assets.backfill_progress import progress_metadata
 from vitals_assets.partition_runs import run_per_site_day, site_days
 from vitals_assets.partitions import site_day_key, site_day_partitions
 
@@ -95,7 +94,8 @@ def ace_raw_samples(
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
     return run_per_site_day(
-        context, lambda site, day: _pull_site_day(context, config, ace, hot_store, cold_store, site, day)
+        context,
+        lambda site, day: _pull_site_day(context, config, ace, hot_store, cold_store, site, day),
     )
 
 
@@ -115,7 +115,9 @@ def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) 
     plan = plan_pull(window.start_ms, window.end_ms, intervals, page_size=ace.page_size)
     _, day_end = day_bounds_ms(day)
     reuse = config.reuse_stored_windows and not window.incremental and day_end <= now_ms()
-    stored = {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store, site, day)} if reuse else set()
+    stored = (
+        {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store, site, day)} if reuse else set()
+    )
     keys, rows, reused = [], 0, 0
     totals = dict.fromkeys(
         ("requests", "retries", "pages", "throttle_waits", "throttle_wait_seconds"), 0
@@ -138,24 +140,24 @@ def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) 
         f"{totals['requests']} requests ({len(plan.windows)} sub-windows, {reused} reused)"
     )
     return {
-            "raw_keys": dg.MetadataValue.json(keys),
-            "window_start_ms": window.start_ms,
-            "window_end_ms": window.end_ms,
-            "incremental": window.incremental,
-            "rows": rows,
-            "requests": totals["requests"],
-            "expected_requests": plan.expected_requests,
-            "retries": totals["retries"],
-            "pages": totals["pages"],
-            "sub_windows": len(plan.windows),
-            "sub_windows_reused": reused,
-            "throttle_waits": totals["throttle_waits"],
-            "throttle_wait_seconds": round(totals["throttle_wait_seconds"], 3),
-            "samples_per_request": round(rows / max(totals["requests"], 1), 1),
-            "catalogue_points_fetched": catalogue_fetched,
-            "seconds": round(seconds, 3),
-            **progress_metadata(context),
-        }
+        "raw_keys": dg.MetadataValue.json(keys),
+        "window_start_ms": window.start_ms,
+        "window_end_ms": window.end_ms,
+        "incremental": window.incremental,
+        "rows": rows,
+        "requests": totals["requests"],
+        "expected_requests": plan.expected_requests,
+        "retries": totals["retries"],
+        "pages": totals["pages"],
+        "sub_windows": len(plan.windows),
+        "sub_windows_reused": reused,
+        "throttle_waits": totals["throttle_waits"],
+        "throttle_wait_seconds": round(totals["throttle_wait_seconds"], 3),
+        "samples_per_request": round(rows / max(totals["requests"], 1), 1),
+        "catalogue_points_fetched": catalogue_fetched,
+        "seconds": round(seconds, 3),
+        **progress_metadata(context),
+    }
 
 
 def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day):
@@ -210,19 +212,23 @@ def hot_samples(
     for site, day in targeted:
         partition = str(site_day_key(site, day))
         if (site, day) in past:
-            context.log_event(dg.AssetObservation(
-                asset_key=context.asset_key,
-                partition=partition,
-                metadata={
-                    "skipped": "past the hot window; cold_timeseries builds the day from raw pulls",
-                    "hot_storage_days": hot_storage_days,
-                },
-            ))
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=context.asset_key,
+                    partition=partition,
+                    metadata={
+                        "skipped": "past the hot window; cold_timeseries builds the day from raw pulls",
+                        "hot_storage_days": hot_storage_days,
+                    },
+                )
+            )
         else:
             metadata = _upsert_site_day(context, hot_store, cold_store, site, day)
-            context.log_event(dg.AssetMaterialization(
-                asset_key=context.asset_key, partition=partition, metadata=metadata
-            ))
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=context.asset_key, partition=partition, metadata=metadata
+                )
+            )
     context.log.info(
         f"{len(past)} of {len(targeted)} site-day(s) past the {hot_storage_days}-day hot "
         "window: not written to the hot store (cold_timeseries builds them from raw pulls)"
@@ -245,14 +251,12 @@ def _upsert_site_day(context, hot_store, cold_store, site: str, day) -> dict:
         if current is None or reached > current:  # the watermark only moves forward
             hot_store.set_watermark(site, reached)
     return {
-            "rows": result.rows,
-            "dropped_bad_value": parsed.dropped_bad_value,
-            "dropped_bad_time": parsed.dropped_bad_time,
-            "dropped_bad_name": parsed.dropped_bad_name,
-            "dropped_unconfigured_point": result.unknown_points,
-            "raw_pulls_read": len(pulls),
-            "from_this_run_only": this_run_only,
-            "seconds": round(time.monotonic() - began, 3),
-        }
-
-
+        "rows": result.rows,
+        "dropped_bad_value": parsed.dropped_bad_value,
+        "dropped_bad_time": parsed.dropped_bad_time,
+        "dropped_bad_name": parsed.dropped_bad_name,
+        "dropped_unconfigured_point": result.unknown_points,
+        "raw_pulls_read": len(pulls),
+        "from_this_run_only": this_run_only,
+        "seconds": round(time.monotonic() - began, 3),
+    }

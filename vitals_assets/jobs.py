@@ -1,6 +1,5 @@
 """Jobs the schedules and operators launch."""
 
-
 import dagster as dg
 
 from vitals_assets.checks import archival_backlog, cold_prefix_contract, hot_data_fresh
@@ -22,8 +21,6 @@ archive_job = dg.define_asset_job(
 
 health_checks_job = dg.define_asset_job(
     "health_checks_job",
-    selection=dg.AssetSelection.checks(
-        hot_data_fresh, archival_backlog, cold_prefix_contract
-    ),
+    selection=dg.AssetSelection.checks(hot_data_fresh, archival_backlog, cold_prefix_contract),
     description="Freshness, archival backlog and cold prefix checks.",
 )

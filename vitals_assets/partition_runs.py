@@ -37,9 +37,11 @@ def combine_metadata(per_day: list[tuple[str, date, dict]]) -> dict:
                 totals[name] = dg.MetadataValue.json([*merged, *value.data])
     totals["per_partition"] = dg.MetadataValue.json(
         [
-            {"site": site, "date": day.isoformat(), **{
-                k: v for k, v in metadata.items() if isinstance(v, int | float | str | bool)
-            }}
+            {
+                "site": site,
+                "date": day.isoformat(),
+                **{k: v for k, v in metadata.items() if isinstance(v, int | float | str | bool)},
+            }
             for site, day, metadata in per_day
         ]
     )

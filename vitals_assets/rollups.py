@@ -1,6 +1,5 @@
 """Stored rollups beside the cold files, kept current with ``cold_timeseries``."""
 
-
 import io
 import time
 
@@ -8,9 +7,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from resources.cold_store import ColdStoreResource
-from vitals.paths import cold_day_key, rollup_day_key
-from vitals.rollup_months import compact_rollup_month
-from vitals.rollups import rollup_bytes_from_cold
+from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.rollups.day import rollup_bytes_from_cold
+from vitals.rollups.month import compact_rollup_month
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.partition_runs import run_per_site_day, site_days
 from vitals_assets.partitions import site_day_partitions
@@ -23,6 +22,7 @@ ROLLUPS_FOLLOW_COLD_FILES = (
     .without(dg.AutomationCondition.in_latest_time_window())
     .with_label("eager (every day)")
 )
+
 
 @dg.asset(
     partitions_def=site_day_partitions,
@@ -45,14 +45,16 @@ def cold_rollups(
     # month rebuilds the month file once, not 31 times).
     months = sorted({(site, day.year, day.month) for site, day in site_days(context)})
     compactions = [compact_rollup_month(cold_store, *month) for month in months]
-    return dg.MaterializeResult(metadata={
-        **(result.metadata or {}),
-        "month_files": len(compactions),
-        "month_days": sum(c.days for c in compactions),
-        "month_days_skipped": sum(c.skipped_days for c in compactions),
-        "month_rows": sum(c.rows for c in compactions),
-        "month_seconds": round(sum(c.seconds for c in compactions), 3),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            **(result.metadata or {}),
+            "month_files": len(compactions),
+            "month_days": sum(c.days for c in compactions),
+            "month_days_skipped": sum(c.skipped_days for c in compactions),
+            "month_rows": sum(c.rows for c in compactions),
+            "month_seconds": round(sum(c.seconds for c in compactions), 3),
+        }
+    )
 
 
 def _rollup_site_day(cold_store, site: str, day) -> dict:
@@ -72,9 +74,9 @@ def _rollup_site_day(cold_store, site: str, day) -> dict:
     rollup_rows = pq.read_metadata(io.BytesIO(data)).num_rows
     samples_rows = pq.ParquetFile(io.BytesIO(cold_bytes)).metadata.num_rows
     return {
-            "key": key,
-            "source_rows": samples_rows,
-            "rollup_rows": rollup_rows,
-            "bytes": len(data),
-            "seconds": round(time.monotonic() - began, 3),
-        }
+        "key": key,
+        "source_rows": samples_rows,
+        "rollup_rows": rollup_rows,
+        "bytes": len(data),
+        "seconds": round(time.monotonic() - began, 3),
+    }

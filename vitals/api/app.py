@@ -20,19 +20,21 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitals.api import routes_legacy, routes_ops, routes_v1
 from vitals.api.auth import AuthPolicy, CorsPolicy, GuardMiddleware, split_origins
 from vitals.api.cache import DEFAULT_COLD_TTL_S, DEFAULT_HOT_TTL_S, DEFAULT_MAX_BYTES, ResponseCache
 from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
 from vitals.api.openapi import build_openapi
+from vitals.api.routes import legacy, ops, v1
 from vitals.api.service import ApiState, PointCatalogue, QueryEngine
 from vitals.config import Settings
 
 _LOG = logging.getLogger("vitals.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-_METHOD_ORDER = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))}
+_METHOD_ORDER = {
+    m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+}
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
@@ -72,7 +74,9 @@ def default_backends(settings: Settings) -> tuple[QueryEngine, PointCatalogue, A
 
     query = QueryResource.from_settings(settings)
     hot_store = HotStoreResource(url=settings.hot_store)
-    cold_store = ColdStoreResource(url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url)
+    cold_store = ColdStoreResource(
+        url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url
+    )
     return query, hot_store, cold_store
 
 
@@ -119,7 +123,7 @@ def create_app(
         engine_slots=engine_slots,
     )
     app = Starlette(
-        routes=[*routes_v1.ROUTES, *routes_legacy.ROUTES, *routes_ops.ROUTES],
+        routes=[*v1.ROUTES, *legacy.ROUTES, *ops.ROUTES],
         middleware=[
             Middleware(ObserveMiddleware, metrics=metrics),
             Middleware(GuardMiddleware, auth=state.auth, cors=state.cors),
@@ -139,13 +143,15 @@ def _warm_up(cold_store: Any):
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         def warm() -> None:
-            from vitals.rollup_months import warm_month_files
+            from vitals.rollups.month import warm_month_files
 
             try:
                 began = time.perf_counter()
                 count = warm_month_files(cold_store)
-                _LOG.info("warmed %d month rollup footers in %.2f s", count, time.perf_counter() - began)
-            except Exception as exc:  # noqa: BLE001 - an optimisation only: queries still work
+                _LOG.info(
+                    "warmed %d month rollup footers in %.2f s", count, time.perf_counter() - began
+                )
+            except Exception as exc:
                 _LOG.warning("month rollup warm-up skipped: %s", exc)
 
         if hasattr(cold_store, "list_keys") and hasattr(cold_store, "local_copy"):

@@ -114,15 +114,28 @@ class GuardMiddleware:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is not None and not self.cors.allows(origin):
-            await self._refuse(scope, receive, send, 403, "origin_not_allowed",
-                               f"origin {origin[:200]!r} is not in VITALS_ALLOWED_ORIGINS", {"Vary": "Origin"})
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                403,
+                "origin_not_allowed",
+                f"origin {origin[:200]!r} is not in VITALS_ALLOWED_ORIGINS",
+                {"Vary": "Origin"},
+            )
             return
-        if origin is not None and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+        if (
+            origin is not None
+            and scope["method"] == "OPTIONS"
+            and "access-control-request-method" in headers
+        ):
             await self._preflight(origin, scope, receive, send)
             return
         if scope["path"] not in OPEN_PATHS:
             client = scope.get("client")
-            allowed, reason = self.auth.check(headers.get("authorization"), client[0] if client else None)
+            allowed, reason = self.auth.check(
+                headers.get("authorization"), client[0] if client else None
+            )
             if not allowed:
                 extra = {"WWW-Authenticate": 'Bearer realm="vitals"'}
                 if origin is not None:
@@ -155,8 +168,15 @@ class GuardMiddleware:
     async def _preflight(self, origin: str, scope: Scope, receive: Receive, send: Send) -> None:
         requested = Headers(scope=scope).get("access-control-request-method", "").upper()
         if requested not in ("GET", "POST"):
-            await self._refuse(scope, receive, send, 405, "method_not_allowed",
-                               f"method {requested[:20]!r} is not allowed; use GET or POST", {"Vary": "Origin"})
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                405,
+                "method_not_allowed",
+                f"method {requested[:20]!r} is not allowed; use GET or POST",
+                {"Vary": "Origin"},
+            )
             return
         headers = {
             "Access-Control-Allow-Origin": self.cors.allow_origin_value(origin),
@@ -167,8 +187,16 @@ class GuardMiddleware:
         }
         await Response(status_code=204, headers=headers)(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, code: str,
-                      detail: str, headers: dict[str, str]) -> None:
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str],
+    ) -> None:
         scope.setdefault("state", {})[ERROR_CODE_STATE] = code
         await error_response(status, code, detail, headers=headers)(scope, receive, send)
 

@@ -48,7 +48,9 @@ def cache_key(parts: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def ttl_for_range(end_ms: int, *, now_ms: int, hot_storage_days: int, hot_ttl_s: float, cold_ttl_s: float) -> float:
+def ttl_for_range(
+    end_ms: int, *, now_ms: int, hot_storage_days: int, hot_ttl_s: float, cold_ttl_s: float
+) -> float:
     """Short life when [start, end) reaches the hot window, long life otherwise."""
     hot_window_start = now_ms - hot_storage_days * MS_PER_DAY
     return hot_ttl_s if end_ms > hot_window_start else cold_ttl_s
@@ -63,7 +65,9 @@ class _Entry:
 class ResponseCache:
     """In-memory LRU of rendered answers, bounded by total body bytes."""
 
-    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if max_bytes < 0:
             raise ValueError(f"cache max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes

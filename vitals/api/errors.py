@@ -2,7 +2,7 @@
 
 Every refusal is ``{"error": <code>, "detail": <message naming the bad value>}`` so a
 front end can branch on ``error`` and show ``detail``. Query-engine refusals
-(:class:`vitals.query_types.QueryError`) carry their own HTTP status.
+(:class:`vitals.query.types.QueryError`) carry their own HTTP status.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 
 from starlette.responses import Response
 
-from vitals.query_types import (
+from vitals.query.types import (
     AmbiguousPointError,
     BadQueryError,
     QueryError,

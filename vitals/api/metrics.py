@@ -41,11 +41,13 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.cache_hits = Counter(
-            "vitals_api_cache_hits", "Time-series answers served from the response cache",
+            "vitals_api_cache_hits",
+            "Time-series answers served from the response cache",
             registry=self.registry,
         )
         self.cache_misses = Counter(
-            "vitals_api_cache_misses", "Time-series answers computed by the query engine",
+            "vitals_api_cache_misses",
+            "Time-series answers computed by the query engine",
             registry=self.registry,
         )
         self.samples_returned = Counter(
@@ -61,7 +63,9 @@ class ApiMetrics:
             "vitals_api_cache_entries", "Answers held by the response cache", registry=self.registry
         )
 
-    def observe_request(self, *, route: str, method: str, status: int, tier: str, seconds: float) -> None:
+    def observe_request(
+        self, *, route: str, method: str, status: int, tier: str, seconds: float
+    ) -> None:
         """Record one finished request."""
         self.request_seconds.labels(route=route, tier=tier).observe(seconds)
         self.requests.labels(route=route, method=method, status=str(status)).inc()

@@ -22,7 +22,12 @@ logger = logging.getLogger("vitals.api")
 # Key in the ASGI scope's "state" where time-series routes leave the tier(s) read.
 TIER_STATE = "vitals_tier"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-_DEFAULT_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+_DEFAULT_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 class ObserveMiddleware:
@@ -56,9 +61,9 @@ class ObserveMiddleware:
             state[ERROR_CODE_STATE] = "internal_error"
             status = 500
             if not response_started:
-                await error_response(500, "internal_error", "internal error; the server log has the details")(
-                    scope, receive, send
-                )
+                await error_response(
+                    500, "internal_error", "internal error; the server log has the details"
+                )(scope, receive, send)
         finally:
             seconds = time.perf_counter() - started_at
             self.metrics.observe_request(
@@ -93,12 +98,24 @@ class BodyLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.strip().isdigit()):  # "²".isdigit() is true
-                await self._answer(scope, receive, send, 400, "bad_request",
-                                   f"Content-Length {declared[:40]!r} is not a number")
+                await self._answer(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "bad_request",
+                    f"Content-Length {declared[:40]!r} is not a number",
+                )
                 return
             if int(declared) > self.max_bytes:
-                await self._answer(scope, receive, send, 413, "body_too_large",
-                                   f"request body of {int(declared)} bytes exceeds {self.max_bytes} bytes")
+                await self._answer(
+                    scope,
+                    receive,
+                    send,
+                    413,
+                    "body_too_large",
+                    f"request body of {int(declared)} bytes exceeds {self.max_bytes} bytes",
+                )
                 return
         received = 0
 
@@ -108,11 +125,15 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise ApiError(413, "body_too_large", f"request body exceeds {self.max_bytes} bytes")
+                    raise ApiError(
+                        413, "body_too_large", f"request body exceeds {self.max_bytes} bytes"
+                    )
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
+    ) -> None:
         scope.setdefault("state", {})[ERROR_CODE_STATE] = code
         await error_response(status, code, detail)(scope, receive, send)

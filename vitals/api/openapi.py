@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from vitals.api.params import ARROW_MEDIA_TYPE, FILLS, FORMATS, INTERVALS
-from vitals.api.routes_legacy import LEGACY_INTERVALS, LEGACY_MAX_RANGE_DAYS
+from vitals.api.routes.legacy import LEGACY_INTERVALS, LEGACY_MAX_RANGE_DAYS
 from vitals.names import MAX_NAME_LENGTH
-from vitals.query_types import AGGREGATES, MAX_POINTS_PER_REQUEST
+from vitals.query.types import AGGREGATES, MAX_POINTS_PER_REQUEST
 
 _TIME = {
     "oneOf": [
         {"type": "integer", "description": "epoch milliseconds (UTC)"},
-        {"type": "string", "minLength": 1, "maxLength": 64, "description": "ISO 8601; no offset means UTC"},
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "ISO 8601; no offset means UTC",
+        },
     ]
 }
 # Site and point names: vitals.names refuses empty and longer names with a 400.
@@ -36,32 +41,66 @@ def _ref(name: str) -> dict[str, str]:
 
 def _errors(*codes: str) -> dict[str, Any]:
     return {
-        code: {"description": _ERROR_CODES[code], "content": {"application/json": {"schema": _ref("Error")}}}
+        code: {
+            "description": _ERROR_CODES[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
         for code in codes
     }
 
 
-def _param(name: str, description: str, schema: dict[str, Any], *, required: bool = False,
-           where: str = "query", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "description": description,
-            "schema": schema, **extra}
+def _param(
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    required: bool = False,
+    where: str = "query",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
 
 
 _TS_PARAMS = [
     _param("site", "Site name", _NAME, required=True),
-    _param("points", f"Point name (repeat for several; at most {MAX_POINTS_PER_REQUEST}); any casing",
-           _POINT_LIST, required=True, style="form", explode=True),
+    _param(
+        "points",
+        f"Point name (repeat for several; at most {MAX_POINTS_PER_REQUEST}); any casing",
+        _POINT_LIST,
+        required=True,
+        style="form",
+        explode=True,
+    ),
     _param("start", "Range start, inclusive", _TIME, required=True),
     _param("end", "Range end, exclusive", _TIME, required=True),
-    _param("interval", "Downsampling interval (default raw; auto picks <= 2000 buckets)",
-           {"type": "string", "enum": list(INTERVALS), "default": "raw"}),
-    _param("agg", "Comma-separated aggregates for downsampled intervals (default avg)",
-           {"type": "string", "example": "avg,min,max"}),
+    _param(
+        "interval",
+        "Downsampling interval (default raw; auto picks <= 2000 buckets)",
+        {"type": "string", "enum": list(INTERVALS), "default": "raw"},
+    ),
+    _param(
+        "agg",
+        "Comma-separated aggregates for downsampled intervals (default avg)",
+        {"type": "string", "example": "avg,min,max"},
+    ),
     _param("fill", "Fill empty buckets", {"type": "string", "enum": list(FILLS)}),
-    _param("max_gap", "Longest gap a fill bridges: 30s, 15m, 2h, 1d or milliseconds",
-           {"type": "string"}),
-    _param("format", "Answer format (else the Accept header decides)",
-           {"type": "string", "enum": list(FORMATS), "default": "json"}),
+    _param(
+        "max_gap",
+        "Longest gap a fill bridges: 30s, 15m, 2h, 1d or milliseconds",
+        {"type": "string"},
+    ),
+    _param(
+        "format",
+        "Answer format (else the Accept header decides)",
+        {"type": "string", "enum": list(FORMATS), "default": "json"},
+    ),
 ]
 
 _TS_RESPONSES = {
@@ -70,13 +109,17 @@ _TS_RESPONSES = {
         "headers": {
             "X-Query-Time-Ms": {"schema": {"type": "number"}},
             "X-Cache-Hit": {"schema": {"type": "string", "enum": ["true", "false"]}},
-            "X-Vitals-Tiers": {"description": "Tiers read: hot, cold, rollup (comma-separated) or none",
-                               "schema": {"type": "string"}},
+            "X-Vitals-Tiers": {
+                "description": "Tiers read: hot, cold, rollup (comma-separated) or none",
+                "schema": {"type": "string"},
+            },
         },
         "content": {
             "application/json": {"schema": _ref("TimeseriesAnswer")},
-            "text/csv": {"schema": {"type": "string"},
-                         "example": "point,timestamp,value\nAHU-1/SAT,2026-11-01 00:00:00.000Z,55.1\n"},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "point,timestamp,value\nAHU-1/SAT,2026-11-01 00:00:00.000Z,55.1\n",
+            },
             ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     },
@@ -87,16 +130,26 @@ _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
         "required": ["error", "detail"],
-        "properties": {"error": {"type": "string", "example": "unknown_point"},
-                       "detail": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string", "example": "unknown_point"},
+            "detail": {"type": "string"},
+        },
     },
     "Series": {
         "type": "object",
         "required": ["point", "t"],
         "properties": {
             "point": {"type": "string", "description": "Point name as stored"},
-            "t": {"type": "array", "items": {"type": "integer"}, "description": "epoch ms (bucket starts)"},
-            "v": {"type": "array", "items": {"type": ["number", "null"]}, "description": "raw values"},
+            "t": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "epoch ms (bucket starts)",
+            },
+            "v": {
+                "type": "array",
+                "items": {"type": ["number", "null"]},
+                "description": "raw values",
+            },
             **{agg: {"type": "array", "items": {"type": ["number", "null"]}} for agg in AGGREGATES},
         },
     },
@@ -121,8 +174,12 @@ _SCHEMAS: dict[str, Any] = {
             "start": _TIME,
             "end": _TIME,
             "interval": {"type": "string", "enum": list(INTERVALS)},
-            "agg": {"oneOf": [{"type": "string"},
-                              {"type": "array", "items": {"type": "string", "enum": list(AGGREGATES)}}]},
+            "agg": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string", "enum": list(AGGREGATES)}},
+                ]
+            },
             "fill": {"type": "string", "enum": list(FILLS)},
             "max_gap": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
             "format": {"type": "string", "enum": list(FORMATS)},
@@ -134,18 +191,35 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "site_name": {"type": "string"},
             "point_names": {"type": "array", "items": {"type": "string"}},
-            "samples": {"type": "array", "items": {
-                "type": "object", "required": ["point_name", "timestamp", "value"],
-                "properties": {"point_name": {"type": "string"}, "timestamp": {"type": "integer"},
-                               "value": {"type": "number"}}}},
-            "metadata": {"type": "object", "required": [
-                "total_samples", "sources", "storage_tiers", "query_time_ms", "cache_hit"],
+            "samples": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["point_name", "timestamp", "value"],
+                    "properties": {
+                        "point_name": {"type": "string"},
+                        "timestamp": {"type": "integer"},
+                        "value": {"type": "number"},
+                    },
+                },
+            },
+            "metadata": {
+                "type": "object",
+                "required": [
+                    "total_samples",
+                    "sources",
+                    "storage_tiers",
+                    "query_time_ms",
+                    "cache_hit",
+                ],
                 "properties": {
                     "total_samples": {"type": "integer"},
                     "sources": {"type": "array", "items": {"type": "string"}},
                     "storage_tiers": {"type": "object"},
                     "query_time_ms": {"type": "integer"},
-                    "cache_hit": {"type": "boolean"}}},
+                    "cache_hit": {"type": "boolean"},
+                },
+            },
         },
     },
 }
@@ -160,74 +234,189 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             "title": "Vitals query API",
             "version": version,
             "description": "Building telemetry over the hot store and cold Parquet days. Ranges are "
-                           "half-open [start, end) in UTC; times are ISO 8601 or epoch milliseconds.",
+            "half-open [start, end) in UTC; times are ISO 8601 or epoch milliseconds.",
         },
         "components": {
             "schemas": _SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "A key from VITALS_API_KEYS"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A key from VITALS_API_KEYS",
+                }
+            },
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/v1/sites": {"get": {
-                "summary": "List sites", "operationId": "listSites",
-                "responses": {"200": {"description": "Sites", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"sites": {"type": "array", "items": {"type": "string"}}}}}}},
-                    **_errors("401")}}},
-            "/v1/sites/{site}/points": {"get": {
-                "summary": "Search a site's points by name (case-insensitive substring)",
-                "operationId": "listPoints",
-                "parameters": [
-                    _param("site", "Site name", _NAME, required=True, where="path"),
-                    _param("q", "Substring to find, any casing", {"type": "string"}),
-                    _param("limit", "Most points to list", {"type": "integer", "minimum": 1, "maximum": 10000,
-                                                            "default": 1000}),
-                ],
-                "responses": {"200": {"description": "Points", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {
-                        "site": {"type": "string"}, "q": {"type": "string"}, "count": {"type": "integer"},
-                        "points": {"type": "array", "items": {"type": "object", "properties": {
-                            "name": {"type": "string"}, "data_type": {"type": ["string", "null"]}}}}}}}}},
-                    **_errors("400", "401", "404")}}},
+            "/v1/sites": {
+                "get": {
+                    "summary": "List sites",
+                    "operationId": "listSites",
+                    "responses": {
+                        "200": {
+                            "description": "Sites",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "sites": {"type": "array", "items": {"type": "string"}}
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors("401"),
+                    },
+                }
+            },
+            "/v1/sites/{site}/points": {
+                "get": {
+                    "summary": "Search a site's points by name (case-insensitive substring)",
+                    "operationId": "listPoints",
+                    "parameters": [
+                        _param("site", "Site name", _NAME, required=True, where="path"),
+                        _param("q", "Substring to find, any casing", {"type": "string"}),
+                        _param(
+                            "limit",
+                            "Most points to list",
+                            {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
+                        ),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Points",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "site": {"type": "string"},
+                                            "q": {"type": "string"},
+                                            "count": {"type": "integer"},
+                                            "points": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "name": {"type": "string"},
+                                                        "data_type": {"type": ["string", "null"]},
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors("400", "401", "404"),
+                    },
+                }
+            },
             "/v1/timeseries": {
-                "get": {"summary": "Time series for points over a range", "operationId": "getTimeseries",
-                        "parameters": _TS_PARAMS, "responses": _TS_RESPONSES},
-                "post": {"summary": "Time series (fields as JSON, for long point lists)",
-                         "operationId": "postTimeseries",
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": _ref("TimeseriesRequest")}}},
-                         "responses": {**_TS_RESPONSES, **_errors("413", "415")}},
-                "options": {"summary": "Allowed methods (a CORS preflight needs no key)",
-                            "operationId": "optionsTimeseries",
-                            "responses": {"204": {"description": "No content", "headers": {
-                                "Allow": {"schema": {"type": "string", "example": "GET, HEAD, POST, OPTIONS"}}}},
-                                **_errors("401")}}},
-            "/timeseries/query": {"get": {
-                "summary": "Earlier front end's endpoint (drop-in); interval downsamples with avg",
-                "operationId": "legacyQuery",
-                "parameters": [
-                    _param("site_name", "Site name", _NAME, required=True),
-                    _param("point_names", "Comma-separated point names (split on every comma)",
-                           {"type": "string", "minLength": 1}, required=True),
-                    _param("start_time", "Range start, inclusive", _TIME, required=True),
-                    _param("end_time", f"Range end, exclusive (at most {LEGACY_MAX_RANGE_DAYS} days)",
-                           _TIME, required=True),
-                    _param("interval", "Averaging interval; absent = raw up to 31 days, else auto",
-                           {"type": "string", "enum": legacy_intervals}),
-                ],
-                "responses": {"200": {"description": "Samples", "headers": {
-                    "X-Query-Time-Ms": {"schema": {"type": "integer"}},
-                    "X-Cache-Hit": {"schema": {"type": "string"}}},
-                    "content": {"application/json": {"schema": _ref("LegacyAnswer")}}},
-                    **_errors("400", "401", "403", "404", "409", "422")}}},
-            "/healthz": {"get": {"summary": "Hot store reachable and cold store readable",
-                                 "operationId": "health", "security": [],
-                                 "responses": {"200": {"description": "Healthy"},
-                                               "503": {"description": "A store is unavailable"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics", "security": [],
-                                 "responses": {"200": {"description": "Prometheus text format",
-                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [],
-                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+                "get": {
+                    "summary": "Time series for points over a range",
+                    "operationId": "getTimeseries",
+                    "parameters": _TS_PARAMS,
+                    "responses": _TS_RESPONSES,
+                },
+                "post": {
+                    "summary": "Time series (fields as JSON, for long point lists)",
+                    "operationId": "postTimeseries",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("TimeseriesRequest")}},
+                    },
+                    "responses": {**_TS_RESPONSES, **_errors("413", "415")},
+                },
+                "options": {
+                    "summary": "Allowed methods (a CORS preflight needs no key)",
+                    "operationId": "optionsTimeseries",
+                    "responses": {
+                        "204": {
+                            "description": "No content",
+                            "headers": {
+                                "Allow": {
+                                    "schema": {
+                                        "type": "string",
+                                        "example": "GET, HEAD, POST, OPTIONS",
+                                    }
+                                }
+                            },
+                        },
+                        **_errors("401"),
+                    },
+                },
+            },
+            "/timeseries/query": {
+                "get": {
+                    "summary": "Earlier front end's endpoint (drop-in); interval downsamples with avg",
+                    "operationId": "legacyQuery",
+                    "parameters": [
+                        _param("site_name", "Site name", _NAME, required=True),
+                        _param(
+                            "point_names",
+                            "Comma-separated point names (split on every comma)",
+                            {"type": "string", "minLength": 1},
+                            required=True,
+                        ),
+                        _param("start_time", "Range start, inclusive", _TIME, required=True),
+                        _param(
+                            "end_time",
+                            f"Range end, exclusive (at most {LEGACY_MAX_RANGE_DAYS} days)",
+                            _TIME,
+                            required=True,
+                        ),
+                        _param(
+                            "interval",
+                            "Averaging interval; absent = raw up to 31 days, else auto",
+                            {"type": "string", "enum": legacy_intervals},
+                        ),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Samples",
+                            "headers": {
+                                "X-Query-Time-Ms": {"schema": {"type": "integer"}},
+                                "X-Cache-Hit": {"schema": {"type": "string"}},
+                            },
+                            "content": {"application/json": {"schema": _ref("LegacyAnswer")}},
+                        },
+                        **_errors("400", "401", "403", "404", "409", "422"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Hot store reachable and cold store readable",
+                    "operationId": "health",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "Healthy"},
+                        "503": {"description": "A store is unavailable"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
         },
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from vitals.api.errors import bad_request, limit_exceeded, truncate
 from vitals.names import InvalidNameError, validate_point_name, validate_site_name
-from vitals.query_types import (
+from vitals.query.types import (
     AGGREGATES,
     INTERVALS_MS,
     MAX_AGG_RANGE_DAYS,
@@ -66,9 +66,7 @@ def parse_time(name: str, raw: object) -> int:
     elif isinstance(raw, str):
         text = raw.strip()
         if not text or len(text) > _MAX_TIME_TEXT or not text.isascii():
-            raise bad_request(
-                f"{name} must be ISO 8601 or epoch milliseconds, got {truncate(raw)}"
-            )
+            raise bad_request(f"{name} must be ISO 8601 or epoch milliseconds, got {truncate(raw)}")
         offset = _OFFSET_RE.search(text)
         if offset and (int(offset.group(2)) > 14 or int(offset.group(3) or 0) > 59):
             raise bad_request(f"{name} {truncate(raw)} has a UTC offset outside -14:00..+14:00")
@@ -152,11 +150,15 @@ def parse_duration_ms(name: str, raw: object) -> int:
             f"{name} {truncate(raw)} is not a duration like 30s, 15m, 2h, 1d or milliseconds"
         )
     if value <= 0 or value > MAX_AGG_RANGE_DAYS * MS_PER_DAY:
-        raise bad_request(f"{name} {truncate(raw)} must be between 1 ms and {MAX_AGG_RANGE_DAYS} days")
+        raise bad_request(
+            f"{name} {truncate(raw)} must be between 1 ms and {MAX_AGG_RANGE_DAYS} days"
+        )
     return value
 
 
-def parse_fill(fill_raw: object, max_gap_raw: object, interval: str) -> tuple[str | None, int | None]:
+def parse_fill(
+    fill_raw: object, max_gap_raw: object, interval: str
+) -> tuple[str | None, int | None]:
     """Gap filling for downsampled series; ``max_gap`` bounds how far a fill reaches."""
     if fill_raw is None or fill_raw == "":
         if max_gap_raw is not None:
@@ -180,7 +182,9 @@ def parse_site(raw: object, name: str = "site") -> str:
         raise bad_request(f"{name}: {exc}") from exc
 
 
-def parse_points(raw: Iterable[object], *, name: str = "points", dedupe: bool = False) -> tuple[str, ...]:
+def parse_points(
+    raw: Iterable[object], *, name: str = "points", dedupe: bool = False
+) -> tuple[str, ...]:
     """Validated point names in request order; at most MAX_POINTS_PER_REQUEST.
 
     ``dedupe`` drops repeated names (the legacy endpoint did); otherwise a repeat is a
@@ -251,7 +255,9 @@ def reject_unknown(keys: Iterable[str], allowed: frozenset[str]) -> None:
         )
 
 
-def build_query(fields: Mapping[str, object], points: Iterable[object], accept: str | None) -> TimeseriesQuery:
+def build_query(
+    fields: Mapping[str, object], points: Iterable[object], accept: str | None
+) -> TimeseriesQuery:
     """Validate one v1 request (query string or JSON body, already split into fields)."""
     site = parse_site(fields.get("site"))
     point_names = parse_points(points)
@@ -295,4 +301,3 @@ def query_from_body(body: object, accept: str | None) -> TimeseriesQuery:
         if body.get(key) is not None and not isinstance(body[key], str):
             raise bad_request(f"{key} must be a string, got {truncate(body[key])}")
     return build_query(body, points, accept)
-

@@ -18,9 +18,13 @@ import pyarrow.ipc as pa_ipc
 
 from vitals.api.params import ARROW_MEDIA_TYPE
 from vitals.names import fold_name
-from vitals.query_types import QueryResult, SeriesResult
+from vitals.query.types import QueryResult, SeriesResult
 
-MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "arrow": ARROW_MEDIA_TYPE}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "arrow": ARROW_MEDIA_TYPE,
+}
 
 
 def ordered_series(result: QueryResult, requested: Sequence[str]) -> list[SeriesResult]:
@@ -102,9 +106,14 @@ def long_table(result: QueryResult, series: list[SeriesResult]) -> pa.Table:
         stamps.extend(item.t)
         for column in columns:
             values[column].extend(_finite(item.values.get(column, [None] * len(item.t))))
-    fields = [("point", pa.array(names, pa.string())), ("timestamp", pa.array(stamps, pa.timestamp("ms", tz="UTC")))]
+    fields = [
+        ("point", pa.array(names, pa.string())),
+        ("timestamp", pa.array(stamps, pa.timestamp("ms", tz="UTC"))),
+    ]
     for column in columns:
-        fields.append(("value" if column == "v" else column, pa.array(values[column], pa.float64())))
+        fields.append(
+            ("value" if column == "v" else column, pa.array(values[column], pa.float64()))
+        )
     metadata = {
         "site": result.site,
         "start_ms": str(result.start_ms),

@@ -30,18 +30,42 @@ KEEP_ALIVE_S = 30
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitals serve", description="Run the Vitals query API.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
-    parser.add_argument("--insecure-no-auth", action="store_true",
-                        help="serve every client without an API key when VITALS_API_KEYS is empty")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (each has its own cache); default 1")
-    parser.add_argument("--engine-slots", type=int, default=4,
-                        help="most engine queries run at once per worker (default 4)")
-    parser.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S,
-                        help="seconds a client has to send its request headers "
-                             f"(default {DEFAULT_HEADER_TIMEOUT_S:g})")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve every client without an API key when VITALS_API_KEYS is empty",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (each has its own cache); default 1",
+    )
+    parser.add_argument(
+        "--engine-slots",
+        type=int,
+        default=4,
+        help="most engine queries run at once per worker (default 4)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help="seconds a client has to send its request headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     return parser
 
 
@@ -55,13 +79,26 @@ def auth_problem(host: str, has_keys: bool, insecure_no_auth: bool) -> str | Non
     )
 
 
-def uvicorn_config(app: Any, *, host: str, port: int, header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
-                   **options: Any) -> Any:
+def uvicorn_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    **options: Any,
+) -> Any:
     """A uvicorn config whose HTTP protocol bounds the time to receive request headers."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, timeout_keep_alive=KEEP_ALIVE_S,
-                            http=PROTOCOL_PATH, **options)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        http=PROTOCOL_PATH,
+        **options,
+    )
     config.header_timeout_s = header_timeout_s  # read by the protocol, also in worker processes
     return config
 
@@ -79,17 +116,28 @@ def run_server(config: Any) -> None:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, host: str = DEFAULT_HOST, port: int = 0,
-                    startup_timeout_s: float = 10.0,
-                    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S) -> Iterator[str]:
+def serve_in_thread(
+    app: Any,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    startup_timeout_s: float = 10.0,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+) -> Iterator[str]:
     """Run ``app`` under uvicorn in a background thread; yields its base URL, then stops it.
 
     For ``vitals dev``, tests and the load bench (port 0 picks a free port).
     """
     import uvicorn
 
-    config = uvicorn_config(app, host=host, port=port, header_timeout_s=header_timeout_s,
-                            log_level="warning", lifespan="off")
+    config = uvicorn_config(
+        app,
+        host=host,
+        port=port,
+        header_timeout_s=header_timeout_s,
+        log_level="warning",
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="vitals-api", daemon=True)
     thread.start()
@@ -129,28 +177,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vitals serve: --engine-slots {args.engine_slots} must be 1-64", file=sys.stderr)
         return 2
     if not 0 < args.header_timeout <= 3600:
-        print(f"vitals serve: --header-timeout {args.header_timeout:g} must be more than 0 and at most 3600",
-              file=sys.stderr)
+        print(
+            f"vitals serve: --header-timeout {args.header_timeout:g} must be more than 0 and at most 3600",
+            file=sys.stderr,
+        )
         return 2
     if args.workers > 1 and (args.insecure_no_auth or args.engine_slots != 4):
-        print("vitals serve: --insecure-no-auth and --engine-slots work with one worker only",
-              file=sys.stderr)
+        print(
+            "vitals serve: --insecure-no-auth and --engine-slots work with one worker only",
+            file=sys.stderr,
+        )
         return 2
     from vitals.api.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    mode = "API keys required" if settings.api_keys else (
-        "NO AUTH (insecure)" if args.insecure_no_auth else "no keys: loopback clients only")
-    where = f"http://{args.host}:{args.port}/" if args.port else f"{args.host}, a free port (see below)"
-    print(f"vitals serve: {where} ({mode}, {args.workers} worker(s)); OpenAPI at /openapi.json", flush=True)
-    common = {"host": args.host, "port": args.port, "log_level": args.log_level,
-              "header_timeout_s": args.header_timeout}
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mode = (
+        "API keys required"
+        if settings.api_keys
+        else ("NO AUTH (insecure)" if args.insecure_no_auth else "no keys: loopback clients only")
+    )
+    where = (
+        f"http://{args.host}:{args.port}/" if args.port else f"{args.host}, a free port (see below)"
+    )
+    print(
+        f"vitals serve: {where} ({mode}, {args.workers} worker(s)); OpenAPI at /openapi.json",
+        flush=True,
+    )
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "header_timeout_s": args.header_timeout,
+    }
     if args.workers > 1:  # each worker process builds its app from the environment
-        config = uvicorn_config("vitals.api.app:app_from_environment", factory=True, workers=args.workers,
-                                **common)
+        config = uvicorn_config(
+            "vitals.api.app:app_from_environment", factory=True, workers=args.workers, **common
+        )
     else:
-        config = uvicorn_config(create_app(settings, allow_anonymous=args.insecure_no_auth,
-                                           engine_slots=args.engine_slots), **common)
+        config = uvicorn_config(
+            create_app(
+                settings, allow_anonymous=args.insecure_no_auth, engine_slots=args.engine_slots
+            ),
+            **common,
+        )
     run_server(config)
     return 0
 

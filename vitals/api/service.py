@@ -27,14 +27,16 @@ from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import TIER_STATE
 from vitals.api.params import TimeseriesQuery
 from vitals.config import Settings
-from vitals.query_engine import QueryPlan
-from vitals.query_types import MAX_SAMPLES_PER_RESPONSE, QueryError, QueryResult
+from vitals.query.engine import QueryPlan
+from vitals.query.types import MAX_SAMPLES_PER_RESPONSE, QueryError, QueryResult
 
 
 class QueryEngine(Protocol):
     """What the API needs from ``resources.query.QueryResource``."""
 
-    def plan(self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any) -> QueryPlan: ...
+    def plan(
+        self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any
+    ) -> QueryPlan: ...
     def execute(self, plan: QueryPlan) -> QueryResult: ...
 
 
@@ -42,7 +44,9 @@ class PointCatalogue(Protocol):
     """What the API needs from ``resources.hot_store.HotStoreResource``."""
 
     def list_sites(self) -> list[str]: ...
-    def list_points(self, site: str, q: str | None = None, limit: int | None = None) -> list[Any]: ...
+    def list_points(
+        self, site: str, q: str | None = None, limit: int | None = None
+    ) -> list[Any]: ...
     def schema_version(self) -> int: ...
 
 
@@ -140,7 +144,7 @@ GZIP_MIN_BYTES = 1024
 
 
 def gzip_if_worth(body: bytes) -> bytes | None:
-    """gzip (level 5) of an answer worth compressing; chart JSON shrinks ~5-10x."""
+    """Gzip (level 5) of an answer worth compressing; chart JSON shrinks ~5-10x."""
     if len(body) < GZIP_MIN_BYTES:
         return None
     return gzip.compress(body, compresslevel=5, mtime=0)
@@ -162,7 +166,8 @@ def tier_label(tiers: Sequence[str]) -> str:
 
 async def _plan(state: ApiState, query: TimeseriesQuery) -> QueryPlan:
     """The engine's plan: names resolved to stored points (outside the engine slots, so
-    a cache hit never waits for one)."""
+    a cache hit never waits for one).
+    """
     try:
         return await run_in_threadpool(
             state.query.plan,
@@ -193,9 +198,12 @@ async def _run_engine(state: ApiState, plan: QueryPlan) -> QueryResult:
     return result
 
 
-def _key_parts(kind: str, plan: QueryPlan, fmt: str, asked: Sequence[str] | None) -> Mapping[str, object]:
+def _key_parts(
+    kind: str, plan: QueryPlan, fmt: str, asked: Sequence[str] | None
+) -> Mapping[str, object]:
     """The normalised query: the plan's stored names in request order (never folded names:
-    case twins are distinct points) plus, for answers that echo them, the names as asked."""
+    case twins are distinct points) plus, for answers that echo them, the names as asked.
+    """
     parts: dict[str, object] = {
         "kind": kind,
         "site": plan.site,

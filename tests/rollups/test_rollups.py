@@ -1,0 +1,363 @@
+"""Stored rollups: built right, laid out as documented, used only when provably current."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.support.query_data import QuerySite, sample_table
+from vitals.cold.paths import cold_day_key, rollup_day_key, rollup_month_key
+from vitals.query.engine import QueryEngine, ReadStats
+from vitals.rollups.day import (
+    ROLLUP_SCHEMA,
+    RollupError,
+    build_rollup_table,
+    rollup_file_bytes,
+    rollup_matches_cold,
+)
+from vitals.rollups.month import month_day_identities
+from vitals.samples import MS_PER_DAY, day_bounds_ms
+
+SITE = "rollup-site"
+DAY0 = date(2026, 7, 1)
+BASE = day_bounds_ms(DAY0)[0]
+POINTS = [f"AHU-{i}/Supply Air Temp" for i in range(12)]
+
+
+def _day_rows(day_index: int, *, seed: int = 0) -> list[tuple[str, int, float]]:
+    start = BASE + day_index * MS_PER_DAY
+    rows = []
+    for p, name in enumerate(POINTS):
+        step = 60_000 * (1 + p % 5) + 7_123  # irregular, not minute aligned
+        for k, ts in enumerate(range(start + p * 911, start + MS_PER_DAY, step)):
+            rows.append((name, ts, round(((k * 37 + p + seed) % 101) * 0.25 - 7.5, 2)))
+    return rows
+
+
+def test_build_rollup_table_matches_plain_python() -> None:
+    rows = _day_rows(0)
+    table = build_rollup_table(sample_table(rows))
+    assert table.schema == ROLLUP_SCHEMA
+    expected: dict[tuple[str, int, int], list[tuple[int, float]]] = {}
+    for name, ts, value in rows:
+        for width in (900_000, 3_600_000, 86_400_000):
+            expected.setdefault((name, width, ts // width * width), []).append((ts, value))
+    got = table.to_pylist()
+    assert len(got) == len(expected)
+    keys = [
+        (r["point_name"], r["interval_ms"], int(r["bucket_ts"].timestamp() * 1000)) for r in got
+    ]
+    assert keys == sorted(expected, key=lambda k: (k[1], k[0], k[2]))
+    for row, key in zip(got, keys, strict=True):
+        samples = expected[key]
+        values = [v for _, v in samples]
+        assert row["count"] == len(samples)
+        assert math.isclose(row["sum"], sum(values), rel_tol=1e-12, abs_tol=1e-9)
+        assert (row["min"], row["max"]) == (min(values), max(values))
+        assert row["last"] == max(samples)[1]
+        assert int(row["last_ts"].timestamp() * 1000) == max(samples)[0]
+
+
+def test_rollup_file_layout_reads_back_with_pyarrow_and_duckdb(tmp_path: Path) -> None:
+    table = build_rollup_table(sample_table(_day_rows(0)))
+    data = rollup_file_bytes(table, SITE, DAY0, source_checksum="abc")
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    meta = {
+        k.decode(): v.decode()
+        for k, v in parquet.schema_arrow.metadata.items()
+        if k.startswith(b"vitals.")
+    }
+    assert meta["vitals.site"] == SITE and meta["vitals.date"] == "2026-07-01"
+    assert meta["vitals.rollup.source_rows"] == str(len(_day_rows(0)))
+    assert meta["vitals.rollup.source_key_checksum"] == "abc"
+    assert parquet.read().equals(table)
+    # one interval per row group, cut at point boundaries: no (interval, point) spans two
+    seen: set[tuple[int, str]] = set()
+    for index in range(parquet.num_row_groups):
+        group = parquet.read_row_group(index, columns=["interval_ms", "point_name"])
+        assert len(set(group.column(0).to_pylist())) == 1
+        keys = set(zip(group.column(0).to_pylist(), group.column(1).to_pylist(), strict=True))
+        assert not keys & seen
+        seen |= keys
+    path = tmp_path / "r.parquet"
+    path.write_bytes(data)
+    count = duckdb.sql(
+        "SELECT count(*) FROM read_parquet($p) WHERE interval_ms = 3600000", params={"p": str(path)}
+    ).fetchall()
+    assert count == [(len(POINTS) * 24,)]
+
+
+def test_rollup_file_refuses_buckets_outside_its_day() -> None:
+    table = build_rollup_table(sample_table(_day_rows(1)))
+    with pytest.raises(RollupError, match="2026-07-01"):
+        rollup_file_bytes(table, SITE, DAY0)
+    with pytest.raises(ValueError, match="a/b"):
+        rollup_file_bytes(table, "a/b", DAY0 + timedelta(days=1))
+
+
+def _site_with_rollups(tmp_path: Path, days: int = 4) -> QuerySite:
+    site = QuerySite(tmp_path, SITE, POINTS)
+    for d in range(days):
+        day = DAY0 + timedelta(days=d)
+        site.put_rollup_from_cold(day, site.put_cold_day(day, _day_rows(d)))
+    return site
+
+
+def _compare(
+    with_rollups: QueryEngine,
+    from_raw: QueryEngine,
+    start: int,
+    end: int,
+    interval: str,
+    points: list[str],
+) -> tuple[ReadStats, ReadStats]:
+    aggs = ("avg", "min", "max", "last")
+    plan = with_rollups.plan(SITE, points, start, end, interval=interval, aggs=aggs)
+    fast_stats, raw_stats = ReadStats(), ReadStats()
+    fast = with_rollups.execute(plan, fast_stats)
+    raw = from_raw.execute(plan, raw_stats)
+    for a, b in zip(fast.series, raw.series, strict=True):
+        assert a.point == b.point and a.t == b.t and len(a.t) > 0
+        for agg in ("min", "max", "last"):
+            assert a.values[agg] == b.values[agg], (interval, agg)
+        assert all(
+            math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9)
+            for x, y in zip(a.values["avg"], b.values["avg"], strict=True)
+        )
+    return fast_stats, raw_stats
+
+
+@pytest.mark.parametrize("interval", ["15m", "1h", "1d"])
+def test_rollup_answers_equal_raw_aggregation(tmp_path: Path, interval: str) -> None:
+    site = _site_with_rollups(tmp_path)
+    # a partial first and last day (raw) around two whole days (rollups)
+    start, end = BASE + 5 * 3_600_000 + 17, BASE + 3 * MS_PER_DAY + 7 * 3_600_000
+    fast, raw = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        start,
+        end,
+        interval,
+        POINTS[2:5],
+    )
+    assert fast.rollup_days == 2 and fast.cold_days == 2
+    assert "rollup" in fast.tiers and "rollup" not in raw.tiers
+    assert fast.counters.rows_decoded < raw.counters.rows_decoded
+
+
+def test_stale_rollups_are_not_used(tmp_path: Path) -> None:
+    site = _site_with_rollups(tmp_path, days=3)
+    day1, day2 = DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)
+    # day 0: cold file rewritten with other values after its rollup: checksum differs
+    site.put_cold_day(DAY0, _day_rows(0, seed=5))
+    # day 1: a checksum-less rollup from fewer rows than the cold file holds
+    site.put_rollup_from_rows(day1, _day_rows(1)[:-3])
+    # day 2: a checksum-less rollup of the right rows but older than the cold file
+    site.put_rollup_from_rows(day2, _day_rows(2))
+    rollup_path = site.cold.local_copy(rollup_day_key(SITE, day2))
+    cold_stat = site.cold.local_copy(cold_day_key(SITE, day2)).stat()
+    os.utime(rollup_path, ns=(cold_stat.st_atime_ns, cold_stat.st_mtime_ns - 10**9))
+    for day in (DAY0, day1, day2):
+        assert not rollup_matches_cold(
+            site.cold.local_copy(rollup_day_key(SITE, day)),
+            site.cold.local_copy(cold_day_key(SITE, day)),
+        )
+    fast, _ = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        BASE,
+        BASE + 3 * MS_PER_DAY,
+        "1h",
+        POINTS[:3],
+    )
+    assert fast.rollup_days == 0 and fast.cold_days == 3
+
+
+def test_hot_rows_on_a_day_make_that_day_raw(tmp_path: Path) -> None:
+    site = _site_with_rollups(tmp_path, days=3)
+    late = BASE + MS_PER_DAY + 5 * 60_000  # a late hot sample (wins over cold) on day 1
+    site.put_hot([(POINTS[0], late, 999.0)])
+    fast, _ = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        BASE,
+        BASE + 3 * MS_PER_DAY,
+        "15m",
+        POINTS[:2],
+    )
+    assert fast.rollup_days == 2 and fast.cold_days == 1
+    result = site.engine().query(
+        SITE, [POINTS[0]], BASE + MS_PER_DAY, BASE + 2 * MS_PER_DAY, interval="1d", aggs=["max"]
+    )
+    assert result.series[0].values["max"] == [999.0]
+    # another point is untouched by that hot row: its day-1 rollup is still used
+    other = site.engine().plan(
+        SITE, [POINTS[1]], BASE + MS_PER_DAY, BASE + 2 * MS_PER_DAY, interval="1d", aggs=["max"]
+    )
+    stats = ReadStats()
+    site.engine().execute(other, stats)
+    assert stats.rollup_days == 1 and stats.cold_days == 0
+
+
+def test_rollup_input_must_be_a_sample_table() -> None:
+    with pytest.raises(RollupError, match="value"):
+        build_rollup_table(pa.table({"point_name": ["a"], "ts": [1]}))
+
+
+def test_decoded_rollup_slices_are_cached_per_file_version(tmp_path: Path) -> None:
+    site = _site_with_rollups(tmp_path, days=2)
+    engine = site.engine()
+    plan = engine.plan(SITE, POINTS[:3], BASE, BASE + 2 * MS_PER_DAY, interval="1h", aggs=["max"])
+    first_stats, again_stats = ReadStats(), ReadStats()
+    first = engine.execute(plan, first_stats)
+    again = engine.execute(plan, again_stats)
+    assert first_stats.rollup_days == again_stats.rollup_days == 2
+    assert first_stats.counters.row_groups_read > 0 and again_stats.counters.row_groups_read == 0
+    assert again.series == first.series
+    # rewriting a day (cold file and its rollup) is seen at once: new file version, new slices
+    site.put_rollup_from_cold(DAY0, site.put_cold_day(DAY0, _day_rows(0, seed=40)))
+    fresh_stats = ReadStats()
+    fresh = engine.execute(plan, fresh_stats)
+    assert fresh_stats.rollup_days == 2 and fresh_stats.counters.files == 1
+    reference = QueryEngine(site.hot, site.cold, use_rollups=False).execute(plan)
+    assert fresh.series == reference.series and fresh.series != first.series
+
+
+def _site_with_month_files(tmp_path: Path) -> tuple[QuerySite, list[date]]:
+    """Five archived days across a month boundary, rolled up by the asset's own step."""
+    site = QuerySite(tmp_path, SITE, POINTS)
+    days = [date(2026, 6, 29) + timedelta(days=d) for d in range(5)]  # Jun 29 - Jul 3
+    for d, day in enumerate(days):
+        site.put_cold_day(day, _day_rows(d - 2))
+        site.rollup_day(day)
+    for day in (days[0], days[-1]):
+        site.compact_month(day)
+    return site, days
+
+
+def test_month_files_answer_long_charts_from_one_file_per_month(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    month = site.cold.local_copy(rollup_month_key(SITE, 2026, 7))
+    identities = month_day_identities(month)
+    cold_ids = site.cold.identities(f"timeseries/{SITE}/2026/07/")
+    assert identities == {d.isoformat(): cold_ids[cold_day_key(SITE, d)] for d in days[2:]}
+    # the month file holds the 1 h and 1 d rows only, readable by DuckDB
+    counts = duckdb.sql(
+        f"SELECT interval_ms, count(*) FROM read_parquet('{month}') GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    assert [c[0] for c in counts] == [3_600_000, 86_400_000]
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    for interval in ("1h", "1d"):
+        fast, raw = _compare(
+            site.engine(),
+            QueryEngine(site.hot, site.cold, use_rollups=False),
+            start,
+            end,
+            interval,
+            POINTS[1:4],
+        )
+        assert fast.rollup_days == 5 and fast.cold_days == 0
+        assert fast.sources == 3  # hot + two month files, no day file opened
+        assert fast.counters.files == 2 and raw.counters.files == 5
+    # 15 min is not in month files: day rollups answer it
+    fast, _ = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        start,
+        end,
+        "15m",
+        POINTS[:2],
+    )
+    assert fast.rollup_days == 5 and fast.counters.files == 5
+
+
+def test_month_file_is_not_used_for_a_rewritten_cold_day(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    engine = site.engine()
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    before = engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    # re-archived with other values (same rows and size): the month file and the day
+    # rollup of that day are stale, the day is answered from raw
+    site.put_cold_day(days[3], _day_rows(1, seed=9))
+    fast, _ = _compare(
+        engine, QueryEngine(site.hot, site.cold, use_rollups=False), start, end, "1h", POINTS[:2]
+    )
+    assert fast.rollup_days == 4 and fast.cold_days == 1
+    after = engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    assert after.series != before.series
+    # the asset's next run (day rollup, then the month) makes it a month day again
+    site.rollup_day(days[3])
+    assert site.compact_month(days[3]).days == 3
+    stats = ReadStats()
+    engine.execute(engine.plan(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"]), stats)
+    # two month files; June's slices are still cached, only the rewritten July file is read
+    assert stats.rollup_days == 5 and stats.sources == 3 and stats.counters.files == 1
+    # a cold file deleted after compaction: that day is simply absent (no rollup of nothing)
+    site.cold.delete(cold_day_key(SITE, days[4]))
+    stats = ReadStats()
+    result = engine.execute(
+        engine.plan(SITE, POINTS[:2], start, end, interval="1d", aggs=["max"]), stats
+    )
+    assert stats.rollup_days == 4 and len(result.series[0].t) == 4
+
+
+def test_month_compaction_skips_days_without_a_current_day_rollup(tmp_path: Path) -> None:
+    site = QuerySite(tmp_path, SITE, POINTS)
+    day0, day1, day2 = (date(2026, 8, 1) + timedelta(days=d) for d in range(3))
+    site.put_rollup_from_cold(day0, site.put_cold_day(day0, _day_rows(31)))  # no identity
+    site.put_cold_day(day1, _day_rows(32))
+    site.rollup_day(day1)
+    site.put_cold_day(day1, _day_rows(32, seed=3))  # rewritten after its rollup
+    site.put_cold_day(day2, _day_rows(33))  # no rollup at all
+    outcome = site.compact_month(day0)
+    assert (outcome.days, outcome.skipped_days) == (0, 3)
+    fast, _ = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        day_bounds_ms(day0)[0],
+        day_bounds_ms(day2)[1],
+        "1h",
+        POINTS[:3],
+    )
+    assert fast.rollup_days == 1 and fast.cold_days == 2  # day 0 by its footer checksum
+
+
+def test_warm_up_parses_month_footers_before_the_first_chart(tmp_path: Path) -> None:
+    from vitals.query.files import FOOTERS
+    from vitals.rollups.month import warm_month_files
+
+    site, days = _site_with_month_files(tmp_path)
+    FOOTERS.clear()
+    assert warm_month_files(site.cold) == 2 and FOOTERS.misses == 2
+    assert warm_month_files(site.cold, months_per_site=1) == 1 and FOOTERS.hits == 1
+    engine = site.engine()
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
+    assert FOOTERS.misses == 2  # the chart found both month footers parsed
+
+
+def test_corrupt_month_and_day_rollups_fall_back_to_raw(tmp_path: Path) -> None:
+    site, days = _site_with_month_files(tmp_path)
+    site.cold.put_bytes(rollup_month_key(SITE, 2026, 7), b"PAR1 not a parquet file")
+    site.cold.put_bytes(rollup_day_key(SITE, days[3]), b"\x00" * 64)
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    fast, _ = _compare(
+        site.engine(),
+        QueryEngine(site.hot, site.cold, use_rollups=False),
+        start,
+        end,
+        "1h",
+        POINTS[:3],
+    )
+    # June from its month file; July's days 1 and 3 from day rollups, day 2 from raw
+    assert fast.rollup_days == 4 and fast.cold_days == 1
+    outcome = site.compact_month(days[3])  # the corrupt day rollup is skipped, not fatal
+    assert (outcome.days, outcome.skipped_days) == (2, 1)

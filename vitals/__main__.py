@@ -1,3 +1,0 @@
-from vitals.cli import main
-
-raise SystemExit(main())

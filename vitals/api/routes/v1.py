@@ -1,0 +1,148 @@
+"""``/v1``: sites, point search and time series (GET and POST) for chart front ends."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitals.api.cache import CachedResponse, cache_key
+from vitals.api.errors import ApiError, bad_request, truncate
+from vitals.api.params import (
+    TimeseriesQuery,
+    parse_site,
+    query_from_body,
+    query_from_params,
+    reject_unknown,
+    single,
+)
+from vitals.api.render import dumps, render
+from vitals.api.service import answer_timeseries, api_state
+from vitals.names import InvalidNameError, validate_point_name
+from vitals.query.types import UnknownSiteError
+
+DEFAULT_POINT_LIMIT = 1000
+MAX_POINT_LIMIT = 10_000
+_JSON_TYPES = ("application/json", "text/json")
+TIMESERIES_ALLOW = "GET, HEAD, POST, OPTIONS"
+
+
+def _json(payload: object) -> Response:
+    return Response(dumps(payload), media_type="application/json")
+
+
+async def list_sites(request: Request) -> Response:
+    """``GET /v1/sites``: every site the hot store's catalogue knows."""
+    reject_unknown(request.query_params.keys(), frozenset())
+    sites = await run_in_threadpool(api_state(request).hot_store.list_sites)
+    return _json({"sites": sorted(sites)})
+
+
+async def list_points(request: Request) -> Response:
+    """``GET /v1/sites/{site}/points?q=&limit=``: case-insensitive search by name."""
+    params = request.query_params.multi_items()
+    reject_unknown((key for key, _ in params), frozenset({"q", "limit"}))
+    site = parse_site(request.path_params["site"])
+    q = single(params, "q")
+    if q:
+        try:
+            validate_point_name(q)
+        except InvalidNameError as exc:
+            raise bad_request(f"q: {exc}") from exc
+    limit = _parse_limit(single(params, "limit"))
+    state = api_state(request)
+    hot_store = state.hot_store
+
+    def search() -> bytes | None:
+        if site not in hot_store.list_sites():
+            return None
+        records = hot_store.list_points(site, q or None, limit)
+        points = [{"name": r.name, "data_type": r.data_type} for r in records]
+        return dumps({"site": site, "q": q or "", "count": len(points), "points": points})
+
+    async def compute() -> tuple[CachedResponse, float]:
+        body = await run_in_threadpool(search)  # one hop: site check and search together
+        if body is None:
+            raise ApiError(
+                404, "unknown_site", str(UnknownSiteError(f"site {site!r} is not known"))
+            )
+        return CachedResponse(body, "application/json", 0, ()), state.hot_ttl_s
+
+    # Chart pages search as users type: the same few words, answered from the cache for
+    # as long as hot answers are (a newly discovered point shows within that TTL).
+    key = cache_key({"kind": "points", "site": site, "q": q or "", "limit": limit})
+    entry, _hit = await state.cache.get_or_compute(key, compute)
+    return Response(entry.body, media_type=entry.media_type)
+
+
+def _parse_limit(raw: str | None) -> int:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" (int() refuses it) and "５"."""
+    if raw is None:
+        return DEFAULT_POINT_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_POINT_LIMIT:
+        raise bad_request(f"limit {truncate(raw)} must be an integer from 1 to {MAX_POINT_LIMIT}")
+    return int(raw)
+
+
+async def timeseries_get(request: Request) -> Response:
+    """``GET /v1/timeseries?site=&points=&points=&start=&end=...``."""
+    query = query_from_params(request.query_params.multi_items(), request.headers.get("accept"))
+    return await _answer(request, query)
+
+
+async def timeseries_post(request: Request) -> Response:
+    """``POST /v1/timeseries`` with the same fields as a JSON object (long point lists)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {truncate(content_type or None)} is not application/json",
+        )
+    if request.query_params:
+        raise bad_request(
+            "POST /v1/timeseries takes its fields in the JSON body, not the query string"
+        )
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"request body is not valid JSON: {str(exc)[:120]}") from exc
+    query = query_from_body(body, request.headers.get("accept"))
+    return await _answer(request, query)
+
+
+async def timeseries(request: Request) -> Response:
+    """``/v1/timeseries``: one route for every method, so a 405 or an ``OPTIONS`` lists them all.
+
+    Two routes on one path made Starlette answer ``OPTIONS`` (and ``DELETE``) from the
+    first alone: ``405, Allow: GET, HEAD``, no POST. CORS preflights never get here
+    (``GuardMiddleware`` answers them).
+    """
+    if request.method == "POST":
+        return await timeseries_post(request)
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": TIMESERIES_ALLOW})
+    return await timeseries_get(request)
+
+
+async def _answer(request: Request, query: TimeseriesQuery) -> Response:
+    """Series named and ordered by the plan's stored names: the answer depends only on
+    what its cache key holds.
+    """
+    return await answer_timeseries(
+        request,
+        query,
+        kind="v1",
+        render=lambda result, plan: render(result, plan.points, query.format),
+    )
+
+
+ROUTES = [
+    Route("/v1/sites", list_sites, methods=["GET"]),
+    Route("/v1/sites/{site}/points", list_points, methods=["GET"]),
+    Route("/v1/timeseries", timeseries, methods=["GET", "POST", "OPTIONS"]),  # HEAD comes with GET
+]

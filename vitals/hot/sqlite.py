@@ -1,0 +1,449 @@
+"""SQLite hot store backend: one file, WAL mode, safe with several writing processes.
+
+Dagster runs each step in its own process, so several processes may write the same
+file at once. Every write runs in ``BEGIN IMMEDIATE`` (the write lock is taken before
+anything is read, so a transaction never has to upgrade a read snapshot, which fails
+without waiting) with a generous busy timeout, and a lock error still left over is
+retried with backoff until a deadline.
+
+All access goes through the ADBC SQLite driver, which carries its own SQLite library.
+Python's ``sqlite3`` module is deliberately not used on the same file: two SQLite
+copies in one process do not see each other's POSIX locks (and closing a file in one
+drops the other's locks), which is a documented way to corrupt a database. ADBC also
+moves bulk rows to and from Arrow without a Python loop per row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import adbc_driver_manager.dbapi as adbc_errors
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import pyarrow as pa
+
+from vitals.hot.arrow import concat_rows, key_samples, name_ranges, samples_from_rows
+from vitals.hot.base import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
+from vitals.hot.schema import (
+    SCHEMA_VERSION,
+    SQLITE_MIGRATIONS,
+    VERSION_TABLE_SQL,
+    check_version,
+    pending_steps,
+)
+from vitals.names import fold_name
+from vitals.samples import SAMPLE_SCHEMA
+
+BUSY_TIMEOUT_SECONDS = 60.0
+LOCK_RETRY_SECONDS = 600.0  # give up on a lock only after this long
+ROWS_PER_TRANSACTION = 1_000_000  # bounds WAL growth and lets other writers in between
+
+T = TypeVar("T")
+
+_BATCH_TABLE = "vitals_upsert_batch"
+_CONNECT_PRAGMAS = (
+    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",  # durable at checkpoints; the WAL keeps it consistent
+)
+_BULK_PRAGMAS = ("PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -262144")  # 256 MB
+# "WHERE true" resolves SQLite's parse ambiguity of INSERT ... SELECT ... ON CONFLICT.
+# Unchanged values are not rewritten, so a re-run dirties no pages.
+_APPLY_BATCH_SQL = (
+    f"INSERT INTO samples (point_id, ts, value) "
+    f"SELECT point_id, ts, value FROM temp.{_BATCH_TABLE} WHERE true "
+    "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value "
+    "WHERE samples.value IS NOT excluded.value"
+)
+_READ_SQL = (
+    "SELECT s.point_id AS point_id, s.ts AS ts, s.value AS value "
+    "FROM points p JOIN samples s ON s.point_id = p.id "
+    "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {filter} "
+    "ORDER BY p.name, s.ts"
+)
+_POINT_COLUMNS = "site, name, folded, id, data_type"
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    """SQLite's "database is locked" / "busy" as the ADBC driver reports it."""
+    if not isinstance(exc, adbc_errors.Error):
+        return False
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Connection:
+    """One ADBC connection in autocommit mode: our own BEGIN/COMMIT decide transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = adbc_sqlite.connect(str(path), autocommit=True)
+        self._cur = self._conn.cursor()
+        self._raw = self._conn.cursor()  # own statement: the DB-API cursor caches its SQL
+        try:
+            for pragma in _CONNECT_PRAGMAS:
+                self.run(pragma)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Execute a statement that returns no rows; returns the rows it changed."""
+        if params is None:
+            statement = self._raw.adbc_statement
+            statement.set_sql_query(sql)
+            return int(statement.execute_update())
+        self._cur.executemany(sql, [tuple(params)])
+        return int(self._cur.rowcount)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(sql, [tuple(r) for r in rows])
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cur.execute(sql, tuple(params) if params else None)
+        return list(self._cur.fetchall())
+
+    def arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        self._cur.execute(sql, tuple(params))
+        return self._cur.fetch_arrow_table()
+
+    def ingest_temp(self, name: str, table: pa.Table) -> None:
+        batches = table.to_reader(max_chunksize=100_000)  # streamed: bounds client memory
+        self._cur.adbc_ingest(name, batches, mode="create", temporary=True)
+
+    def close(self) -> None:
+        if self.__dict__.get("_closed"):
+            return
+        self._closed = True
+        self._raw.close()
+        self._cur.close()
+        self._conn.close()
+
+    def __del__(self) -> None:
+        # a thread's cached reader is dropped with its store: close statements before the
+        # connection (ADBC refuses the other order)
+        try:
+            if "_conn" in self.__dict__:
+                self.close()
+        except Exception:
+            pass
+
+
+class SqliteHotStore:
+    """Hot store in one SQLite file (see module docstring for concurrency)."""
+
+    def __init__(self, path: str | Path, *, schema_target: int = SCHEMA_VERSION) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._readers = threading.local()  # one reader connection per thread (see _read)
+        self._migrate(schema_target)
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _retry_locked(self, action: Callable[[], T]) -> T:
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _write(self, work: Callable[[_Connection], T], *pragmas: str) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction, retried on lock errors."""
+
+        def attempt() -> T:
+            conn = _Connection(self.path)
+            try:
+                for pragma in pragmas:
+                    conn.run(pragma)
+                conn.run("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.run("COMMIT")
+                except BaseException:
+                    conn.run("ROLLBACK")
+                    raise
+                return result
+            finally:
+                conn.close()
+
+        return self._retry_locked(attempt)
+
+    def _read(self, work: Callable[[_Connection], T]) -> T:
+        """Run ``work`` on this thread's reader connection (opened once: a connect and its
+        pragmas cost more than a chart's hot read). Autocommit reads see every committed
+        write; a failed read drops the connection so the retry starts clean.
+        """
+
+        def attempt() -> T:
+            conn = self._reader()
+            try:
+                return work(conn)
+            except BaseException:
+                self._drop_reader()
+                raise
+
+        return self._retry_locked(attempt)
+
+    def _reader(self) -> _Connection:
+        local = self._readers
+        conn = getattr(local, "conn", None)
+        if conn is None or getattr(local, "pid", None) != os.getpid():
+            conn = local.conn = _Connection(self.path)  # a forked child opens its own
+            local.pid = os.getpid()
+        return conn
+
+    def _drop_reader(self) -> None:
+        local = self._readers
+        conn = getattr(local, "conn", None)
+        if conn is not None:
+            local.conn = None
+            if getattr(local, "pid", None) == os.getpid():
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+
+    # -- schema -----------------------------------------------------------------------
+
+    @staticmethod
+    def _database_version(conn: _Connection) -> int:
+        exists = conn.rows(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            ("vitals_schema_version",),
+        )
+        if not exists[0][0]:
+            return 0
+        return int(conn.rows("SELECT coalesce(max(version), 0) FROM vitals_schema_version")[0][0])
+
+    def _migrate(self, target: int) -> None:
+        current = self._read(self._database_version)
+        check_version(current, location=str(self.path))
+        if current >= target:
+            return
+
+        def upgrade(conn: _Connection) -> None:
+            conn.run(VERSION_TABLE_SQL["sqlite"])
+            found = self._database_version(conn)  # another process may have migrated
+            check_version(found, location=str(self.path))
+            for version, statements in pending_steps(SQLITE_MIGRATIONS, found, target):
+                for statement in statements:
+                    conn.run(statement)
+                conn.run(
+                    "INSERT INTO vitals_schema_version (version, applied_ms) VALUES (?, ?)",
+                    (version, _now_ms()),
+                )
+
+        self._write(upgrade)
+
+    def schema_version(self) -> int:
+        return self._read(self._database_version)
+
+    # -- catalogue --------------------------------------------------------------------
+
+    def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int:
+        now = _now_ms()
+        rows = [
+            (
+                site,
+                p.name,
+                fold_name(p.name),
+                p.point_type,
+                p.point_id,
+                None if p.collect_enabled is None else int(bool(p.collect_enabled)),
+                p.collect_interval,
+                p.created,
+                p.updated,
+                now,
+                now,
+            )
+            for p in points
+        ]
+        sql = (
+            "INSERT INTO points (site, name, folded, data_type, ace_point_id, collect_enabled, "
+            "collect_interval, ace_created, ace_updated, created_ms, updated_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site, name) DO UPDATE SET data_type = excluded.data_type, "
+            "ace_point_id = excluded.ace_point_id, collect_enabled = excluded.collect_enabled, "
+            "collect_interval = excluded.collect_interval, ace_created = excluded.ace_created, "
+            "ace_updated = excluded.ace_updated, updated_ms = excluded.updated_ms"
+        )
+        self._write(lambda conn: conn.run_many(sql, rows))
+        return len(rows)
+
+    def list_sites(self) -> list[str]:
+        rows = self._read(lambda c: c.rows("SELECT DISTINCT site FROM points ORDER BY site"))
+        return [r[0] for r in rows]
+
+    def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
+        sql = f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ?"
+        params: list[object] = [site]
+        if q:
+            sql += " AND instr(folded, ?) > 0"  # literal substring: no LIKE wildcards
+            params.append(q)
+        sql += " ORDER BY name"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
+
+    def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
+        sql = (
+            f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ? "
+            "AND folded IN (SELECT value FROM json_each(?)) ORDER BY name"
+        )
+        params = (site, json.dumps(list(folded), ensure_ascii=False))
+        return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
+
+    @staticmethod
+    def _catalogue(
+        conn: _Connection, site: str, names: Sequence[str] | None = None
+    ) -> tuple[pa.Array, pa.Array]:
+        """(ids, names) of the site's points, or of just ``names`` (fetched as Arrow: a
+        row-by-row fetch of 4,600 points cost more than a chart's whole hot read).
+        """
+        sql = "SELECT id, name FROM points WHERE site = ?"
+        params: list[object] = [site]
+        if names is not None:
+            sql += " AND name IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(names), ensure_ascii=False))
+        table = conn.arrow(sql, params)
+        return (
+            table.column("id").combine_chunks().cast(pa.int64()),
+            table.column("name").combine_chunks().cast(pa.string()),
+        )
+
+    # -- samples ----------------------------------------------------------------------
+
+    def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
+        ids, names = self._read(lambda c: self._catalogue(c, site))
+        keyed = key_samples(samples, ids, names)
+        table = keyed.table
+        for offset in range(0, table.num_rows, ROWS_PER_TRANSACTION):
+            chunk = table.slice(offset, ROWS_PER_TRANSACTION)
+            self._write(lambda conn, chunk=chunk: self._apply_chunk(conn, chunk), *_BULK_PRAGMAS)
+        return UpsertResult(rows=table.num_rows, unknown_points=keyed.unknown_rows)
+
+    @staticmethod
+    def _apply_chunk(conn: _Connection, chunk: pa.Table) -> None:
+        """Bulk-load a sorted chunk into a temp table (no Python loop), then upsert it."""
+        conn.ingest_temp(_BATCH_TABLE, chunk)
+        conn.run(_APPLY_BATCH_SQL)
+        conn.run(f"DROP TABLE temp.{_BATCH_TABLE}")
+
+    def read_samples(
+        self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
+    ) -> pa.Table:
+        if point_names is not None:
+            sql = _READ_SQL.format(filter="AND p.id IN (SELECT value FROM json_each(?))")
+
+            def read_points(conn: _Connection) -> pa.Table:
+                ids, names = self._catalogue(conn, site, point_names)
+                if len(ids) == 0:
+                    return SAMPLE_SCHEMA.empty_table()
+                params = [site, start_ms, end_ms, json.dumps(ids.to_pylist())]
+                return samples_from_rows(conn.arrow(sql, params), ids, names)
+
+            return self._read(read_points)
+        ids, names = self._read(lambda c: self._catalogue(c, site))
+
+        def read_range(bounds: tuple[str, str | None]) -> pa.Table:
+            lo, hi = bounds
+            extra = "AND p.name >= ?" + ("" if hi is None else " AND p.name < ?")
+            params = [site, start_ms, end_ms, lo] + ([] if hi is None else [hi])
+            return self._read(lambda c: c.arrow(_READ_SQL.format(filter=extra), params))
+
+        ranges = name_ranges(names)
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            parts = list(pool.map(read_range, ranges))
+        return samples_from_rows(concat_rows(parts), ids, names)
+
+    def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        sql = (
+            "SELECT count(*) FROM points p JOIN samples s ON s.point_id = p.id "
+            "WHERE p.site = ? AND s.ts >= ? AND s.ts < ?"
+        )
+        return int(self._read(lambda c: c.rows(sql, (site, start_ms, end_ms)))[0][0])
+
+    def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        sql = (
+            "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE site = ?) "
+            "AND ts >= ? AND ts < ?"
+        )
+        return self._write(lambda c: c.run(sql, (site, start_ms, end_ms)))
+
+    def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None:
+        # One seek per point on the (point_id, ts) key, never a scan of the samples.
+        sql = (
+            "SELECT min((SELECT min(s.ts) FROM samples s WHERE s.point_id = p.id "
+            "AND s.ts >= ? AND s.ts < ?)) FROM points p WHERE p.site = ?"
+        )
+        found = self._read(lambda c: c.rows(sql, (from_ms, before_ms, site)))[0][0]
+        return None if found is None else int(found)
+
+    def latest_sample_ms(self, site: str) -> int | None:
+        sql = (
+            "SELECT max((SELECT max(s.ts) FROM samples s WHERE s.point_id = p.id)) "
+            "FROM points p WHERE p.site = ?"
+        )
+        found = self._read(lambda c: c.rows(sql, (site,)))[0][0]
+        return None if found is None else int(found)
+
+    # -- sync state and archive records ------------------------------------------------
+
+    def get_watermark(self, site: str) -> int | None:
+        rows = self._read(
+            lambda c: c.rows("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,))
+        )
+        return int(rows[0][0]) if rows else None
+
+    def set_watermark(self, site: str, ts_ms: int) -> None:
+        sql = (
+            "INSERT INTO sync_state (site, watermark_ms, updated_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (site) DO UPDATE SET watermark_ms = excluded.watermark_ms, "
+            "updated_ms = excluded.updated_ms"
+        )
+        self._write(lambda c: c.run(sql, (site, ts_ms, _now_ms())))
+
+    def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
+        sql = (
+            "INSERT INTO archives (site, day, rows, checksum, key, verified_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, day) DO UPDATE SET "
+            "rows = excluded.rows, checksum = excluded.checksum, key = excluded.key, "
+            "verified_at_ms = excluded.verified_at_ms"
+        )
+        params = (site, day.isoformat(), rows, checksum, key, _now_ms())
+        self._write(lambda c: c.run(sql, params))
+
+    def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
+        sql = (
+            "SELECT site, day, rows, checksum, key, verified_at_ms FROM archives "
+            "WHERE site = ? AND day = ?"
+        )
+        rows = self._read(lambda c: c.rows(sql, (site, day.isoformat())))
+        if not rows:
+            return None
+        row = rows[0]
+        return ArchiveRecord(
+            site=row[0],
+            day=date.fromisoformat(row[1]),
+            rows=int(row[2]),
+            checksum=row[3],
+            key=row[4],
+            verified_at=datetime.fromtimestamp(row[5] / 1000, tz=UTC),
+        )

@@ -1,0 +1,1 @@
+"""The query engine: both tiers and rollups, merged, aggregated into chart series."""

@@ -1,0 +1,298 @@
+"""Point-pruned reads of Parquet day files (cold tier and rollups) with a footer cache.
+
+Why not ``pyarrow.dataset`` filters: PERF_NOTES.md found they read whole files when
+``point_name`` comes back as a dictionary. Why not re-open files per query: a footer costs
+3-12 ms to parse and a year is 365 files. So each file's footer is parsed once per
+process and kept in an LRU keyed by (path, mtime, size); a query then reads only the row
+groups whose ``point_name`` min/max statistics can hold a requested point, with the cached
+metadata handed back to ``ParquetFile`` (no second footer parse), in a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+FOOTER_CACHE_SIZE = 2048
+_READ_THREADS = max(2, min(8, (os.cpu_count() or 2)))
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """What a reader needs from one Parquet footer: per row group the point range."""
+
+    path: str
+    mtime_ns: int
+    size: int
+    metadata: pq.FileMetaData
+    num_rows: int
+    group_min: tuple[str | None, ...]
+    group_max: tuple[str | None, ...]
+    group_rows: tuple[int, ...]
+    key_values: dict[str, str]
+    # (min, max) of an ``interval_ms`` column per group (rollup files), else empty
+    group_intervals: tuple[tuple[int, int] | None, ...] = ()
+
+    def groups_for(self, points: Sequence[str], interval_ms: int | None = None) -> list[int]:
+        """Row groups whose statistics can contain any of ``points`` (and ``interval_ms``).
+
+        A group without statistics is always kept (never lose data for speed).
+        """
+        wanted = sorted(points)
+        groups = []
+        for index, (low, high) in enumerate(zip(self.group_min, self.group_max, strict=True)):
+            if interval_ms is not None and self.group_intervals:
+                span = self.group_intervals[index]
+                if span is not None and not span[0] <= interval_ms <= span[1]:
+                    continue
+            if low is None or high is None or any(low <= point <= high for point in wanted):
+                groups.append(index)
+        return groups
+
+
+@dataclass
+class ReadCounters:
+    """Work done by reads, so tests and the bench can prove pruning (not just time it)."""
+
+    files: int = 0
+    row_groups_total: int = 0
+    row_groups_read: int = 0
+    rows_decoded: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, files: int, total: int, read: int, rows: int) -> None:
+        with self._lock:
+            self.files += files
+            self.row_groups_total += total
+            self.row_groups_read += read
+            self.rows_decoded += rows
+
+
+class _FooterCache:
+    """Process-wide LRU of parsed footers (not a resource field: resources are frozen)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int, int], FileIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, path: Path) -> FileIndex:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        index = _parse_footer(path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            self._items[key] = index
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return index
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+
+def _parse_footer(path: Path, mtime_ns: int, size: int) -> FileIndex:
+    metadata = pq.read_metadata(path)
+    name_col = metadata.schema.names.index("point_name")
+    names = metadata.schema.names
+    interval_col = names.index("interval_ms") if "interval_ms" in names else None
+    intervals: list[tuple[int, int] | None] = []
+    lows: list[str | None] = []
+    highs: list[str | None] = []
+    rows: list[int] = []
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        rows.append(group.num_rows)
+        stats = group.column(name_col).statistics
+        if stats is not None and stats.has_min_max:
+            lows.append(_as_str(stats.min))
+            highs.append(_as_str(stats.max))
+        else:
+            lows.append(None)
+            highs.append(None)
+        if interval_col is not None:
+            istats = group.column(interval_col).statistics
+            has = istats is not None and istats.has_min_max
+            intervals.append((int(istats.min), int(istats.max)) if has else None)
+    raw_kv = metadata.metadata or {}
+    key_values = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw_kv.items()}
+    key_values.pop("ARROW:schema", None)
+    return FileIndex(
+        path=str(path),
+        mtime_ns=mtime_ns,
+        size=size,
+        metadata=metadata,
+        num_rows=metadata.num_rows,
+        group_min=tuple(lows),
+        group_max=tuple(highs),
+        group_rows=tuple(rows),
+        key_values=key_values,
+        group_intervals=tuple(intervals),
+    )
+
+
+def _as_str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+FOOTERS = _FooterCache(FOOTER_CACHE_SIZE)
+_POOL = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="vitals-cold")
+
+
+def map_in_pool(function, items: Sequence) -> list:  # noqa: ANN001 - any one-argument callable
+    """``[function(item) for item in items]`` on the shared read pool (order kept).
+
+    For footer-bound work such as checking many rollup files; never call it from inside
+    a pool task (the pool is small and shared).
+    """
+    if len(items) < 2:
+        return [function(item) for item in items]
+    return list(_POOL.map(function, items))
+
+
+def file_index(path: Path) -> FileIndex:
+    """The cached footer index of one Parquet file (re-parsed if it changed on disk)."""
+    return FOOTERS.get(path)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One file to read, clipped to [start_ms, end_ms) (the file's day within the query)."""
+
+    path: Path
+    start_ms: int
+    end_ms: int
+
+
+def _normalise(table: pa.Table, ts_column: str) -> pa.Table:
+    """Names as plain strings and timestamps as int64 epoch ms, whatever the file stored."""
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if name in (ts_column, "last_ts") and pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+        if pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        columns[name] = column
+    return pa.table(columns)
+
+
+def read_points(
+    item: FileRead,
+    points: Sequence[str],
+    *,
+    columns: Sequence[str],
+    ts_column: str = "ts",
+    extra_filter: pc.Expression | None = None,
+    counters: ReadCounters | None = None,
+    interval_ms: int | None = None,
+) -> pa.Table:
+    """Rows of ``points`` in [start_ms, end_ms) from one file, reading only matching groups.
+
+    ``interval_ms`` also prunes groups by their ``interval_ms`` statistics (rollup files);
+    ``extra_filter`` still filters rows, so pruning is only ever an optimisation.
+    """
+    index = file_index(item.path)
+    groups = index.groups_for(points, interval_ms)
+    if counters is not None:
+        counters.add(
+            files=1,
+            total=len(index.group_rows),
+            read=len(groups),
+            rows=sum(index.group_rows[g] for g in groups),
+        )
+    if not groups:
+        return _normalise(
+            pq.ParquetFile(item.path, metadata=index.metadata)
+            .schema_arrow.empty_table()
+            .select(list(columns)),
+            ts_column,
+        )
+    # Names come back dictionary-encoded: matching the few distinct names of the dictionary
+    # avoids materialising a string per row for rows that are filtered away anyway.
+    parquet = pq.ParquetFile(
+        item.path, metadata=index.metadata, memory_map=True, read_dictionary=["point_name"]
+    )
+    table = parquet.read_row_groups(groups, columns=list(columns), use_threads=False)
+    wanted = pa.array(list(points), pa.string())
+    name_mask = pa.chunked_array(
+        [_dictionary_mask(chunk, wanted) for chunk in table.column("point_name").chunks],
+        pa.bool_(),
+    )
+    table = _normalise(table.filter(name_mask), ts_column)
+    ts = table.column(ts_column)
+    table = table.filter(pc.and_(pc.greater_equal(ts, item.start_ms), pc.less(ts, item.end_ms)))
+    if extra_filter is not None:
+        table = table.filter(extra_filter)
+    return table
+
+
+def _dictionary_mask(chunk: pa.Array, wanted: pa.Array) -> pa.Array:
+    """Rows of ``chunk`` whose name is in ``wanted`` (dictionary or plain strings)."""
+    if pa.types.is_dictionary(chunk.type):
+        hits = pc.is_in(chunk.dictionary.cast(pa.string()), value_set=wanted)
+        return pc.fill_null(pc.take(hits, chunk.indices), False)
+    return pc.fill_null(pc.is_in(chunk.cast(pa.string()), value_set=wanted), False)
+
+
+def read_many(
+    items: Sequence[FileRead],
+    points: Sequence[str],
+    *,
+    columns: Sequence[str],
+    ts_column: str = "ts",
+    extra_filter: pc.Expression | None = None,
+    counters: ReadCounters | None = None,
+    interval_ms: int | None = None,
+) -> list[pa.Table]:
+    """:func:`read_points` over many files in the shared thread pool, results in input order."""
+    if not items:
+        return []
+    if len(items) == 1:
+        return [
+            read_points(
+                items[0],
+                points,
+                columns=columns,
+                ts_column=ts_column,
+                extra_filter=extra_filter,
+                counters=counters,
+                interval_ms=interval_ms,
+            )
+        ]
+    futures = [
+        _POOL.submit(
+            read_points,
+            item,
+            points,
+            columns=columns,
+            ts_column=ts_column,
+            extra_filter=extra_filter,
+            counters=counters,
+            interval_ms=interval_ms,
+        )
+        for item in items
+    ]
+    return [future.result() for future in futures]

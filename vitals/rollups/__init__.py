@@ -1,0 +1,1 @@
+"""Stored rollups: per site-day files and per site-month compactions."""

@@ -1,0 +1,377 @@
+"""Stored rollups: per point, per UTC day, count/sum/min/max/last at 15 min, 1 h and 1 d.
+
+A year-long chart at 1 h should not decode 2 billion raw samples. Each site-day gets one
+rollup file ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` (``vitals.cold.paths.rollup_day_key``)
+built from that day's consolidated samples. Buckets are ``floor(ts / interval) * interval``
+in UTC, and every interval divides a day, so no bucket straddles two files. ``avg`` is
+``sum / count``, so rollup answers equal aggregation from raw. Layout and freshness rules:
+docs/rollups.md.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from vitals.names import validate_site_name
+from vitals.query.files import FileRead, ReadCounters, file_index, read_many
+from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
+
+ROLLUP_SCHEMA_VERSION = "1"
+ROLLUP_INTERVALS_MS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
+# Row-group targets per interval. The 1 h section (year-long charts) gets small groups so
+# a few points read little; 15 min groups are larger to keep the footer small (footer parse
+# dominated first reads at 2,048 rows everywhere: 267 groups, 172 KB per file).
+ROLLUP_ROWS_PER_GROUP: dict[int, int] = {900_000: 16_384, 3_600_000: 2_048, 86_400_000: 16_384}
+_TS = pa.timestamp("ms", tz="UTC")
+
+ROLLUP_SCHEMA = pa.schema(
+    [
+        pa.field("point_name", pa.string(), nullable=False),
+        pa.field("interval_ms", pa.int64(), nullable=False),
+        pa.field("bucket_ts", _TS, nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("sum", pa.float64(), nullable=False),
+        pa.field("min", pa.float64(), nullable=False),
+        pa.field("max", pa.float64(), nullable=False),
+        pa.field("last", pa.float64(), nullable=False),
+        pa.field("last_ts", _TS, nullable=False),
+    ]
+)
+ROLLUP_COLUMNS = tuple(ROLLUP_SCHEMA.names)
+# Key-value metadata: the reader checks source_rows against the cold file's row count.
+META_VERSION = b"vitals.rollup.schema_version"
+META_SITE = b"vitals.site"
+META_DATE = b"vitals.date"
+META_SOURCE_ROWS = b"vitals.rollup.source_rows"
+META_BUILT_AT = b"vitals.rollup.built_at"
+META_SOURCE_CHECKSUM = b"vitals.rollup.source_key_checksum"
+# The cold store's version identity of the cold file (ColdStoreResource.identity): lets a
+# reader check a rollup against a directory listing instead of opening the cold file.
+META_SOURCE_IDENTITY = b"vitals.rollup.source_identity"
+COLD_CHECKSUM_KEY = "vitals.key_checksum"  # written by vitals.cold.file into every cold file
+
+_BUILD_SQL = """
+SELECT point_name,
+       iv AS interval_ms,
+       ts - (((ts % iv) + iv) % iv) AS bucket,
+       count(*) AS count,
+       sum(value) AS sum,
+       min(value) AS min,
+       max(value) AS max,
+       arg_max(value, ts) AS last,
+       max(ts) AS last_ts
+FROM samples CROSS JOIN (SELECT unnest($intervals) AS iv)
+GROUP BY ALL
+ORDER BY interval_ms, point_name, bucket
+"""
+
+
+class RollupError(ValueError):
+    """A rollup that cannot be built or written as asked (names the site/day/value)."""
+
+
+def build_rollup_table(samples: pa.Table) -> pa.Table:
+    """Aggregate one day's sample table (one value per key) into a rollup table.
+
+    The input is a sample table (``SAMPLE_SCHEMA``) holding one value per (point, ts), as a
+    cold day file does. Output rows are sorted (interval_ms, point_name, bucket_ts).
+    """
+    if samples.schema.remove_metadata() != SAMPLE_SCHEMA.remove_metadata():
+        missing = set(SAMPLE_SCHEMA.names) - set(samples.column_names)
+        if missing:
+            raise RollupError(f"rollup input lacks columns {sorted(missing)}")
+        samples = samples.select(SAMPLE_SCHEMA.names).cast(SAMPLE_SCHEMA)
+    conn = duckdb.connect()
+    try:
+        conn.register("samples", samples)
+        result = conn.sql(
+            _BUILD_SQL, params={"intervals": list(ROLLUP_INTERVALS_MS.values())}
+        ).to_arrow_table()
+    finally:
+        conn.close()
+    return pa.table(
+        {
+            "point_name": result.column("point_name").cast(pa.string()),
+            "interval_ms": result.column("interval_ms").cast(pa.int64()),
+            "bucket_ts": result.column("bucket").cast(pa.int64()).cast(_TS),
+            "count": result.column("count").cast(pa.int64()),
+            "sum": result.column("sum"),
+            "min": result.column("min"),
+            "max": result.column("max"),
+            "last": result.column("last"),
+            "last_ts": result.column("last_ts").cast(pa.int64()).cast(_TS),
+        },
+        schema=ROLLUP_SCHEMA,
+    )
+
+
+def _group_bounds(table: pa.Table, target_rows: dict[int, int]) -> list[int]:
+    """Row offsets where row groups end: at every interval change, and at the first point
+    boundary past the interval's target rows inside its section (no point is split).
+    """
+    if table.num_rows == 0:
+        return []
+    sections = pc.run_end_encode(table.column("interval_ms").combine_chunks())
+    bounds: list[int] = []
+    start = 0
+    for interval, section_end in zip(
+        sections.values.to_pylist(), sections.run_ends.to_pylist(), strict=True
+    ):
+        target = target_rows.get(interval, 2_048)
+        names = table.column("point_name").slice(start, section_end - start).combine_chunks()
+        group_start = start
+        for run_end in pc.run_end_encode(names).run_ends.to_pylist():
+            if start + run_end - group_start >= target:
+                bounds.append(start + run_end)
+                group_start = start + run_end
+        if not bounds or bounds[-1] != section_end:
+            bounds.append(section_end)
+        start = section_end
+    return bounds
+
+
+def rollup_file_bytes(
+    table: pa.Table,
+    site: str,
+    day: date,
+    *,
+    source_checksum: str | None = None,
+    source_identity: str | None = None,
+) -> bytes:
+    """Parquet bytes of one site-day rollup, sorted (interval, point, bucket).
+
+    Row groups hold one interval each and are cut at point boundaries, so a query at one
+    interval for a few points reads a few small groups (layout: docs/rollups.md).
+
+    ``source_checksum`` is the cold file's ``vitals.key_checksum`` the rollup was built
+    from; readers then trust the rollup only for that exact cold file. Raises RollupError
+    if a bucket lies outside ``day`` or the table is not a rollup table.
+    """
+    validate_site_name(site)
+    if table.schema.names != ROLLUP_SCHEMA.names or table.schema.types != ROLLUP_SCHEMA.types:
+        raise RollupError(
+            f"rollup table for {site} {day} has schema {table.schema}, not ROLLUP_SCHEMA"
+        )
+    if any(column.null_count for column in table.columns):
+        raise RollupError(f"rollup table for {site} {day} has nulls")
+    table = table.cast(ROLLUP_SCHEMA)
+    day_start, day_end = day_bounds_ms(day)
+    if table.num_rows:
+        stamps = table.column("bucket_ts").cast(pa.int64())
+        low, high = pc.min(stamps).as_py(), pc.max(stamps).as_py()
+        if low < day_start or high >= day_end:
+            raise RollupError(f"rollup for {site} {day} holds buckets outside that UTC day")
+    table = table.sort_by(
+        [("interval_ms", "ascending"), ("point_name", "ascending"), ("bucket_ts", "ascending")]
+    )
+    day_rows = table.filter(pc.equal(table.column("interval_ms"), 86_400_000))
+    source_rows = int(pc.sum(day_rows.column("count")).as_py() or 0)
+    table = table.replace_schema_metadata(
+        {
+            META_VERSION: ROLLUP_SCHEMA_VERSION.encode(),
+            META_SITE: site.encode(),
+            META_DATE: day.isoformat().encode(),
+            META_SOURCE_ROWS: str(source_rows).encode(),
+            META_BUILT_AT: datetime.now(UTC).isoformat().encode(),
+            **({META_SOURCE_CHECKSUM: source_checksum.encode()} if source_checksum else {}),
+            **({META_SOURCE_IDENTITY: source_identity.encode()} if source_identity else {}),
+        }
+    )
+    return write_rollup_parquet(table, ROLLUP_ROWS_PER_GROUP)
+
+
+def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> bytes:
+    """Parquet bytes of a rollup table sorted (interval, point, bucket), schema metadata kept.
+
+    One interval per row group, groups cut at point boundaries near ``rows_per_group``;
+    statistics only on the two pruning columns, dictionary-encoded names, zstd.
+    """
+    sink = io.BytesIO()
+    with pq.ParquetWriter(
+        sink,
+        table.schema,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=["point_name"],
+        write_statistics=["point_name", "interval_ms"],
+        write_page_index=False,
+        store_schema=True,
+    ) as writer:
+        start = 0
+        for end in _group_bounds(table, rows_per_group):
+            writer.write_table(table.slice(start, end - start), row_group_size=end - start)
+            start = end
+        if table.num_rows == 0:
+            writer.write_table(table)
+    return sink.getvalue()
+
+
+def rollup_bytes_from_cold(
+    cold_bytes: bytes, site: str, day: date, *, source_identity: str | None = None
+) -> bytes:
+    """The rollup file for one cold day file's bytes, tied to it by its key checksum
+    (and, when given, by the cold store's identity of that file version).
+    """
+    from vitals.cold.file import read_cold_bytes
+
+    parquet = pq.ParquetFile(io.BytesIO(cold_bytes))
+    checksum = (parquet.schema_arrow.metadata or {}).get(COLD_CHECKSUM_KEY.encode())
+    table = build_rollup_table(read_cold_bytes(cold_bytes))
+    return rollup_file_bytes(
+        table,
+        site,
+        day,
+        source_checksum=checksum.decode() if checksum else None,
+        source_identity=source_identity,
+    )
+
+
+def rollup_identity(rollup_path: Path) -> str | None:
+    """The cold file version identity a rollup file was built from, if it recorded one."""
+    return file_index(rollup_path).key_values.get(META_SOURCE_IDENTITY.decode())
+
+
+def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
+    """Whether a rollup file provably describes the current cold file of its day.
+
+    Both must agree on the row count; when both carry the cold key checksum it must be
+    equal (it covers values too), otherwise the rollup must be at least as new as the
+    cold file. Anything else means "compute from raw" (correctness first). (A caller
+    holding the cold file's current identity can skip opening it: :func:`rollup_identity`.)
+    """
+    rollup_meta = file_index(rollup_path).key_values
+    cold = file_index(cold_path)
+    raw_rows = rollup_meta.get(META_SOURCE_ROWS.decode())
+    if raw_rows is None or not raw_rows.isdigit() or int(raw_rows) != cold.num_rows:
+        return False
+    rollup_sum = rollup_meta.get(META_SOURCE_CHECKSUM.decode())
+    cold_sum = cold.key_values.get(COLD_CHECKSUM_KEY)
+    if rollup_sum and cold_sum:
+        return rollup_sum == cold_sum
+    return rollup_path.stat().st_mtime_ns >= cold_path.stat().st_mtime_ns
+
+
+# last_ts is stored (for anyone merging rollups) but queries never need it: not read.
+_READ_COLUMNS = ("point_name", "interval_ms", "bucket_ts", "count", "sum", "min", "max", "last")
+_OUT_COLUMNS = ["point_name", "bucket", "count", "sum", "min", "max", "last"]
+ROLLUP_CACHE_ROWS = 1_000_000
+
+
+class _SliceCache:
+    """Process-wide LRU of decoded rollup slices, one per (file version, interval, point).
+
+    A chart that slides its window re-reads the same day files for the same points; reading
+    a handful of row groups from 365 files costs ~1 s, a cache hit a few microseconds. The
+    key holds the file's mtime and size, so a rewritten rollup file is never served stale.
+    Bounded by rows (about 60 bytes each), not entries.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self._items: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> pa.Table | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: tuple, table: pa.Table) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = table
+            self._rows += max(1, table.num_rows)
+            while self._rows > self.max_rows and self._items:
+                _, old = self._items.popitem(last=False)
+                self._rows -= max(1, old.num_rows)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._rows = self.hits = self.misses = 0
+
+
+ROLLUP_SLICES = _SliceCache(ROLLUP_CACHE_ROWS)
+
+
+def _split_points(table: pa.Table, points: Sequence[str], empty: pa.Table) -> dict[str, pa.Table]:
+    """Per-point slices of a table sorted by point_name (empty tables for absent points)."""
+    out = {point: empty for point in points}
+    if table.num_rows:
+        runs = pc.run_end_encode(table.column("point_name").combine_chunks())
+        start = 0
+        for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            if name in out:
+                out[name] = table.slice(start, end - start)
+            start = end
+    return out
+
+
+def read_rollup_rows(
+    items: Sequence[FileRead],
+    points: Sequence[str],
+    interval_ms: int,
+    *,
+    counters: ReadCounters | None = None,
+) -> list[pa.Table]:
+    """Rollup rows of ``points`` at ``interval_ms`` whose bucket start is in each item's window.
+
+    Columns: point_name, bucket (int64 ms), count, sum, min, max, last.
+    Slices already decoded by this process come from :data:`ROLLUP_SLICES`.
+    """
+    if interval_ms not in ROLLUP_INTERVALS_MS.values():
+        raise RollupError(f"no stored rollup at interval {interval_ms} ms")
+    keys: list[tuple] = []
+    slices: list[dict[str, pa.Table | None]] = []
+    to_read: dict[tuple[str, ...], list[int]] = {}
+    for position, item in enumerate(items):
+        stat = item.path.stat()
+        key = (
+            str(item.path),
+            stat.st_mtime_ns,
+            stat.st_size,
+            interval_ms,
+            item.start_ms,
+            item.end_ms,
+        )
+        found = {point: ROLLUP_SLICES.get((*key, point)) for point in points}
+        missing = tuple(point for point, table in found.items() if table is None)
+        if missing:
+            to_read.setdefault(missing, []).append(position)
+        keys.append(key)
+        slices.append(found)
+    for missing, positions in to_read.items():
+        tables = read_many(
+            [items[p] for p in positions],
+            missing,
+            columns=_READ_COLUMNS,
+            ts_column="bucket_ts",
+            interval_ms=interval_ms,
+            extra_filter=pc.field("interval_ms") == interval_ms,
+            counters=counters,
+        )
+        for position, table in zip(positions, tables, strict=True):
+            table = table.drop_columns(["interval_ms"]).rename_columns(_OUT_COLUMNS)
+            for point, part in _split_points(table, missing, table.slice(0, 0)).items():
+                ROLLUP_SLICES.put((*keys[position], point), part)
+                slices[position][point] = part
+    return [pa.concat_tables([found[point] for point in points]) for found in slices]

@@ -1,0 +1,1 @@
+"""The ``vitals`` console script: the operator's commands over every layer."""

@@ -1,0 +1,36 @@
+"""Tell Dagster about a cold file written outside a run (``vitals archive-day`` and
+``rebuild-day``), so ``cold_rollups`` follows it as it follows a run's file: the
+automation sensor reacts to the recorded ``cold_timeseries`` materialisation.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+
+def report_cold_file_change(outcome) -> bool:
+    """Record a runless materialisation of the site-day's ``cold_timeseries`` partition in
+    the instance of ``DAGSTER_HOME``; False (nothing recorded) without an instance.
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        return False
+    from vitals_assets.partitions import site_day_key
+
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="cold_timeseries",
+                partition=str(site_day_key(outcome.site, outcome.day)),
+                description="written outside a run by the vitals CLI",
+                metadata={
+                    "key": outcome.key,
+                    "rows": outcome.rows,
+                    "bytes": outcome.bytes,
+                    "checksum": outcome.checksum,
+                    "hot_rows_deleted": outcome.hot_rows_deleted,
+                },
+            )
+        )
+    return True
