@@ -33,31 +33,40 @@ def archival_run_requests(
     return requests
 
 
-def _evaluate(context, hot_store: HotStoreResource, now_ms: int):
-    sites = list(context.instance.get_dynamic_partitions(site_partitions.name))
-    requests = archival_run_requests(
-        sites, hot_store, now_ms, hot_storage_days=load_settings().hot_storage_days
+def _archival_schedule(name: str, cron: str, description: str) -> dg.ScheduleDefinition:
+    """A schedule requesting ``cold_timeseries`` for every site-day past the window.
+
+    The daily run and the late-data sweep differ only in when they run: one body.
+    """
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=cron,
+        job=archive_job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
     )
-    return requests or dg.SkipReason("no site-day past the hot window holds hot rows")
+    def archival(
+        context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        sites = list(context.instance.get_dynamic_partitions(site_partitions.name))
+        now_ms = int(context.scheduled_execution_time.timestamp() * 1000)
+        requests = archival_run_requests(
+            sites, hot_store, now_ms, hot_storage_days=load_settings().hot_storage_days
+        )
+        return requests or dg.SkipReason("no site-day past the hot window holds hot rows")
+
+    return archival
 
 
-@dg.schedule(
-    cron_schedule="0 2 * * *",
-    job=archive_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+daily_archival_schedule = _archival_schedule(
+    "daily_archival_schedule",
+    "0 2 * * *",
+    "02:00 UTC: archive every site-day that left the hot window.",
 )
-def daily_archival_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
-    """02:00 UTC: archive every site-day that left the hot window."""
-    return _evaluate(context, hot_store, int(context.scheduled_execution_time.timestamp() * 1000))
-
-
-@dg.schedule(
-    cron_schedule="30 * * * *",
-    job=archive_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+late_data_sweep_schedule = _archival_schedule(
+    "late_data_sweep_schedule",
+    "30 * * * *",
+    "Hourly: late rows that reached an archived day are merged into its file.",
 )
-def late_data_sweep_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
-    """Hourly: late rows that reached an archived day are merged into its file."""
-    return _evaluate(context, hot_store, int(context.scheduled_execution_time.timestamp() * 1000))

@@ -16,8 +16,10 @@ import pyarrow as pa
 
 
 def configure_arrow_memory() -> str:
-    """Make jemalloc Arrow's default pool unless the operator chose one; returns the
-    backend in use.
+    """Make jemalloc Arrow's default pool unless the operator chose one.
+
+    Returns:
+        The name of the memory pool backend in use afterwards.
     """
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         try:

@@ -16,10 +16,28 @@ SYNC_OVERLAP_MS = 15 * 60_000  # re-pull the last 15 minutes: ACE delivers late 
 
 
 def now_ms() -> int:
+    """The current time as epoch milliseconds (the one clock every module reads)."""
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
+def check_window(start_ms: int, end_ms: int, *, subject: str, allow_empty: bool = False) -> None:
+    """Refuse a window that is not a half-open ``[start_ms, end_ms)`` of epoch-ms ints.
+
+    One rule for every reader and writer: booleans and floats are not times, and a
+    window may be empty (``start == end``) only where the caller says so.
+    """
+    for label, value in (("start_ms", start_ms), ("end_ms", end_ms)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{subject}: {label} must be epoch ms (int), got {value!r}")
+    if start_ms > end_ms or (start_ms == end_ms and not allow_empty):
+        raise ValueError(
+            f"{subject}: window start {start_ms} must be before end {end_ms} "
+            "(windows are half-open [start, end))"
+        )
+
+
 def today_utc(now: int | None = None) -> date:
+    """The UTC day of ``now`` (default: the current time)."""
     return date.fromordinal(
         ((now if now is not None else now_ms()) // MS_PER_DAY) + date(1970, 1, 1).toordinal()
     )
@@ -42,6 +60,7 @@ class PullWindow:
 
     @property
     def empty(self) -> bool:
+        """True when nothing of the day can be pulled yet."""
         return self.end_ms <= self.start_ms
 
 

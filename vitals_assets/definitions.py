@@ -9,6 +9,7 @@ from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
 from sensors.automation import rollups_automation_sensor
 from sensors.sites import site_discovery_sensor
 from sensors.sync import sync_schedule
+from vitals.arrow_memory import configure_arrow_memory
 from vitals_assets.bindings import build_resources
 from vitals_assets.checks import cold_checks, hot_checks
 from vitals_assets.cold import cold_timeseries
@@ -44,6 +45,10 @@ def _operations_defs() -> dg.Definitions:
         sensors=[site_discovery_sensor, run_failure_alert, rollups_automation_sensor],
     )
 
+
+# Every process that loads the code location (webserver, daemon, run workers) archives
+# and queries with Arrow: give it the allocator those steps were measured with.
+configure_arrow_memory()
 
 # The only module-scope Definitions (dagster loads exactly one).
 defs = dg.Definitions.merge(

@@ -6,6 +6,8 @@ import argparse
 import sys
 from datetime import date
 
+from vitals.arrow_memory import configure_arrow_memory
+
 USAGE = """\
 usage: vitals <command> [options]
 
@@ -92,11 +94,13 @@ def _restore(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``vitals`` command; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    configure_arrow_memory()
     try:
         if command == "dev":
             from vitals_cli.dev import run_dev
