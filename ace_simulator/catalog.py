@@ -251,11 +251,8 @@ def _equipment(
                 label = "chiller" if unit % 3 else "boiler"
                 device = f"10.0.20.{20 + unit}-{3000 + unit}"
                 for i, (obj, kind) in enumerate(PLANT_POINTS):
-                    if (
-                        (label == "chiller"
-                        and kind == "hw_temp")
-                        or (label == "boiler"
-                        and kind in ("chw_temp", "cw_temp"))
+                    if (label == "chiller" and kind == "hw_temp") or (
+                        label == "boiler" and kind in ("chw_temp", "cw_temp")
                     ):
                         continue
                     out.append((f"{prefix}/{device}/{obj}/{i + 1}", kind, obj, device))

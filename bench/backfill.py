@@ -33,10 +33,10 @@ def run_backfill_day(day, site: str) -> tuple[float, dict, dict]:
     from vitals_assets.bindings import build_resources
     from vitals_assets.cold import cold_timeseries
     from vitals_assets.ingest import ace_raw_samples
-    from vitals_assets.partitions import site_day_key, site_partitions
+    from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(site_partitions.name, [site])
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [site])
     began = time.monotonic()
     result = dg.materialize(
         [*INGEST, cold_timeseries],

@@ -57,7 +57,7 @@ def main() -> None:
         from vitals.config import load_settings
         from vitals_assets.bindings import build_resources
         from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
-        from vitals_assets.partitions import site_day_key, site_partitions
+        from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
         site = httpx.get(f"{simulator.url}/sites", headers={"Authorization": "Bearer b"}).json()[
             "items"
@@ -65,7 +65,7 @@ def main() -> None:
         today = datetime.now(UTC).date()
         key = str(site_day_key(site, today))
         instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(site_partitions.name, [site])
+        instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [site])
         resources = build_resources(load_settings())
         dg.materialize([ace_points], partition_key=key, resources=resources, instance=instance)
         hot = HotStoreResource(url=load_settings().hot_store)

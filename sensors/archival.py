@@ -11,7 +11,7 @@ from resources.hot_store import HotStoreResource
 from vitals.config import load_settings
 from vitals.samples import MS_PER_DAY
 from vitals_assets.jobs import archive_job
-from vitals_assets.partitions import site_day_key, site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
 
 def archival_run_requests(
@@ -50,7 +50,7 @@ def _archival_schedule(name: str, cron: str, description: str) -> dg.ScheduleDef
     def archival(
         context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource
     ) -> list[dg.RunRequest] | dg.SkipReason:
-        sites = list(context.instance.get_dynamic_partitions(site_partitions.name))
+        sites = list(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
         now_ms = int(context.scheduled_execution_time.timestamp() * 1000)
         requests = archival_run_requests(
             sites, hot_store, now_ms, hot_storage_days=load_settings().hot_storage_days

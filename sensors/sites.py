@@ -5,7 +5,7 @@ import dagster as dg
 from resources.ace import AceApiResource
 from vitals.config import load_settings
 from vitals.names import InvalidNameError, validate_site_name
-from vitals_assets.partitions import site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_partitions
 
 
 def wanted_sites(ace: AceApiResource) -> list[str]:
@@ -26,7 +26,7 @@ def site_discovery_sensor(
     context: dg.SensorEvaluationContext, ace: AceApiResource
 ) -> dg.SensorResult:
     """Adds newly listed sites as partitions (never removes: their history stays)."""
-    known = set(context.instance.get_dynamic_partitions(site_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
     new = [site for site in wanted_sites(ace) if site not in known]
     return dg.SensorResult(
         dynamic_partitions_requests=[site_partitions.build_add_request(new)] if new else []

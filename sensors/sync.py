@@ -9,7 +9,7 @@ from vitals.samples import day_of_ms
 from vitals.windows import SYNC_OVERLAP_MS
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
 from vitals_assets.jobs import sync_job
-from vitals_assets.partitions import site_day_key, site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
 CATALOGUE_REFRESH_MINUTES = 60
 
@@ -50,7 +50,7 @@ def sync_run_requests(
 )
 def sync_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
     """Every 5 minutes: pull each site from its watermark (minus an overlap) to now."""
-    sites = context.instance.get_dynamic_partitions(site_partitions.name)
+    sites = context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)
     if not sites:
         return dg.SkipReason("no sites yet: the site_discovery_sensor adds them")
     now = int(context.scheduled_execution_time.timestamp() * 1000)

@@ -17,7 +17,7 @@ from vitals.windows import now_ms
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.hot_freshness import hot_freshness
 from vitals_assets.ingest import hot_samples
-from vitals_assets.partitions import site_day_partitions, site_partitions, split_site_day_key
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_partitions, split_site_day_key
 
 
 def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
@@ -30,15 +30,9 @@ def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
         join_type="left outer",
     )
     value_file = joined.column("value_file")
-    absent = pc.sum(pc.cast(pc.is_null(value_file), pa.int64())).as_py() or 0
-    differ = (
-        pc.sum(
-            pc.cast(
-                pc.fill_null(pc.not_equal(joined.column("value"), value_file), False), pa.int64()
-            )
-        ).as_py()
-        or 0
-    )
+    differs = pc.not_equal(joined.column("value"), value_file)
+    absent = value_file.null_count
+    differ = int(pc.sum(differs).as_py() or 0)  # nulls (absent rows) are not summed
     return absent + differ
 
 
@@ -172,11 +166,11 @@ def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
 def hot_data_fresh(
     context: dg.AssetCheckExecutionContext, hot_store: HotStoreResource
 ) -> dg.AssetCheckResult:
-    registered = context.instance.get_dynamic_partitions(site_partitions.name)
+    registered = context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)
     freshness = hot_freshness(hot_store, registered, now_ms())
     stale = freshness.stale
     awaiting = freshness.awaiting_first_sync
-    metadata = {
+    metadata: dict[str, str | int | float] = {
         "sites": len(freshness.lag_minutes) + len(awaiting),
         "stale_sites": ", ".join(stale) or "none",
         "worst_lag_minutes": round(freshness.worst_lag_minutes, 2),

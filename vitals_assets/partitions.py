@@ -12,7 +12,8 @@ PARTITIONS_START = "2024-01-01"
 date_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START, timezone="UTC", end_offset=1
 )
-site_partitions = dg.DynamicPartitionsDefinition(name="site")
+SITE_PARTITIONS_NAME = "site"
+site_partitions = dg.DynamicPartitionsDefinition(name=SITE_PARTITIONS_NAME)
 
 site_day_partitions = dg.MultiPartitionsDefinition(
     {"date": date_partitions, "site": site_partitions}

@@ -40,13 +40,13 @@ def submit_backfill(
     from dagster._core.execution.backfill import PartitionBackfill
 
     from vitals_assets.definitions import defs
-    from vitals_assets.partitions import site_partitions
+    from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     keys = backfill_partition_keys(sites, start, end)
-    known = set(instance.get_dynamic_partitions(site_partitions.name))
+    known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
     missing = [site for site in sites if site not in known]
     if missing:
-        instance.add_dynamic_partitions(site_partitions.name, missing)
+        instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, missing)
     backfill_id = uuid.uuid4().hex[:8]
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id,

@@ -76,7 +76,7 @@ def _register_sites(env: dict[str, str]) -> list[str]:
     import dagster as dg
 
     from resources.ace import AceApiResource
-    from vitals_assets.partitions import site_partitions
+    from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     settings = load_settings()
     ace = AceApiResource(
@@ -87,10 +87,10 @@ def _register_sites(env: dict[str, str]) -> list[str]:
     )
     sites = list(settings.sites) or ace.list_sites()
     with dg.DagsterInstance.get() as instance:
-        known = set(instance.get_dynamic_partitions(site_partitions.name))
+        known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
         new = [site for site in sites if site not in known]
         if new:
-            instance.add_dynamic_partitions(site_partitions.name, new)
+            instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, new)
     return sites
 
 

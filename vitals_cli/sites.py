@@ -40,22 +40,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def add_sites(instance: dg.DagsterInstance, sites: list[str]) -> list[str]:
     """Register ``sites`` (validated first, all or none); returns those that were new."""
-    from vitals_assets.partitions import site_partitions
+    from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     names = [validate_site_name(site) for site in sites]
-    known = set(instance.get_dynamic_partitions(site_partitions.name))
+    known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
     new = list(dict.fromkeys(name for name in names if name not in known))
     if new:
-        instance.add_dynamic_partitions(site_partitions.name, new)
+        instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, new)
     return new
 
 
 def remove_sites(instance: dg.DagsterInstance, sites: list[str]) -> None:
     """Unregister ``sites``; refuses (removing none) if any is not registered."""
-    from vitals_assets.partitions import site_partitions
+    from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     names = [validate_site_name(site) for site in sites]
-    known = set(instance.get_dynamic_partitions(site_partitions.name))
+    known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
     unknown = [name for name in names if name not in known]
     if unknown:
         registered = ", ".join(sorted(known)) or "none"
@@ -63,7 +63,7 @@ def remove_sites(instance: dg.DagsterInstance, sites: list[str]) -> None:
             f"not a registered site: {', '.join(map(repr, unknown))} (registered: {registered})"
         )
     for name in dict.fromkeys(names):
-        instance.delete_dynamic_partition(site_partitions.name, name)
+        instance.delete_dynamic_partition(SITE_PARTITIONS_NAME, name)
 
 
 def main(argv: list[str]) -> int:
@@ -75,9 +75,9 @@ def main(argv: list[str]) -> int:
         )
     with dg.DagsterInstance.get() as instance:
         if args.action == "list":
-            from vitals_assets.partitions import site_partitions
+            from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
-            for site in instance.get_dynamic_partitions(site_partitions.name):
+            for site in instance.get_dynamic_partitions(SITE_PARTITIONS_NAME):
                 print(site)
         elif args.action == "add":
             new = add_sites(instance, args.sites)

@@ -16,7 +16,7 @@ from vitals.samples import SAMPLE_SCHEMA
 from vitals_assets.bindings import build_resources
 from vitals_assets.checks import hot_data_fresh
 from vitals_assets.ingest import hot_samples
-from vitals_assets.partitions import site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 
@@ -56,7 +56,7 @@ def _synced(site: str, newest_ms: int) -> None:
 
 def test_never_synced_sites_await_their_first_sync(instance):
     """A fresh start: sites registered (and one with its catalogue only), nothing synced."""
-    instance.add_dynamic_partitions(site_partitions.name, ["acme_hq", "beta_site"])
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["acme_hq", "beta_site"])
     HotStoreResource(url=load_settings().hot_store).upsert_points(
         "beta_site", catalogue("beta_site", 2)
     )
@@ -72,7 +72,7 @@ def test_no_sites_at_all_is_not_a_failure(instance):
 
 
 def test_a_synced_site_with_stale_data_fails(instance):
-    instance.add_dynamic_partitions(site_partitions.name, ["acme_hq", "beta_site", "new_site"])
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["acme_hq", "beta_site", "new_site"])
     _synced("acme_hq", NOW_MS - 16 * 60_000)  # one minute past the limit
     _synced("beta_site", NOW_MS - 60_000)
     evaluation = _evaluate(instance)
@@ -83,7 +83,7 @@ def test_a_synced_site_with_stale_data_fails(instance):
 
 
 def test_fresh_synced_sites_pass(instance):
-    instance.add_dynamic_partitions(site_partitions.name, ["acme_hq"])
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["acme_hq"])
     _synced("acme_hq", NOW_MS - 60_000)
     evaluation = _evaluate(instance)
     assert evaluation.passed

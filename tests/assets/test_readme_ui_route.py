@@ -26,7 +26,7 @@ from vitals.cold.paths import cold_day_key, rollup_day_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls
 from vitals.rollups.day import rollup_matches_cold
 from vitals.samples import day_bounds_ms
-from vitals_assets.partitions import site_day_key, site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def backfilled(_shared_simulator, tmp_path_factory):
     _shared_simulator.reset()
     with dagster_dev(data_dir, _shared_simulator) as dev:
         with dev.instance() as instance:
-            instance.add_dynamic_partitions(site_partitions.name, [SITE])
+            instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [SITE])
         params = {
             "tags": [{"key": "dagster/from_ui", "value": "true"}],
             "assetSelection": [{"path": [name]} for name in UPSTREAM_GRAPH],

@@ -35,7 +35,7 @@ from vitals.redact import redact_url, scrub
 from vitals_assets.bindings import build_resources
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.examples import point_hourly_summary
-from vitals_assets.partitions import site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -166,7 +166,7 @@ def instance_haystack(home: Path) -> Haystack:
 
 def run_real_materialisations(instance: dg.DagsterInstance) -> None:
     """A hot-window day (ingest + query) and an old day (ingest, cold file on S3, query)."""
-    instance.add_dynamic_partitions(site_partitions.name, [SIMULATOR_SITE])
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [SIMULATOR_SITE])
     today = datetime.now(UTC).date()
     recent = materialize_day(
         instance, SIMULATOR_SITE, today - timedelta(days=1), assets=[*INGEST, point_hourly_summary]

@@ -12,7 +12,7 @@ from vitals.config import load_settings
 from vitals_assets.bindings import build_resources
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
-from vitals_assets.partitions import site_day_key, site_partitions
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
 INGEST = [ace_points, ace_raw_samples, hot_samples]
 
@@ -28,7 +28,7 @@ def point_platform_at(monkeypatch, simulator, *, hot_store: str, cold_store: str
 
 def new_instance(sites: list[str]) -> dg.DagsterInstance:
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(site_partitions.name, sites)
+    instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, sites)
     return instance
 
 
