@@ -1,5 +1,6 @@
-"""The 5-minute incremental sync: one run per site for today (and for yesterday while
-the watermark is still inside it).
+"""The 5-minute incremental sync: one run per site for today.
+
+Yesterday too while the site's watermark is still inside it.
 """
 
 import dagster as dg
@@ -48,7 +49,9 @@ def sync_run_requests(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def sync_schedule(context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource):
+def sync_schedule(
+    context: dg.ScheduleEvaluationContext, hot_store: HotStoreResource
+) -> list[dg.RunRequest] | dg.SkipReason:
     """Every 5 minutes: pull each site from its watermark (minus an overlap) to now."""
     sites = context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)
     if not sites:

@@ -27,6 +27,7 @@ class BackfillProgress:
 
     @property
     def fraction_done(self) -> float:
+        """Share of targeted partitions that finished (materialised or failed)."""
         return (self.materialized + self.failed) / self.targeted if self.targeted else 1.0
 
 

@@ -1,5 +1,7 @@
-"""Asset checks next to the assets they check: cold file integrity and reconciliation,
-the cold prefix contract, archival backlog and hot-store freshness.
+"""Asset checks next to the assets they check.
+
+Cold file integrity and reconciliation, the cold prefix contract, archival backlog and
+hot-store freshness.
 """
 
 import dagster as dg
@@ -32,7 +34,7 @@ def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
     value_file = joined.column("value_file")
     differs = pc.not_equal(joined.column("value"), value_file)
     absent = value_file.null_count
-    differ = int(pc.sum(differs).as_py() or 0)  # nulls (absent rows) are not summed
+    differ = int(pc.sum(pc.cast(differs, pa.int64())).as_py() or 0)  # nulls: absent, not summed
     return absent + differ
 
 
@@ -40,14 +42,17 @@ def _missing_keys(expected: pa.Table, actual: pa.Table) -> int:
     asset=cold_timeseries,
     partitions_def=site_day_partitions,
     blocking=True,
-    description="Reads the day file back: exact schema, sorted, no duplicate (point, ts), "
-    "and the key checksum recorded when it was verified.",
 )
 def cold_file_integrity(
     context: dg.AssetCheckExecutionContext,
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.AssetCheckResult:
+    """Reads the day file back and compares it with what was verified.
+
+    Exact schema, sorted, no duplicate (point, ts), and the key checksum recorded when
+    the file was verified.
+    """
     site, day = split_site_day_key(context.partition_key)
     key = cold_day_key(site, day)
     if not cold_store.exists(key):
@@ -74,15 +79,18 @@ def cold_file_integrity(
     asset=cold_timeseries,
     partitions_def=site_day_partitions,
     blocking=True,
-    description="The file holds every raw-pull sample of a configured point and every hot "
-    "row of its day (hot values exactly), i.e. it equals the union of its sources; a day "
-    "whose raw pulls hold samples but whose catalogue is missing or matches none fails.",
 )
 def cold_reconciliation(
     context: dg.AssetCheckExecutionContext,
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.AssetCheckResult:
+    """The file holds the union of its sources: no sample of a configured point is missing.
+
+    Every raw-pull sample of a configured point and every hot row of the day (hot values
+    exactly); a day whose raw pulls hold samples but whose catalogue is missing or
+    matches none of them fails.
+    """
     site, day = split_site_day_key(context.partition_key)
     sources = read_day_sources(hot_store, cold_store, site, day)
     if sources.cold_unreadable:
@@ -124,9 +132,9 @@ def cold_reconciliation(
 
 @dg.asset_check(
     asset=cold_timeseries,
-    description="Nothing exists under timeseries/ outside timeseries/{site}/{YYYY}/{MM}/{DD}.parquet.",
 )
 def cold_prefix_contract(cold_store: ColdStoreResource) -> dg.AssetCheckResult:
+    """Nothing exists under timeseries/ outside timeseries/{site}/{YYYY}/{MM}/{DD}.parquet."""
     stray = [
         key for key in cold_store.list_keys(TIMESERIES_PREFIX) if parse_cold_day_key(key) is None
     ]
@@ -138,9 +146,9 @@ def cold_prefix_contract(cold_store: ColdStoreResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=cold_timeseries,
-    description="Every day past HOT_STORAGE_DAYS is archived within a day (no hot rows left).",
 )
 def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
+    """Every day past HOT_STORAGE_DAYS is archived within a day (no hot rows left)."""
     settings = load_settings()
     cutoff = now_ms() - (settings.hot_storage_days + 1) * MS_PER_DAY
     overdue = {site: hot_store.days_with_samples(site, cutoff) for site in hot_store.list_sites()}
@@ -160,12 +168,14 @@ def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=hot_samples,
-    description="Every site's newest hot sample is no older than 15 minutes (a site that "
-    "has not synced yet is reported as awaiting its first sync, not as stale).",
 )
 def hot_data_fresh(
     context: dg.AssetCheckExecutionContext, hot_store: HotStoreResource
 ) -> dg.AssetCheckResult:
+    """Every site's newest hot sample is no older than 15 minutes.
+
+    A site that has not synced yet is reported as awaiting its first sync, not as stale.
+    """
     registered = context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)
     freshness = hot_freshness(hot_store, registered, now_ms())
     stale = freshness.stale

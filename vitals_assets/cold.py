@@ -1,6 +1,6 @@
 """The cold tier asset: one verified Parquet file per site per UTC day."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -13,13 +13,16 @@ from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples
-from vitals_assets.partition_runs import run_per_site_day
+from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day
 from vitals_assets.partitions import site_day_partitions
 
 
-def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
-    """A day known only from raw pulls must be fully pulled before it becomes a file
-    (a cancelled or failed backfill never produces a partial cold file).
+def _refuse_partial_raw_day(
+    hot_store: HotStoreResource, cold_store: ColdStoreResource, site: str, day: date
+) -> None:
+    """Refuse a day known only from raw pulls that do not cover all of it.
+
+    A cancelled or failed backfill then never produces a partial cold file.
     """
     start_ms, end_ms = day_bounds_ms(day)
     covered = covered_ms(list_raw_pulls(cold_store, site, day))
@@ -43,23 +46,29 @@ def _refuse_partial_raw_day(hot_store, cold_store, site: str, day) -> None:
     freshness_policy=dg.FreshnessPolicy.cron(
         deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=24)
     ),
-    description=(
-        "timeseries/{site}/{YYYY}/{MM}/{DD}.parquet: every sample of the site-day from raw "
-        "pulls, the previous file and hot rows (read from the hot store; hot wins), verified "
-        "by reading it back. Its upstream graph (ace_points, ace_raw_samples) is all a "
-        "backfill of old days needs. For "
-        "days past HOT_STORAGE_DAYS the hot rows are deleted only after verification."
-    ),
 )
 def cold_timeseries(
     context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
+    """timeseries/{site}/{YYYY}/{MM}/{DD}.parquet: every sample of the site-day, verified.
+
+    Built from raw pulls, the previous file and hot rows (read from the hot store; hot
+    wins), and verified by reading it back. Its upstream graph (ace_points,
+    ace_raw_samples) is all a backfill of old days needs. For days past
+    HOT_STORAGE_DAYS the hot rows are deleted only after verification.
+    """
     return run_per_site_day(
         context, lambda site, day: _archive_site_day(context, hot_store, cold_store, site, day)
     )
 
 
-def _archive_site_day(context, hot_store, cold_store, site: str, day) -> dict:
+def _archive_site_day(
+    context: dg.AssetExecutionContext,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+    site: str,
+    day: date,
+) -> SiteDayMetadata:
     """Build, verify and record one site-day's file; past the window, delete hot rows."""
     _, day_end = day_bounds_ms(day)
     if day_end > now_ms():

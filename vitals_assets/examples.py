@@ -20,8 +20,6 @@ class PointSummaryConfig(dg.Config):
     deps=[cold_timeseries],
     kinds={"duckdb"},
     group_name="examples",
-    description="Hourly avg/min/max of a few points of the site-day, read through the "
-    "query resource (both tiers, hot wins).",
 )
 def point_hourly_summary(
     context: dg.AssetExecutionContext,
@@ -29,6 +27,10 @@ def point_hourly_summary(
     query: QueryResource,
     hot_store: HotStoreResource,
 ) -> dg.MaterializeResult:
+    """Hourly avg/min/max of a few points of the site-day, through the query resource.
+
+    Reads both tiers (hot wins), as a chart would.
+    """
     site, day = split_site_day_key(context.partition_key)
     names = config.points or [point.name for point in hot_store.list_points(site, limit=5)]
     start_ms, end_ms = day_bounds_ms(day)

@@ -18,16 +18,20 @@ FRESHNESS_LIMIT_MS = 15 * 60_000
 
 @dataclass(frozen=True)
 class Freshness:
+    """How far behind each site's hot data is, and which sites have never synced."""
+
     lag_minutes: dict[str, float | None]  # synced sites; None: synced, yet no sample held
     awaiting_first_sync: list[str]
 
     @property
     def stale(self) -> list[str]:
+        """Synced sites more than the freshness limit behind (or holding no sample)."""
         limit = FRESHNESS_LIMIT_MS / 60_000
         return sorted(site for site, lag in self.lag_minutes.items() if lag is None or lag > limit)
 
     @property
     def worst_lag_minutes(self) -> float:
+        """The largest lag among synced sites, in minutes."""
         return max((lag for lag in self.lag_minutes.values() if lag is not None), default=0.0)
 
 

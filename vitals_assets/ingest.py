@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -12,20 +12,21 @@ from resources.hot_store import HotStoreResource
 from vitals.ace.plan import expected_samples_per_hour, plan_pull
 from vitals.cold.catalogue import catalogue_intervals, configured_point_names, store_catalogue
 from vitals.cold.paths import raw_pull_key
-from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls, store_raw_pull
+from vitals.cold.raw_pulls import RawPullFile, list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.backfill_progress import progress_metadata
-from vitals_assets.partition_runs import run_per_site_day, site_days
+from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
 from vitals_assets.partitions import site_day_key, site_day_partitions
 
 ACE_POOL = "ace_api"
 
 
 class RawPullConfig(dg.Config):
-    """How much of the site-day to pull: ``auto`` (incremental when the sync watermark is
-    inside the day, else the whole day), ``full_day`` or ``incremental``.
+    """How much of the site-day to pull: ``auto``, ``full_day`` or ``incremental``.
+
+    ``auto`` is incremental when the sync watermark is inside the day, else the whole day.
 
     ``reuse_stored_windows``: for a day that has ended, sub-windows already stored by an
     earlier (e.g. failed or cancelled) run are not pulled again.
@@ -40,7 +41,6 @@ class RawPullConfig(dg.Config):
     pool=ACE_POOL,
     kinds={"python", "sql"},
     group_name="ingest",
-    description="ACE's configured-point catalogue for the site, upserted into the hot store.",
 )
 def ace_points(
     context: dg.AssetExecutionContext,
@@ -48,9 +48,10 @@ def ace_points(
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
-    catalogues: dict[str, dict] = {}
+    """ACE's configured-point catalogue for the site, upserted into the hot store."""
+    catalogues: dict[str, SiteDayMetadata] = {}
 
-    def refresh(site: str, day) -> dict:
+    def refresh(site: str, day: date) -> SiteDayMetadata:
         if site not in catalogues:  # one request per site, however many days
             catalogues[site] = _refresh_catalogue(ace, hot_store, cold_store, site)
         return catalogues[site]
@@ -58,7 +59,9 @@ def ace_points(
     return run_per_site_day(context, refresh)
 
 
-def _refresh_catalogue(ace, hot_store, cold_store, site: str) -> dict:
+def _refresh_catalogue(
+    ace: AceApiResource, hot_store: HotStoreResource, cold_store: ColdStoreResource, site: str
+) -> SiteDayMetadata:
     """Fetch the site's configured points into the hot store and the cold snapshot."""
     began = time.monotonic()
     points = ace.fetch_configured_points(site)
@@ -81,10 +84,6 @@ def _refresh_catalogue(ace, hot_store, cold_store, site: str) -> dict:
     pool=ACE_POOL,
     kinds={"python", "parquet"},
     group_name="ingest",
-    description=(
-        "Raw ACE pulls of the site-day, kept as received under raw/ in the cold store so "
-        "the day can be rebuilt without calling ACE again."
-    ),
 )
 def ace_raw_samples(
     context: dg.AssetExecutionContext,
@@ -93,13 +92,25 @@ def ace_raw_samples(
     hot_store: HotStoreResource,
     cold_store: ColdStoreResource,
 ) -> dg.MaterializeResult:
+    """Raw ACE pulls of the site-day, kept as received under raw/ in the cold store.
+
+    A day can then be rebuilt without calling ACE again.
+    """
     return run_per_site_day(
         context,
         lambda site, day: _pull_site_day(context, config, ace, hot_store, cold_store, site, day),
     )
 
 
-def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) -> dict:
+def _pull_site_day(
+    context: dg.AssetExecutionContext,
+    config: RawPullConfig,
+    ace: AceApiResource,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+    site: str,
+    day: date,
+) -> SiteDayMetadata:
     """Pull one site-day in planned sub-windows, storing each as soon as it is complete."""
     began = time.monotonic()
     window = pull_window(day, watermark_ms=hot_store.get_watermark(site), mode=config.mode)
@@ -160,7 +171,9 @@ def _pull_site_day(context, config, ace, hot_store, cold_store, site: str, day) 
     }
 
 
-def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day):
+def _pulls_of_this_run(
+    context: dg.AssetExecutionContext, cold_store: ColdStoreResource, site: str, day: date
+) -> tuple[list[RawPullFile], bool]:
     """The raw pulls this run wrote for the partition, or every pull of the day."""
     all_pulls = list_raw_pulls(cold_store, site, day)
     records = context.instance.get_records_for_run(
@@ -189,15 +202,15 @@ def _pulls_of_this_run(context: dg.AssetExecutionContext, cold_store, site, day)
     group_name="ingest",
     output_required=False,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15)),
-    description=(
-        "Samples of configured points upserted into the hot store (days inside the hot "
-        "window only: a day past HOT_STORAGE_DAYS is not materialised, it is recorded as an "
-        "observation and goes to cold_timeseries); bad values dropped and counted."
-    ),
 )
 def hot_samples(
     context: dg.AssetExecutionContext, hot_store: HotStoreResource, cold_store: ColdStoreResource
 ) -> Iterator[dg.MaterializeResult]:
+    """Samples of configured points upserted into the hot store; bad values counted.
+
+    Days inside the hot window only: a day past HOT_STORAGE_DAYS is not materialised; it
+    is recorded as an observation and goes to cold_timeseries.
+    """
     hot_storage_days = load_settings().hot_storage_days
     targeted = site_days(context)
     past = {(site, day) for site, day in targeted if is_past_hot_window(day, hot_storage_days)}
@@ -235,7 +248,13 @@ def hot_samples(
     )
 
 
-def _upsert_site_day(context, hot_store, cold_store, site: str, day) -> dict:
+def _upsert_site_day(
+    context: dg.AssetExecutionContext,
+    hot_store: HotStoreResource,
+    cold_store: ColdStoreResource,
+    site: str,
+    day: date,
+) -> SiteDayMetadata:
     """Upsert the raw pulls of one site-day (this run's, else all) into the hot store."""
     began = time.monotonic()
     if not hot_store.list_points(site, limit=1):

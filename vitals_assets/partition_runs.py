@@ -7,12 +7,15 @@ run's metadata sums the per-day figures (and lists them).
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
 from vitals_assets.partitions import split_site_day_key
 
-SiteDayBody = Callable[[str, date], dict]
+# One site-day's figures: plain numbers/strings/bools or Dagster metadata values.
+SiteDayMetadata = dict[str, Any]
+SiteDayBody = Callable[[str, date], SiteDayMetadata]
 _NOT_SUMMED = {"site", "window_start_ms", "window_end_ms", "key", "checksum", "incremental"}
 
 
@@ -21,11 +24,11 @@ def site_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
     return [split_site_day_key(key) for key in context.partition_keys]
 
 
-def combine_metadata(per_day: list[tuple[str, date, dict]]) -> dict:
+def combine_metadata(per_day: list[tuple[str, date, SiteDayMetadata]]) -> SiteDayMetadata:
     """One partition: its metadata. A range: sums of the numeric figures plus a list."""
     if len(per_day) == 1:
         return per_day[0][2]
-    totals: dict = {"partitions": len(per_day)}
+    totals: SiteDayMetadata = {"partitions": len(per_day)}
     for _site, _day, metadata in per_day:
         for name, value in metadata.items():
             if name in _NOT_SUMMED or isinstance(value, bool):

@@ -2,6 +2,7 @@
 
 import io
 import time
+from datetime import date
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ from vitals.cold.paths import cold_day_key, rollup_day_key
 from vitals.rollups.day import rollup_bytes_from_cold
 from vitals.rollups.month import compact_rollup_month
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partition_runs import run_per_site_day, site_days
+from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
 from vitals_assets.partitions import site_day_partitions
 
 # eager() considers only the latest date partition, and a cold file is always of an
@@ -30,16 +31,16 @@ ROLLUPS_FOLLOW_COLD_FILES = (
     kinds={"parquet", "duckdb"},
     group_name="cold",
     automation_condition=ROLLUPS_FOLLOW_COLD_FILES,
-    description=(
-        "rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point count/sum/min/max/last at 15 min, "
-        "1 h and 1 d, rebuilt whenever the day's cold file changes (late data included); "
-        "then rollup_months/{site}/{YYYY}/{MM}.parquet, the month's 1 h and 1 d rows in one "
-        "file for year-long charts."
-    ),
 )
 def cold_rollups(
     context: dg.AssetExecutionContext, cold_store: ColdStoreResource
 ) -> dg.MaterializeResult:
+    """rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point rollups of the site-day.
+
+    count/sum/min/max/last at 15 min, 1 h and 1 d, rebuilt whenever the day's cold file
+    changes (late data included); then rollup_months/{site}/{YYYY}/{MM}.parquet, the
+    month's 1 h and 1 d rows in one file for year-long charts.
+    """
     result = run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
     # Each month touched is compacted once per run, after its days (a range run of a whole
     # month rebuilds the month file once, not 31 times).
@@ -57,7 +58,7 @@ def cold_rollups(
     )
 
 
-def _rollup_site_day(cold_store, site: str, day) -> dict:
+def _rollup_site_day(cold_store: ColdStoreResource, site: str, day: date) -> SiteDayMetadata:
     """Rebuild one site-day's rollup file from its cold file."""
     began = time.monotonic()
     cold_key = cold_day_key(site, day)

@@ -1,6 +1,7 @@
-"""``vitals backfill``: submit a Dagster asset backfill (the same object the UI's
-partition backfill creates), so the daemon runs it with the pool limits, the shared
-rate limit and the UI's progress view. No separate backfill worker.
+"""``vitals backfill``: submit a Dagster asset backfill, as the UI's partition backfill does.
+
+The daemon then runs it with the pool limits, the shared rate limit and the UI's
+progress view. No separate backfill worker.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def print_status(backfill_id: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """``vitals backfill``: submit one, or report one's progress (``--status``)."""
     parser = argparse.ArgumentParser(prog="vitals backfill", description=__doc__)
     parser.add_argument("--sites", help="comma-separated site names")
     parser.add_argument("--start", type=date.fromisoformat)

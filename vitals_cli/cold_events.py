@@ -1,6 +1,7 @@
-"""Tell Dagster about a cold file written outside a run (``vitals archive-day`` and
-``rebuild-day``), so ``cold_rollups`` follows it as it follows a run's file: the
-automation sensor reacts to the recorded ``cold_timeseries`` materialisation.
+"""Tell Dagster about a cold file written outside a run (``archive-day``, ``rebuild-day``).
+
+``cold_rollups`` then follows it as it follows a run's file: the automation sensor
+reacts to the recorded ``cold_timeseries`` materialisation.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ import os
 
 import dagster as dg
 
+from vitals.archive import ArchiveOutcome
 
-def report_cold_file_change(outcome) -> bool:
-    """Record a runless materialisation of the site-day's ``cold_timeseries`` partition in
-    the instance of ``DAGSTER_HOME``; False (nothing recorded) without an instance.
+
+def report_cold_file_change(outcome: ArchiveOutcome) -> bool:
+    """Record a runless ``cold_timeseries`` materialisation of the site-day.
+
+    In the instance of ``DAGSTER_HOME``; False (nothing recorded) without an instance.
     """
     if not os.environ.get("DAGSTER_HOME"):
         return False

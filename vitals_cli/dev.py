@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 import httpx
 
@@ -95,6 +96,7 @@ def _register_sites(env: dict[str, str]) -> list[str]:
 
 
 def run_dev(argv: list[str] | None = None) -> int:
+    """``vitals dev``: start every part as a child process; Ctrl-C stops them all."""
     parser = argparse.ArgumentParser(prog="vitals dev", description=__doc__)
     parser.add_argument("--simulator-port", type=int, default=DEFAULT_SIMULATOR_PORT)
     parser.add_argument("--dagster-port", type=int, default=3000)
@@ -105,7 +107,7 @@ def run_dev(argv: list[str] | None = None) -> int:
     env = dev_environment(args)
     python = sys.executable
 
-    def stop_on_sigterm(_signum, _frame):
+    def stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt  # same clean shutdown as Ctrl-C
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import date
 
 from vitals.arrow_memory import configure_arrow_memory
@@ -26,7 +27,9 @@ commands:
 """
 
 
-def _site_day_args(prog: str, argv: list[str], extra=None) -> argparse.Namespace:
+def _site_day_args(
+    prog: str, argv: list[str], extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--site", required=True)
     parser.add_argument(

@@ -67,6 +67,7 @@ def remove_sites(instance: dg.DagsterInstance, sites: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``vitals sites add|list|remove``: the site partitions of the Dagster instance."""
     args = _parser().parse_args(argv)
     if not os.environ.get("DAGSTER_HOME"):
         raise RuntimeError(
