@@ -91,7 +91,7 @@ def test_serve_refuses_public_bind_without_keys(capsys):
 
 @contextmanager
 def vitals_serve(api_site: ApiSite, *extra: str) -> Iterator[int]:
-    """``python -m vitals serve`` on a free loopback port over the site's stores; yields the port."""
+    """``python -m vitals_cli serve`` on a free loopback port over the site's stores; yields the port."""
     env = {
         **os.environ,
         "VITALS_DATA_DIR": str(api_site.root),

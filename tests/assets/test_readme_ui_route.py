@@ -159,7 +159,7 @@ def test_rollups_follow_a_cold_file_written_by_the_cli(backfilled):
         before = _rollup_runs(instance, partition)
         cold.delete(cold_day_key(SITE, day))  # a lost file, rebuilt from its raw pulls
         archived = subprocess.run(
-            [sys.executable, "-m", "vitals", "archive-day", "--site", SITE, "--date", str(day)],
+            [sys.executable, "-m", "vitals_cli", "archive-day", "--site", SITE, "--date", str(day)],
             cwd=REPO,
             env=dev.env,
             capture_output=True,

@@ -57,7 +57,7 @@ def test_sites_add_then_dagster_cli_materialises_a_site_day(dagster_home, simula
     before = _run(materialize, env)
     assert before.returncode != 0  # the site is not a partition yet
 
-    added = _run([sys.executable, "-m", "vitals", "sites", "add", SITE], env)
+    added = _run([sys.executable, "-m", "vitals_cli", "sites", "add", SITE], env)
     assert added.returncode == 0, added.stderr
     assert f"added site {SITE}" in added.stdout
     ran = _run(materialize, env)
