@@ -26,9 +26,9 @@ def _has_control_chars(name: str) -> bool:
 
 
 def _is_noncharacter(ch: str) -> bool:
-    """Surrogates and Unicode's 66 non-characters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF).
+    r"""Surrogates and Unicode's 66 non-characters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF).
 
-    A lone surrogate (JSON allows ``"\\ud800"``) cannot be encoded as UTF-8, so it would
+    A lone surrogate (JSON allows ``"\ud800"``) cannot be encoded as UTF-8, so it would
     fail later in a cache key, a SQL parameter or a Parquet file; non-characters are
     never meant for interchange. Both are refused here, once for every path.
     """
