@@ -2,7 +2,7 @@
 
 The archive threshold comes from one place (``Settings.hot_storage_days``); the
 incremental sync's overlap is always far smaller than it, so sync never reaches an
-archived day (DESIGN.md invariant 3).
+archived day (docs/design.md, invariant 3).
 """
 
 from __future__ import annotations
@@ -15,29 +15,48 @@ from vitals.samples import MS_PER_DAY, day_bounds_ms
 SYNC_OVERLAP_MS = 15 * 60_000  # re-pull the last 15 minutes: ACE delivers late samples
 
 
-def now_ms() -> int:
-    """The current time as epoch milliseconds (the one clock every module reads)."""
-    return int(datetime.now(UTC).timestamp() * 1000)
+class WindowBoundTypeError(TypeError, ValueError):
+    """A window bound that is not an int.
 
-
-def check_window(start_ms: int, end_ms: int, *, subject: str, allow_empty: bool = False) -> None:
-    """Refuse a window that is not a half-open ``[start_ms, end_ms)`` of epoch-ms ints.
-
-    One rule for every reader and writer: booleans and floats are not times, and a
-    window may be empty (``start == end``) only where the caller says so.
+    A TypeError by kind, and still a ValueError for callers of the ACE client, which
+    has always refused bad windows with one.
     """
-    for label, value in (("start_ms", start_ms), ("end_ms", end_ms)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{subject}: {label} must be epoch ms (int), got {value!r}")
-    if start_ms > end_ms or (start_ms == end_ms and not allow_empty):
+
+
+def check_window(
+    start_ms: object, end_ms: object, *, subject: str, allow_empty: bool = False
+) -> None:
+    """Refuse a half-open window [start_ms, end_ms) that no store or API call can serve.
+
+    Why one check: the ACE client and the hot store both take epoch-ms windows, and two
+    copies had drifted (one refused empty windows, one did not; different errors).
+    Bounds must be ints (not bools, not floats: a float ms would round a timestamp,
+    docs/design.md invariant 8); start must not be after end, nor equal to it unless ``allow_empty``.
+    ``subject`` names the call in the message (e.g. "ACE site 'acme_hq'").
+    """
+    start = _epoch_ms(start_ms, label="start_ms", subject=subject)
+    end = _epoch_ms(end_ms, label="end_ms", subject=subject)
+    if start > end or (start == end and not allow_empty):
+        rule = "not be after" if allow_empty else "be before"
         raise ValueError(
-            f"{subject}: window start {start_ms} must be before end {end_ms} "
+            f"{subject}: window start {start} must {rule} end {end} "
             "(windows are half-open [start, end))"
         )
 
 
+def _epoch_ms(value: object, *, label: str, subject: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WindowBoundTypeError(f"{subject}: {label} must be epoch ms (int), got {value!r}")
+    return value
+
+
+def now_ms() -> int:
+    """The wall clock as epoch ms (UTC): the one definition the library uses."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
 def today_utc(now: int | None = None) -> date:
-    """The UTC day of ``now`` (default: the current time)."""
+    """The UTC date of ``now`` (epoch ms; default: the wall clock)."""
     return date.fromordinal(
         ((now if now is not None else now_ms()) // MS_PER_DAY) + date(1970, 1, 1).toordinal()
     )
@@ -60,7 +79,7 @@ class PullWindow:
 
     @property
     def empty(self) -> bool:
-        """True when nothing of the day can be pulled yet."""
+        """True when there is nothing to pull (the window has not started yet)."""
         return self.end_ms <= self.start_ms
 
 
