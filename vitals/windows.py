@@ -31,7 +31,8 @@ def check_window(
     Why one check: the ACE client and the hot store both take epoch-ms windows, and two
     copies had drifted (one refused empty windows, one did not; different errors).
     Bounds must be ints (not bools, not floats: a float ms would round a timestamp,
-    docs/design.md invariant 8); start must not be after end, nor equal to it unless ``allow_empty``.
+    docs/design.md invariant 8); start must not be after end, nor equal to it unless
+    ``allow_empty``.
     ``subject`` names the call in the message (e.g. "ACE site 'acme_hq'").
     """
     start = _epoch_ms(start_ms, label="start_ms", subject=subject)
