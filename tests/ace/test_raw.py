@@ -240,7 +240,8 @@ def test_filter_window_is_half_open_and_keeps_unreadable_times():
         ]
     )
     start, end = 1_760_227_200_000, 1_760_313_600_000
-    kept, outside = filter_raw_window(table, start, end)
+    windowed = filter_raw_window(table, start, end)
+    kept, outside = windowed.table, windowed.outside
     assert kept.column("value").to_pylist() == ["2", "3", "5", "6"]
     assert outside == 2
     assert raw_to_samples(kept).dropped_bad_time == 2
@@ -292,3 +293,32 @@ def test_property_vectorised_equals_scalar(records):
     # Records go through JSON like real pages (so floats/ints are what the wire can hold).
     decoded = json.loads(json.dumps(records))
     assert_same_as_scalar(decoded)
+
+
+def test_samples_from_the_window_filters_parsed_times_equal_a_fresh_parse():
+    """The pull's times are parsed once (by the window filter) and reused for its samples."""
+    records = [
+        {"name": f"p{i % 3}", "time": time, "value": str(i)}
+        for i, time in enumerate(
+            [
+                "2025-10-12T00:00:00.5",
+                "2025-10-12T01:00:00+02:00",
+                "1760227200123",
+                "2025-02-30T00:00:00",  # impossible date: unreadable, kept, counted
+                "garbage",
+                None,
+                "2025-10-12T23:59:59.999999",
+                "2025-10-13T00:00:00",  # == end: outside
+            ]
+        )
+    ]
+    table = records_to_raw_table(records * 400)
+    start, end = 1_760_227_200_000, 1_760_313_600_000
+    windowed = filter_raw_window(table, start, end)
+    assert windowed.times.type == pa.int64() and len(windowed.times) == windowed.table.num_rows
+    reused = raw_to_samples(windowed.table, times=windowed.times)
+    fresh = raw_to_samples(windowed.table)
+    assert reused.table.equals(fresh.table)
+    assert reused.dropped_bad_time == fresh.dropped_bad_time == 3 * 400
+    with pytest.raises(ValueError, match="parsed times must be"):
+        raw_to_samples(windowed.table, times=windowed.times.slice(1))

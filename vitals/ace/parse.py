@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,7 +95,7 @@ def _name_text(item: object) -> str | None:
     return _utf8_safe(item) if isinstance(item, str) else None
 
 
-def _text_array(items: list, *, names: bool) -> pa.Array:
+def _text_array(items: list[object], *, names: bool) -> StringArray:
     try:
         return pa.array(items, pa.string())  # fast path: only str / None
     except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
@@ -134,16 +135,43 @@ def concat_raw_tables(tables: Iterable[pa.Table]) -> pa.Table:
 
 
 # --------------------------------------------------------------------------- raw -> samples
+# pyarrow-stubs type most of ``pyarrow.compute`` loosely (``if_else`` returns a union of
+# everything, ``replace_with_mask`` and ``binary_slice`` return nothing typed, a few
+# kernels such as ``modulo`` are missing): the results are cast to the array type the
+# kernel documents, in one place each.
+
+StringArray = pa.StringArray
+BoolArray = pa.BooleanArray
+Int64Array = pa.Int64Array
+DoubleArray = pa.DoubleArray
 
 
-def _scatter(base: pa.Array, mask: pa.Array, replacement: list, type_: pa.DataType) -> pa.Array:
+def _int64(value: int) -> pa.Int64Scalar:
+    """An int64 scalar operand (the stubs take no Python ints where pyarrow does)."""
+    return pa.scalar(value, pa.int64())
+
+
+def _replace(base: pa.Array[Any], mask: BoolArray, replacements: pa.Array[Any]) -> pa.Array[Any]:
+    """``pc.replace_with_mask`` (untyped in the stubs): the mask's rows take the replacements."""
+    return cast("pa.Array[Any]", pc.replace_with_mask(base, mask, replacements))
+
+
+def _scatter(
+    base: pa.Array[Any], mask: BoolArray, replacement: list[Any], type_: pa.DataType
+) -> pa.Array[Any]:
     if not replacement:
         return base
-    return pc.replace_with_mask(base, mask, pa.array(replacement, type_))
+    return _replace(base, mask, pa.array(replacement, type_))
 
 
-def _fallback_value(text: str) -> float | None:
-    return parse_value(text)
+def _pick(cond: BoolArray, left: object, right: object) -> pa.Array[Any]:
+    """``pc.if_else`` over arrays (its stub returns a union of every array and scalar)."""
+    return cast("pa.Array[Any]", pc.if_else(cond, left, right))
+
+
+def _true(mask: BoolArray) -> BoolArray:
+    """A boolean mask with nulls read as False."""
+    return cast(BoolArray, mask.fill_null(False))
 
 
 def _fallback_time(text: str) -> int | None:
@@ -156,7 +184,12 @@ def _fallback_time(text: str) -> int | None:
         return None
 
 
-def parse_raw_values(values: pa.Array) -> pa.Array:
+def _odd_texts(values: StringArray, odd: BoolArray) -> list[str]:
+    """The texts the fast paths left unsettled (never null: ``odd`` excludes nulls)."""
+    return [text for text in pc.filter(values, odd).to_pylist() if text is not None]
+
+
+def parse_raw_values(values: StringArray) -> DoubleArray:
     """Raw value texts to float64; null where ``parse_value`` would drop the sample.
 
     Why dictionary-encode first: BMS values are quantised ("72.5", "true"), so a day
@@ -167,57 +200,69 @@ def parse_raw_values(values: pa.Array) -> pa.Array:
     probe = values.slice(0, 50_000)
     if len(pc.unique(probe)) * 4 > len(probe):  # mostly distinct texts: parse directly
         return _parse_value_texts(values)
-    encoded = pc.dictionary_encode(values)
-    return pc.take(_parse_value_texts(encoded.dictionary), encoded.indices)
+    encoded = cast("pa.DictionaryArray[Any, Any]", pc.dictionary_encode(values))
+    distinct = cast(StringArray, encoded.dictionary)
+    return pc.take(_parse_value_texts(distinct), encoded.indices)
 
 
-def _parse_value_texts(values: pa.Array) -> pa.Array:
+def _parse_value_texts(values: StringArray) -> DoubleArray:
     valid = pc.is_valid(values)
-    is_number = pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), False)
-    numbers = pc.cast(pc.if_else(is_number, values, pa.scalar(None, pa.string())), pa.float64())
-    out = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
-    ascii_ = pc.fill_null(pc.string_is_ascii(values), False)
+    is_number = _true(pc.match_substring_regex(values, _NUMBER_RE))
+    numbers = pc.cast(_pick(is_number, values, pa.scalar(None, pa.string())), pa.float64())
+    out = _pick(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
+    ascii_ = _true(pc.string_is_ascii(values))
     lowered = pc.ascii_lower(values)  # only trusted where ascii_
-    is_true = pc.and_(ascii_, pc.fill_null(pc.is_in(lowered, pa.array(_TRUE_WORDS)), False))
-    is_false = pc.and_(ascii_, pc.fill_null(pc.is_in(lowered, pa.array(_FALSE_WORDS)), False))
-    out = pc.if_else(is_true, pa.scalar(1.0), out)
-    out = pc.if_else(is_false, pa.scalar(0.0), out)
-    plain_word = pc.and_(
-        ascii_, pc.fill_null(pc.match_substring_regex(values, _NO_DIGIT_NO_SPACE_RE), False)
-    )
+    is_true = pc.and_(ascii_, _true(pc.is_in(lowered, pa.array(_TRUE_WORDS))))
+    is_false = pc.and_(ascii_, _true(pc.is_in(lowered, pa.array(_FALSE_WORDS))))
+    out = _pick(is_true, pa.scalar(1.0), out)
+    out = _pick(is_false, pa.scalar(0.0), out)
+    plain_word = pc.and_(ascii_, _true(pc.match_substring_regex(values, _NO_DIGIT_NO_SPACE_RE)))
     settled = pc.or_(pc.or_(is_number, pc.or_(is_true, is_false)), plain_word)
     odd = pc.and_(valid, pc.invert(settled))
-    odd_texts = pc.filter(values, odd).to_pylist()
-    return _scatter(out, odd, [_fallback_value(text) for text in odd_texts], pa.float64())
+    fallback = [parse_value(text) for text in _odd_texts(values, odd)]
+    return cast(DoubleArray, _scatter(out, odd, fallback, pa.float64()))
 
 
-def _int(column: pa.Array) -> pa.Array:
-    return pc.cast(column, pa.int64())
+def _int(column: pa.Array[Any]) -> Int64Array:
+    return cast(Int64Array, pc.cast(column, pa.int64()))
 
 
-def _iso_fields_to_ms(fields: pa.StructArray) -> tuple[pa.Array, pa.Array]:
+def _modulo(values: Int64Array, divisor: int) -> Int64Array:
+    """``values % divisor`` for non-negative values (``pc.modulo`` is missing from the stubs)."""
+    return pc.subtract(values, pc.multiply(pc.divide(values, divisor), divisor))
+
+
+def _iso_fields_to_ms(fields: pa.StructArray) -> tuple[Int64Array, BoolArray]:
     """Epoch ms for regex-matched ISO parts, and a mask of rows whose ranges are valid."""
     y, mo, d = _int(fields.field("y")), _int(fields.field("mo")), _int(fields.field("d"))
     h, mi, s = _int(fields.field("h")), _int(fields.field("mi")), _int(fields.field("s"))
     frac = pc.utf8_rpad(pc.utf8_slice_codeunits(fields.field("f"), 0, 3), width=3, padding="0")
     millis = _int(frac)
     leap = pc.or_(
-        pc.and_(pc.equal(pc.modulo(y, 4), 0), pc.not_equal(pc.modulo(y, 100), 0)),
-        pc.equal(pc.modulo(y, 400), 0),
+        pc.and_(pc.equal(_modulo(y, 4), _int64(0)), pc.not_equal(_modulo(y, 100), _int64(0))),
+        pc.equal(_modulo(y, 400), _int64(0)),
     )
     month_days = pa.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int64())
-    dim = pc.take(month_days, pc.min_element_wise(pc.max_element_wise(mo, 0), 12))
-    dim = pc.add(dim, pc.cast(pc.and_(leap, pc.equal(mo, 2)), pa.int64()))
+    # min/max_element_wise of an array are arrays (the stubs say scalars)
+    month = cast(Int64Array, pc.min_element_wise(pc.max_element_wise(mo, _int64(0)), _int64(12)))
+    dim = pc.take(month_days, month)
+    dim = pc.add(dim, _int(pc.and_(leap, pc.equal(mo, _int64(2)))))
     ok = pc.and_(
-        pc.and_(pc.greater_equal(y, 1), pc.and_(pc.greater_equal(mo, 1), pc.less_equal(mo, 12))),
-        pc.and_(pc.and_(pc.greater_equal(d, 1), pc.less_equal(d, dim)), pc.less_equal(h, 23)),
+        pc.and_(
+            pc.greater_equal(y, _int64(1)),
+            pc.and_(pc.greater_equal(mo, _int64(1)), pc.less_equal(mo, _int64(12))),
+        ),
+        pc.and_(
+            pc.and_(pc.greater_equal(d, _int64(1)), pc.less_equal(d, dim)),
+            pc.less_equal(h, _int64(23)),
+        ),
     )
-    ok = pc.and_(ok, pc.and_(pc.less_equal(mi, 59), pc.less_equal(s, 59)))
+    ok = pc.and_(ok, pc.and_(pc.less_equal(mi, _int64(59)), pc.less_equal(s, _int64(59))))
     # days_from_civil (H. Hinnant), all operands non-negative so integer division floors.
-    yy = pc.subtract(y, pc.cast(pc.less_equal(mo, 2), pa.int64()))
+    yy = pc.subtract(y, _int(pc.less_equal(mo, _int64(2))))
     era = pc.divide(yy, 400)
     yoe = pc.subtract(yy, pc.multiply(era, 400))
-    mp = pc.if_else(pc.greater(mo, 2), pc.subtract(mo, 3), pc.add(mo, 9))
+    mp = cast(Int64Array, _pick(pc.greater(mo, _int64(2)), pc.subtract(mo, 3), pc.add(mo, 9)))
     doy = pc.add(pc.divide(pc.add(pc.multiply(mp, 153), 2), 5), pc.subtract(d, 1))
     doe = pc.add(
         pc.subtract(pc.add(pc.multiply(yoe, 365), pc.divide(yoe, 4)), pc.divide(yoe, 100)), doy
@@ -225,20 +270,23 @@ def _iso_fields_to_ms(fields: pa.StructArray) -> tuple[pa.Array, pa.Array]:
     days = pc.subtract(pc.add(pc.multiply(era, 146097), doe), 719468)
     total = pc.add(pc.multiply(pc.add(pc.multiply(days, 24), h), 60), mi)
     total = pc.add(pc.add(pc.multiply(total, 60_000), pc.multiply(s, 1000)), millis)
-    tz = pc.replace_substring(fields.field("tz"), ":", "")
-    has_offset = pc.greater(pc.utf8_length(tz), 1)
-    tz_digits = pc.if_else(has_offset, tz, pa.scalar("+0000"))
+    tz = pc.replace_substring(cast(StringArray, fields.field("tz")), ":", "")
+    has_offset = pc.greater(pc.utf8_length(tz), _int64(1))
+    tz_digits = cast(StringArray, _pick(has_offset, tz, pa.scalar("+0000")))
     offset_h = _int(pc.utf8_slice_codeunits(tz_digits, 1, 3))
     offset_m = _int(pc.utf8_slice_codeunits(tz_digits, 3, 5))
     # the same offset range as parse_ts_ms: at most 23:59
-    ok = pc.and_(ok, pc.and_(pc.less_equal(offset_h, 23), pc.less_equal(offset_m, 59)))
+    ok = pc.and_(
+        ok, pc.and_(pc.less_equal(offset_h, _int64(23)), pc.less_equal(offset_m, _int64(59)))
+    )
     offset_min = pc.add(pc.multiply(offset_h, 60), offset_m)
-    sign = pc.if_else(pc.equal(pc.utf8_slice_codeunits(tz_digits, 0, 1), "-"), -1, 1)
+    negative = pc.equal(pc.utf8_slice_codeunits(tz_digits, 0, 1), pa.scalar("-"))
+    sign = cast(Int64Array, _pick(negative, -1, 1))
     total = pc.subtract(total, pc.multiply(pc.multiply(sign, offset_min), 60_000))
     return total, ok
 
 
-def _common_iso_to_ms(texts: pa.Array) -> pa.Array | None:
+def _common_iso_to_ms(texts: StringArray) -> Int64Array | None:
     """Epoch ms for texts of the common shape, or None if any holds an impossible date.
 
     Why: this is ACE's own shape (naive, microseconds); Arrow's ISO cast validates the
@@ -247,110 +295,151 @@ def _common_iso_to_ms(texts: pa.Array) -> pa.Array | None:
     """
     ascii_bytes = texts.cast(pa.binary())  # the shape regex admits ASCII only
     try:
-        prefix = pc.binary_slice(ascii_bytes, 0, 19).cast(pa.string())
+        prefix = cast("pa.BinaryArray", pc.binary_slice(ascii_bytes, 0, 19)).cast(pa.string())
         seconds = pc.cast(prefix, pa.timestamp("s"))
     except pa.ArrowInvalid:
         return None
-    frac = pc.binary_slice(ascii_bytes, 20, 23).cast(pa.string())
+    frac = cast("pa.BinaryArray", pc.binary_slice(ascii_bytes, 20, 23)).cast(pa.string())
     millis = _int(pc.ascii_rpad(pc.ascii_rtrim(frac, characters="Zz"), width=3, padding="0"))
-    return pc.add(pc.multiply(pc.cast(seconds, pa.int64()), 1000), millis)
+    return pc.add(pc.multiply(_int(seconds), 1000), millis)
 
 
-def parse_raw_times(times: pa.Array) -> pa.Array:
+def parse_raw_times(times: StringArray) -> Int64Array:
     """Raw time texts to int64 epoch ms; null where ``parse_ts_ms`` would reject them."""
     n = len(times)
     if n == 0:
         return pa.array([], pa.int64())
-    out = pa.nulls(n, pa.int64())
-    settled = pa.repeat(False, n)
+    out: pa.Array[Any] = pa.nulls(n, pa.int64())
+    settled: BoolArray = pa.repeat(False, n)
     common = pc.and_(
-        pc.fill_null(pc.match_substring_regex(times, _COMMON_ISO_RE), False),
-        pc.invert(pc.fill_null(pc.starts_with(times, "0000"), False)),
+        _true(pc.match_substring_regex(times, _COMMON_ISO_RE)),
+        pc.invert(_true(pc.starts_with(times, "0000"))),
     )
     if pc.any(common).as_py():
         stamps = _common_iso_to_ms(pc.filter(times, common))
         if stamps is not None:
-            out = pc.replace_with_mask(out, common, stamps)
+            out = _replace(out, common, stamps)
             settled = common
     rest = pc.and_(pc.is_valid(times), pc.invert(settled))
     if pc.any(rest).as_py():
-        matched = pc.extract_regex(pc.if_else(rest, times, pa.scalar(None, pa.string())), _ISO_RE)
-        iso_mask = pc.fill_null(pc.is_valid(matched), False)
+        candidates = _pick(rest, times, pa.scalar(None, pa.string()))
+        matched = pc.extract_regex(cast(StringArray, candidates), _ISO_RE)
+        iso_mask = _true(pc.is_valid(matched))
         if pc.any(iso_mask).as_py():
-            stamps, ok = _iso_fields_to_ms(pc.filter(matched, iso_mask))
+            iso_stamps, ok = _iso_fields_to_ms(pc.filter(matched, iso_mask))
             # Shape matched but the date/time is impossible: the scalar parser decides.
-            stamps = pc.if_else(ok, stamps, pa.scalar(None, pa.int64()))
-            in_range = pc.replace_with_mask(pa.repeat(False, n), iso_mask, ok)
-            out = pc.replace_with_mask(out, iso_mask, stamps)
+            iso_stamps = cast(Int64Array, _pick(ok, iso_stamps, pa.scalar(None, pa.int64())))
+            in_range = cast(BoolArray, _replace(pa.repeat(False, n), iso_mask, ok))
+            out = _replace(out, iso_mask, iso_stamps)
             settled = pc.or_(settled, in_range)
-        epoch_mask = pc.fill_null(pc.match_substring_regex(times, _EPOCH_MS_RE), False)
+        epoch_mask = _true(pc.match_substring_regex(times, _EPOCH_MS_RE))
         if pc.any(epoch_mask).as_py():
-            out = pc.replace_with_mask(out, epoch_mask, _int(pc.filter(times, epoch_mask)))
+            out = _replace(out, epoch_mask, _int(pc.filter(times, epoch_mask)))
             settled = pc.or_(settled, epoch_mask)
     odd = pc.and_(pc.is_valid(times), pc.invert(settled))
-    odd_texts = pc.filter(times, odd).to_pylist()
-    return _scatter(out, odd, [_fallback_time(text) for text in odd_texts], pa.int64())
+    fallback = [_fallback_time(text) for text in _odd_texts(times, odd)]
+    return cast(Int64Array, _scatter(out, odd, fallback, pa.int64()))
 
 
-def _name_ok(names: pa.Array) -> pa.Array:
+def _name_ok(names: StringArray) -> BoolArray:
     length = pc.utf8_length(names)
-    ok = pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_POINT_NAME_LENGTH))
-    return pc.fill_null(ok, False)
+    ok = pc.and_(
+        pc.greater_equal(length, _int64(1)), pc.less_equal(length, _int64(MAX_POINT_NAME_LENGTH))
+    )
+    return _true(ok)
 
 
-def _batch_to_samples(batch: pa.RecordBatch) -> tuple[pa.Table, int, int, int]:
-    names, times, values = batch.column(0), batch.column(1), batch.column(2)
+def _count(mask: BoolArray) -> int:
+    return mask.true_count
+
+
+def _batch_to_samples(
+    batch: pa.RecordBatch, stamps: Int64Array | None
+) -> tuple[pa.Table, int, int, int]:
+    names = cast(StringArray, batch.column(0))
+    values = cast(StringArray, batch.column(2))
+    if stamps is None:
+        stamps = parse_raw_times(cast(StringArray, batch.column(1)))
     name_ok = _name_ok(names)
-    stamps = parse_raw_times(times)
     floats = parse_raw_values(values)
     time_ok = pc.and_(name_ok, pc.is_valid(stamps))
     keep = pc.and_(time_ok, pc.is_valid(floats))
-    bad_name = len(names) - pc.sum(name_ok).as_py() if len(names) else 0
-    bad_time = (pc.sum(name_ok).as_py() or 0) - (pc.sum(time_ok).as_py() or 0)
-    bad_value = (pc.sum(time_ok).as_py() or 0) - (pc.sum(keep).as_py() or 0)
+    named, timed, kept = _count(name_ok), _count(time_ok), _count(keep)
     table = pa.Table.from_arrays(
         [pc.filter(names, keep), pc.filter(stamps, keep), pc.filter(floats, keep)],
         schema=SAMPLE_SCHEMA,
     )
-    return table, bad_value, bad_time, bad_name
+    return table, timed - kept, named - timed, len(names) - named
 
 
-def raw_to_samples(table: pa.Table) -> ParsedSamples:
+def raw_to_samples(
+    table: pa.Table, *, times: pa.ChunkedArray[Any] | pa.Array[Any] | None = None
+) -> ParsedSamples:
     """Convert a raw table to a sample table, counting dropped rows by reason.
 
     Same results (rows, order, values, drop counts) as ``parse_wire_samples`` on the
     records the raw table was built from (see the module docstring for the one
-    documented difference), at columnar speed.
+    documented difference), at columnar speed. ``times``: the table's time column
+    already parsed (``WindowedRaw.times``), so a pull's timestamps are parsed once.
     """
     if table.schema.names != RAW_SCHEMA.names:
         raise ValueError(
             f"raw table must have columns {RAW_SCHEMA.names}, got {table.schema.names}"
         )
+    if times is not None and (len(times) != table.num_rows or times.type != pa.int64()):
+        raise ValueError(
+            f"parsed times must be {table.num_rows} int64 epoch ms (one per raw row), "
+            f"got {len(times)} of {times.type}"
+        )
     table = table.cast(RAW_SCHEMA)
     parts: list[pa.Table] = []
     bad_value = bad_time = bad_name = 0
+    offset = 0
     for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-        part, b_value, b_time, b_name = _batch_to_samples(batch)
+        stamps = None if times is None else _contiguous(times.slice(offset, batch.num_rows))
+        offset += batch.num_rows
+        part, b_value, b_time, b_name = _batch_to_samples(batch, stamps)
         parts.append(part)
         bad_value, bad_time, bad_name = bad_value + b_value, bad_time + b_time, bad_name + b_name
     samples = pa.concat_tables(parts) if parts else SAMPLE_SCHEMA.empty_table()
     return ParsedSamples(samples, bad_value, bad_time, bad_name)
 
 
-def filter_raw_window(table: pa.Table, start_ms: int, end_ms: int) -> tuple[pa.Table, int]:
+def _contiguous(times: pa.ChunkedArray[Any] | pa.Array[Any]) -> Int64Array:
+    if isinstance(times, pa.ChunkedArray):
+        return cast(Int64Array, times.combine_chunks())
+    return cast(Int64Array, times)
+
+
+@dataclass(frozen=True)
+class WindowedRaw:
+    """A raw table cut to its half-open window, with the times parsed on the way.
+
+    ``times`` holds each kept row's epoch ms (null where the text cannot be read), so
+    the samples can be built without parsing the time column again.
+    """
+
+    table: pa.Table
+    times: pa.ChunkedArray[Any]
+    outside: int  # rows whose time lies outside the window: not kept
+
+
+def filter_raw_window(table: pa.Table, start_ms: int, end_ms: int) -> WindowedRaw:
     """Keep rows in [start_ms, end_ms) plus rows whose time cannot be read.
 
     Why: the pull is filtered to its half-open window client-side, but an unreadable
     time must reach the parse step, which counts it as dropped (never silently lost).
-    Returns the kept table and the number of rows outside the window.
     """
-    if table.num_rows == 0:
-        return table, 0
-    keeps = []
+    keeps: list[BoolArray] = []
+    stamps: list[Int64Array] = []
     for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-        stamps = parse_raw_times(batch.column(1))
-        inside = pc.and_(pc.greater_equal(stamps, start_ms), pc.less(stamps, end_ms))
-        keeps.append(pc.fill_null(inside, True))
+        batch_stamps = parse_raw_times(cast(StringArray, batch.column(1)))
+        inside = pc.and_(
+            pc.greater_equal(batch_stamps, _int64(start_ms)), pc.less(batch_stamps, _int64(end_ms))
+        )
+        keeps.append(cast(BoolArray, inside.fill_null(True)))
+        stamps.append(batch_stamps)
     keep = pa.chunked_array(keeps, pa.bool_())
     kept = table.filter(keep)
-    return kept, table.num_rows - kept.num_rows
+    times = pa.chunked_array(stamps, pa.int64()).filter(keep)
+    return WindowedRaw(kept, times, table.num_rows - kept.num_rows)
