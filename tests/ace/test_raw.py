@@ -62,7 +62,7 @@ HOSTILE_VALUES = [
     "n/a",
     "١٢٣",
     "actİve",
-    "７",
+    "\uff17",  # FULLWIDTH DIGIT SEVEN
     "-0",
     "00072.50",
     "123456789012345678901234567890",
