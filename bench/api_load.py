@@ -83,7 +83,7 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     marker = root / f"built-{points}-{hot_days}-{cold_days}-{today.isoformat()}"
     if marker.exists():
         return root
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
     from vitals.cold.file import build_cold_table, cold_file_bytes
     from vitals.cold.paths import cold_day_key, rollup_day_key

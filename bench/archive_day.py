@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 
 def prepare_hot_store(db_path: Path, points: int, per_point: int, jitter_ms: int) -> None:
     """Fill a SQLite hot store with one generated day (runs in a child process)."""
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
 
     table = full_load_day(

@@ -14,7 +14,7 @@ import time
 
 import pyarrow as pa
 
-from resources.ace import decode_page_body
+from vitals.ace.pages import decode_page_body
 from vitals.ace.parse import RAW_SCHEMA, raw_to_samples
 from vitals.samples import parse_wire_samples
 

@@ -113,7 +113,7 @@ def temporary_pg_database(admin_url: str) -> Iterator[str]:
 
 
 class FakePoint:
-    """Catalogue entry with the fields of ``resources.ace.AcePoint``."""
+    """Catalogue entry with the fields of ``vitals.ace.client.AcePoint``."""
 
     def __init__(self, name: str) -> None:
         self.name, self.point_id, self.point_type = name, None, "analog"

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.ace import AcePoint
+from vitals.ace.client import AcePoint
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.cold.file import build_cold_table, cold_file_bytes

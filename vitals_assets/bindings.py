@@ -53,7 +53,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             state_dir=str(settings.state_dir),
             # Sub-windows are planned by the assets from the catalogue (vitals/ace/plan.py).
             page_size=MAX_PAGE_SIZE,
-            window_chunk_seconds=0,
         ),
         "hot_store": HotStoreResource(url=hot_store),
         "cold_store": ColdStoreResource(

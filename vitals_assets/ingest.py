@@ -141,7 +141,9 @@ def _pull_site_day(
         pull = ace.fetch_site_window(site, start_ms, end_ms)
         # Each sub-window is stored as soon as it is complete: a cancelled or failed
         # run keeps what it finished, and never a partial window.
-        keys.append(store_raw_pull(cold_store, site, start_ms, end_ms, pull.table))
+        keys.append(
+            store_raw_pull(cold_store, site, start_ms, end_ms, pull.table, parsed=pull.to_samples())
+        )
         rows += pull.table.num_rows
         for name in totals:
             totals[name] += getattr(pull.stats, name)

@@ -76,17 +76,18 @@ def _register_sites(env: dict[str, str]) -> list[str]:
     os.environ.update(env)
     import dagster as dg
 
-    from resources.ace import AceApiResource
+    from vitals.ace.client import AceClient
     from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     settings = load_settings()
-    ace = AceApiResource(
-        base_url=settings.ace_api_url,
-        api_key=env["ACE_API_KEY"],
-        requests_per_minute=settings.ace_requests_per_minute,
-        state_dir=str(settings.state_dir),
+    sites = list(settings.sites) or (
+        AceClient(
+            base_url=settings.ace_api_url,
+            api_key=env["ACE_API_KEY"],
+            requests_per_minute=settings.ace_requests_per_minute,
+            state_dir=str(settings.state_dir),
+        ).list_sites()
     )
-    sites = list(settings.sites) or ace.list_sites()
     with dg.DagsterInstance.get() as instance:
         known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
         new = [site for site in sites if site not in known]

@@ -15,14 +15,11 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from resources.ace import (
-    AceApiError,
-    AceApiResource,
-    AceConfigError,
-    AcePoint,
-    UnknownSiteError,
-)
+from resources.ace import AceApiResource
+from vitals.ace.client import AceConfigError, AcePoint
+from vitals.ace.http import AceApiError, AceSiteNotFoundError
 from vitals.ace.pages import VALID_PAGE_SIZES, VALID_PER_PAGE
+from vitals.ace.plan import plan_pull
 from vitals.names import InvalidNameError
 from vitals.samples import ms_to_iso, parse_ts_ms
 
@@ -205,20 +202,22 @@ def test_an_empty_window_is_one_request(tmp_path):
     assert pull.table.num_rows == 0 and pull.stats.requests == 1
 
 
-def test_long_windows_are_split_into_sub_windows(tmp_path):
+def test_long_windows_are_pulled_in_planned_sub_windows(tmp_path):
     samples = [sample("p", START + i * 600_000) for i in range(144)]  # a day, every 10 min
     fake = FakeAce(samples)
-    ace = make_ace(tmp_path, fake, window_chunk_seconds=6 * 3600)
-    pull = ace.fetch_site_window("acme_hq", START, START + 24 * HOUR)
-    assert pull.table.num_rows == 144 and pull.stats.sub_windows == 4
+    ace = make_ace(tmp_path, fake)
+    # A catalogue of 16.5 samples/h and pages of 100: sub-windows of 6 h (just under a page).
+    plan = plan_pull(START, START + 24 * HOUR, [240, 2400], page_size=100, pages_per_window=1)
+    pulls = [ace.fetch_site_window("acme_hq", lo, hi) for lo, hi in plan.windows]
+    assert sum(p.table.num_rows for p in pulls) == 144 and len(plan.windows) == 4
     firsts = [r.url.params for r in fake.export_requests() if "cursor" not in r.url.params]
     assert [(p["start_time"], p["end_time"]) for p in firsts] == [
         (ms_to_iso(START + k * 6 * HOUR - 1), ms_to_iso(START + (k + 1) * 6 * HOUR))
         for k in range(4)
     ]
-    chunks = list(
-        ace.fetch_site_window_chunks("acme_hq", START, START + 24 * HOUR, chunk_ms=8 * HOUR)
-    )
+    # 12.375 samples/h: sub-windows of 8 h.
+    plan = plan_pull(START, START + 24 * HOUR, [300, 9600], page_size=100, pages_per_window=1)
+    chunks = [ace.fetch_site_window("acme_hq", lo, hi) for lo, hi in plan.windows]
     assert [c.table.num_rows for c in chunks] == [48, 48, 48]
     assert [(c.start_ms, c.end_ms) for c in chunks][-1] == (START + 16 * HOUR, START + 24 * HOUR)
 
@@ -307,10 +306,10 @@ def test_an_envelope_without_pages_is_read_as_one_page(tmp_path):
 def test_an_unknown_site_names_the_site(tmp_path):
     fake = FakeAce()
     ace = make_ace(tmp_path, fake)
-    with pytest.raises(UnknownSiteError, match="ACE does not know site 'nowhere'") as info:
+    with pytest.raises(AceSiteNotFoundError, match="ACE does not know site 'nowhere'") as info:
         ace.fetch_configured_points("nowhere")
     assert info.value.status == 404 and info.value.site == "nowhere"
-    with pytest.raises(UnknownSiteError, match=r"site 'nowhere' window \[2025-10-12"):
+    with pytest.raises(AceSiteNotFoundError, match=r"site 'nowhere' window \[2025-10-12"):
         ace.fetch_site_window("nowhere", START, START + HOUR)
 
 
@@ -325,7 +324,8 @@ def test_hostile_site_names_are_refused_before_any_request(tmp_path, site):
     with pytest.raises(InvalidNameError, match="site name"):
         ace.fetch_configured_points(site)
     with pytest.raises(InvalidNameError, match="site name"):
-        ace.fetch_site_window_chunks(site, START, START + HOUR)  # raises before iterating
+        for lo, hi in plan_pull(START, START + HOUR, [300]).windows:  # raises on the first
+            ace.fetch_site_window(site, lo, hi)
     assert fake.requests == []
 
 

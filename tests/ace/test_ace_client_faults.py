@@ -9,9 +9,8 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from resources.ace import AceApiError, CircuitOpenError
 from tests.ace.test_ace_client import HOUR, KEY, START, FakeAce, make_ace, sample
-from vitals.ace.http import RetryPolicy, parse_retry_after
+from vitals.ace.http import AceApiError, CircuitOpenError, RetryPolicy, parse_retry_after
 
 
 def samples(n: int = 150) -> list[dict]:
@@ -205,7 +204,7 @@ def test_the_shared_rate_limit_waits_are_counted(tmp_path):
     assert pull.stats.throttle_wait_seconds >= 0.3
     stamps = sorted(fake.request_times)
     assert len(stamps) == 4
-    assert all(later - earlier >= 0.3 for earlier, later in zip(stamps, stamps[2:]))
+    assert all(later - earlier >= 0.3 for earlier, later in zip(stamps, stamps[2:], strict=False))
 
 
 def test_the_api_key_never_reaches_logs_or_errors(tmp_path, caplog):

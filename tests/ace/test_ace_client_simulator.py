@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.ace import AceApiResource, CircuitOpenError, UnknownSiteError
+from resources.ace import AceApiResource
+from vitals.ace.http import AceSiteNotFoundError, CircuitOpenError
 from vitals.ace.parse import raw_to_samples
 from vitals.samples import parse_ts_ms
 
@@ -59,7 +60,7 @@ def test_sites_and_configured_points_match_the_simulator(simulator, tmp_path):
     assert [p.name for p in points] == [p.name for p in listed]
     assert all(p.collect_enabled and p.point_id is not None and p.updated for p in points)
     assert simulator.stats()["requests_by_route"]  # the calls really went over HTTP
-    with pytest.raises(UnknownSiteError, match="ACE does not know site 'no_such_site'"):
+    with pytest.raises(AceSiteNotFoundError, match="ACE does not know site 'no_such_site'"):
         ace.fetch_configured_points("no_such_site")
 
 

@@ -61,7 +61,7 @@ def test_sites_and_point_search(client):
 def test_point_search_answers_are_cached_for_the_hot_ttl(tmp_path):
     import time
 
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
 
     site = build_api_site(tmp_path)
     with make_client(site, hot_ttl_s=0.5) as cached:
@@ -542,7 +542,7 @@ def test_same_answers_over_a_postgres_hot_store(api_site, pg_url, tmp_path):
     """The API is backend-agnostic: the site's hot rows copied to PostgreSQL answer the same."""
     from starlette.testclient import TestClient as Client
 
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
     from resources.query import QueryResource
     from vitals.api.app import create_app

@@ -114,7 +114,6 @@ def test_outage_opens_the_shared_breaker_fails_fast_and_recovers(stores, simulat
         requests_per_minute=6000,
         state_dir=str(settings.state_dir),
         page_size=100_000,
-        window_chunk_seconds=0,
         backoff_base_seconds=0.1,
         backoff_max_seconds=0.5,
         breaker_failure_threshold=4,
@@ -191,7 +190,6 @@ def test_rerun_pulls_only_the_sub_windows_not_yet_stored(stores, simulator):
         requests_per_minute=6000,
         state_dir=str(settings.state_dir),
         page_size=1000,
-        window_chunk_seconds=0,
     )
     instance = new_instance([SITE])
     day = TODAY - timedelta(days=50)
@@ -240,7 +238,6 @@ def test_concurrent_partitions_share_one_rate_limit(stores, simulator):
             rate_limit_window_seconds=window,
             state_dir=str(settings.state_dir),
             page_size=page_size,
-            window_chunk_seconds=0,
         )
         return res
 

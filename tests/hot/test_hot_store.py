@@ -321,7 +321,7 @@ def test_full_site_read_split_into_name_ranges_keeps_order(
 
 def test_catalogue_accepts_the_ace_client_points(store: HotStoreResource) -> None:
     """The ACE client's own AcePoint records go straight into the catalogue."""
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
 
     listed = [
         AcePoint(

@@ -18,7 +18,7 @@ def point_names(site: str, count: int) -> list[str]:
 
 
 def catalogue(site: str, count: int):
-    from resources.ace import AcePoint
+    from vitals.ace.client import AcePoint
 
     return [
         AcePoint(

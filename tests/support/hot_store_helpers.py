@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from resources.ace import AcePoint
+from vitals.ace.client import AcePoint
 from vitals.samples import SAMPLE_SCHEMA
 
 DAY_MS = 86_400_000

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from resources.ace import AcePoint
+from vitals.ace.client import AcePoint
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.cold.file import build_cold_table, cold_file_bytes

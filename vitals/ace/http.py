@@ -4,6 +4,25 @@ Why a module of its own: every ACE call (site lists, point pages, timeseries pag
 needs the same discipline, and keeping it apart from the paging logic keeps each
 part small and testable. The API key only ever travels in the ``Authorization``
 header; it is never put in a URL, a log line or an error message.
+
+Why the retry loop is written here and not taken from httpx-retries (0.6.0 weighed):
+the contract is that every *attempt*, not every logical request, takes a slot of the
+shared rate limiter and reports to the shared circuit breaker, that a 2xx whose body
+breaks mid-transfer or does not decode is retried like a 5xx, and that ``Retry-After``
+is capped on its own (``retry_after_max_seconds``, 300 s) apart from the backoff cap
+(60 s). ``RetryTransport`` retries inside the transport, which returns before the body
+is read: a body that breaks in transfer (what 15 MB pages did on the real API) is
+never retried, and a breaker placed in a wrapped transport would have recorded that
+attempt as a success. ``retry_request`` (client level) does retry body errors, but
+runs ``client.send`` itself with no per-attempt hook, so the breaker could only learn
+of a failure through a second transport plus a wrapped response stream; malformed
+bodies would need decoding inside ``validate_response`` and again after it (~0.1 s
+more per 100,000-sample, 13 MB page, measured here); and ``Retry`` caps ``Retry-After`` with the same
+``max_backoff_wait`` as the backoff, so keeping both caps means subclassing it. The
+retry and wait counts that ``FetchStats`` reports are not exposed when the retries
+fail. Those three hooks and a subclass would replace one ~80-line loop that does all
+of it in one place and is covered by tests/ace/test_ace_client_faults.py, so the
+loop stays and the dependency is not added.
 """
 
 from __future__ import annotations
@@ -55,8 +74,8 @@ class CircuitOpenError(AceApiError):
     """ACE failed repeatedly; calls fail fast until the breaker's probe succeeds."""
 
 
-class UnknownSiteError(AceApiError):
-    """ACE answered 404 for a site."""
+class AceSiteNotFoundError(AceApiError):
+    """ACE answered 404 for a site (the query layer's ``UnknownSiteError`` is another)."""
 
 
 class MalformedBodyError(ValueError):
@@ -87,7 +106,7 @@ class RetryPolicy:
         """Seconds to sleep before retry number ``attempt + 1`` (attempt counts from 0)."""
         if retry_after is not None and retry_after > 0:
             return min(retry_after, self.retry_after_max_seconds)
-        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * (2**attempt))
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * (2.0**attempt))
         return ceiling * random.uniform(0.5, 1.0)  # "equal jitter": never zero, never herd
 
 
@@ -254,7 +273,7 @@ class AceRequester:
         if status in (401, 403):
             message = f"ACE {subject}: HTTP {status}, the API key was rejected ({detail})"
         elif status == 404 and site is not None:
-            raise UnknownSiteError(
+            raise AceSiteNotFoundError(
                 f"ACE {subject}: HTTP 404, ACE does not know site {site!r} ({detail})",
                 site=site,
                 window=window,

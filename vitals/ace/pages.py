@@ -2,9 +2,8 @@
 
 Why apart: decoding is the hot path of a pull (a 50-100k-sample page is 8-16 MB of
 JSON) and the place where a malformed answer must be told apart from an empty one.
-JSON is decoded with ``pydantic_core.from_json`` (Rust, installed with Dagster's
-pydantic; ~2x the stdlib with string caching for the repeated point names) and the
-records become Arrow arrays in one pass per column (vitals/ace/parse.py).
+JSON is decoded with ``pydantic_core.from_json`` (Rust, a declared dependency; ~2x
+the stdlib with string caching for the repeated point names) and the records become Arrow arrays in one pass per column (vitals/ace/parse.py).
 """
 
 from __future__ import annotations
@@ -14,29 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from pydantic_core import from_json
 
 from vitals.ace.http import MalformedBodyError
 from vitals.ace.parse import records_to_raw_table
 from vitals.names import InvalidNameError, validate_point_name
 
-try:  # pragma: no cover - exercised whichever way the environment is built
-    from pydantic_core import from_json as _fast_loads
-except ImportError:  # pragma: no cover
-    _fast_loads = None
-
 
 def loads(body: bytes) -> Any:
-    """Decode JSON like the stdlib (NaN/Infinity allowed), fast when possible.
+    """Decode JSON like the stdlib (NaN/Infinity allowed), fast.
 
     The Rust decoder refuses a few things the stdlib accepts (lone surrogate escapes),
     so a refusal is re-checked with the stdlib before a body is called malformed.
     """
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(body, cache_strings=True)
-        except ValueError:
-            pass
-    return json.loads(body)
+    try:
+        return from_json(body, cache_strings=True)
+    except ValueError:
+        return json.loads(body)
 
 
 # ACE's accepted page sizes (CLI choices, ACE_API.md 5.4) and per_page values (2.1).

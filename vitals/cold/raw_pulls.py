@@ -100,8 +100,19 @@ def _read_parsed(data: bytes, *, dictionary_names: bool = False) -> ParsedSample
     return ParsedSamples(table.replace_schema_metadata(None), *counts)
 
 
-def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.Table) -> str:
+def store_raw_pull(
+    cold_store,
+    site: str,
+    start_ms: int,
+    end_ms: int,
+    table: pa.Table,
+    *,
+    parsed: ParsedSamples | None = None,
+) -> str:
     """Write one pull (within a single UTC day) and its parsed cache; return its key.
+
+    ``parsed``: the pull's samples when the caller already has them (``RawPull.to_samples``,
+    built from the times parsed while filtering the window), so they are not parsed again.
 
     The cache is written first: a pull file never exists without everything needed
     to use it, and a cache without its pull is ignored.
@@ -115,7 +126,8 @@ def store_raw_pull(cold_store, site: str, start_ms: int, end_ms: int, table: pa.
             f"raw pull window [{start_ms}, {end_ms}) for site {site!r} crosses the end of {day}"
         )
     key = raw_pull_key(site, day, start_ms, end_ms)
-    cold_store.put_bytes(parsed_key(key), _parsed_bytes(raw_to_samples(table)))
+    samples = parsed if parsed is not None else raw_to_samples(table)
+    cold_store.put_bytes(parsed_key(key), _parsed_bytes(samples))
     cold_store.put_bytes(key, raw_pull_bytes(table))
     return key
 

@@ -20,7 +20,7 @@ from vitals.redact import redact_url
 
 @runtime_checkable
 class AcePointLike(Protocol):
-    """What the hot store needs from ``resources.ace.AcePoint`` (duck-typed)."""
+    """What the hot store needs from ``vitals.ace.client.AcePoint`` (duck-typed)."""
 
     name: str
     point_id: int | None
