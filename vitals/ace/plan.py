@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vitals.windows import check_window
+
 MAX_PAGE_SIZE = 100_000
 PAGES_PER_SUB_WINDOW = 10  # ~1 M samples: "windows of hours worked" on the real API
 FILL_MARGIN = 0.99  # aim a little under whole pages: a sample too many costs a request
@@ -52,8 +54,7 @@ def plan_pull(
     pages_per_window: int = PAGES_PER_SUB_WINDOW,
 ) -> PullPlan:
     """Cut [start_ms, end_ms) into sub-windows of just under ``pages_per_window`` full pages."""
-    if end_ms <= start_ms:
-        raise ValueError(f"pull window [{start_ms}, {end_ms}) is empty")
+    check_window(start_ms, end_ms, subject="ACE pull plan")
     per_hour = expected_samples_per_hour(intervals_s) or 1.0
     span_ms = end_ms - start_ms
     target_samples = page_size * pages_per_window * FILL_MARGIN
