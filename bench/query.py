@@ -43,7 +43,8 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.paths import cold_day_key, rollup_day_key
-from vitals.query.engine import QueryEngine, QueryLimits, ReadStats
+from vitals.query.engine import QueryEngine, ReadStats
+from vitals.query.plan import QueryLimits
 from vitals.query.files import FOOTERS
 from vitals.rollups.day import (
     COLD_CHECKSUM_KEY,

@@ -1,9 +1,9 @@
-"""Query resource: the DuckDB-backed engine over hot store, cold day files and rollups.
+"""Query resource: config fields, and delegation to :class:`vitals.query.engine.QueryEngine`.
 
-Usable from Dagster assets (a ``ConfigurableResource``) and from the HTTP API without
-Dagster (construct it directly: ``QueryResource(hot_store_url=..., cold_store_url=...)``
-or :meth:`QueryResource.from_settings`). Process-wide state (footer cache, DuckDB
-connection, read thread pool) lives in module caches, not in resource fields.
+The engine, its request rules (:mod:`vitals.query.plan`) and its caches live in the
+library; this resource only says where the stores are, for Dagster assets (the HTTP API
+builds its engine from the library directly, ``vitals.api.app``). Process-wide state
+(footer cache, read thread pool) lives in module caches, not in resource fields.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from vitals.config import Settings, load_settings
-from vitals.query.engine import QueryEngine, QueryLimits, QueryPlan
+from resources.cold_store import ColdStoreResource
+from resources.hot_store import HotStoreResource, resolved_setting
+from vitals.query.engine import QueryEngine
+from vitals.query.plan import QueryLimits, QueryPlan
 from vitals.query.types import QueryResult
 from vitals.redact import redact_url
 
@@ -48,26 +51,22 @@ class QueryResource(dg.ConfigurableResource):
         )
 
     def engine(self, *, limits: QueryLimits | None = None) -> QueryEngine:
-        """The engine over this resource's stores (built once per resource instance)."""
-        if limits is not None:
-            return QueryEngine(
-                self._hot(), self._cold(), limits=limits, hot_storage_days=self.hot_storage_days
-            )
-        if self._engine is None:
-            self._engine = QueryEngine(
-                self._hot(), self._cold(), hot_storage_days=self.hot_storage_days
-            )
-        return self._engine
+        """The engine over this resource's stores (built once per resource instance).
 
-    def _hot(self):  # noqa: ANN202 - resource type lives in resources.hot_store
-        from resources.hot_store import HotStoreResource, resolved_setting
-
-        return HotStoreResource(url=resolved_setting(self.hot_store_url, "hot_store_url"))
-
-    def _cold(self):  # noqa: ANN202
-        from resources.cold_store import ColdStoreResource
-
-        return ColdStoreResource(url=self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url)
+        ``hot_store_url`` bound as ``dg.EnvVar`` is resolved here when the resource is
+        used outside a Dagster run.
+        """
+        if limits is None and self._engine is not None:
+            return self._engine
+        engine = QueryEngine(
+            HotStoreResource(url=resolved_setting(self.hot_store_url, "hot_store_url")),
+            ColdStoreResource(url=self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url),
+            limits=limits,
+            hot_storage_days=self.hot_storage_days,
+        )
+        if limits is None:
+            self._engine = engine
+        return engine
 
     def plan(
         self,
@@ -81,7 +80,7 @@ class QueryResource(dg.ConfigurableResource):
         fill: str | None = None,
         max_gap_ms: int | None = None,
     ) -> QueryPlan:
-        """Validate a request without reading data (the API uses it for cache keys)."""
+        """The request checked and resolved, without reading data (:mod:`vitals.query.plan`)."""
         return self.engine().plan(
             site,
             points,
@@ -94,9 +93,7 @@ class QueryResource(dg.ConfigurableResource):
         )
 
     def execute(self, plan: QueryPlan) -> QueryResult:
-        """Run a plan from :meth:`plan` (the API plans first: its cache key is the plan's
-        stored names, so a request is resolved once, not again to be run).
-        """
+        """Run a plan from :meth:`plan` (a request is resolved once, not again to be run)."""
         return self.engine().execute(plan)
 
     def query(

@@ -563,7 +563,7 @@ def test_same_answers_over_a_postgres_hot_store(api_site, pg_url, tmp_path):
     )
     app = create_app(
         settings,
-        QueryResource.from_settings(settings),
+        QueryResource.from_settings(settings).engine(),
         hot_store=pg_hot,
         cold_store=api_site.data.cold,
     )

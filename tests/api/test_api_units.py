@@ -13,12 +13,12 @@ from vitals.api.errors import ApiError, from_query_error
 from vitals.api.openapi import build_openapi
 from vitals.api.params import (
     negotiate_format,
-    parse_aggs,
     parse_duration_ms,
     parse_time,
     query_from_body,
     query_from_params,
 )
+from vitals.query.plan import resolve_aggs
 from vitals.query.types import AmbiguousPointError, QueryLimitError, UnknownSiteError
 
 T = 1_795_651_200_000  # 2026-11-26T00:00:00Z
@@ -64,8 +64,8 @@ def test_durations_aggs_and_formats():
     assert parse_duration_ms("max_gap", "15m") == 900_000
     assert parse_duration_ms("max_gap", 5000) == 5000
     assert parse_duration_ms("max_gap", "2d") == 172_800_000
-    assert parse_aggs(None, "1h") == ("avg",) and parse_aggs(None, "raw") == ()
-    assert parse_aggs(["min", "MAX"], "5m") == ("min", "max")
+    assert resolve_aggs(None, "1h") == ("avg",) and resolve_aggs(None, "raw") == ()
+    assert resolve_aggs(["min", "MAX"], "5m") == ("min", "max")
     assert negotiate_format(None, "text/csv, */*") == "csv"
     assert negotiate_format(None, "application/vnd.apache.arrow.stream") == "arrow"
     assert negotiate_format("json", "text/csv") == "json"

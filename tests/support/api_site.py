@@ -115,16 +115,8 @@ def make_app(
     **kwargs,
 ):
     """A fresh app over the site's real stores and the real query engine."""
-    try:
-        from resources.query import QueryResource
-
-        settings = site.settings(keys=keys, origins=origins)
-        from resources.cold_store import ColdStoreResource  # noqa: F401 - engine needs it
-
-        engine = QueryResource.from_settings(settings)
-    except ImportError:  # resources/cold_store.py not landed yet: same engine, folder store
-        settings = site.settings(keys=keys, origins=origins)
-        engine = site.data.engine()
+    settings = site.settings(keys=keys, origins=origins)
+    engine = site.data.engine()
     return create_app(
         settings, engine, hot_store=site.data.hot, cold_store=site.data.cold, **kwargs
     )

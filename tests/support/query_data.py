@@ -20,7 +20,8 @@ from resources.hot_store import HotStoreResource
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.key_order import merge_last_wins
 from vitals.cold.paths import cold_day_key, rollup_day_key
-from vitals.query.engine import QueryEngine, QueryLimits
+from vitals.query.engine import QueryEngine
+from vitals.query.plan import QueryLimits
 from vitals.query.types import INTERVALS_MS
 from vitals.rollups.day import build_rollup_table, rollup_bytes_from_cold, rollup_file_bytes
 from vitals.samples import SAMPLE_SCHEMA

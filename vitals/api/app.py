@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,13 +22,16 @@ from starlette.responses import Response
 
 from vitals.api.auth import AuthPolicy, CorsPolicy, GuardMiddleware, split_origins
 from vitals.api.cache import DEFAULT_COLD_TTL_S, DEFAULT_HOT_TTL_S, DEFAULT_MAX_BYTES, ResponseCache
-from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response
+from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response, from_query_error
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
 from vitals.api.openapi import build_openapi
 from vitals.api.routes import legacy, ops, v1
-from vitals.api.service import ApiState, PointCatalogue, QueryEngine
+from vitals.api.service import ApiState, PointSearch
+from vitals.api.stores import InterimColdStore, InterimHotStore, open_cold_store, open_hot_store
 from vitals.config import Settings
+from vitals.query.engine import ColdReader, QueryEngine
+from vitals.query.types import QueryError
 
 _LOG = logging.getLogger("vitals.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -38,12 +41,16 @@ _METHOD_ORDER = {
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
+    """An :class:`ApiError` (or a plan's ``QueryError``) as the JSON error answer."""
+    if isinstance(exc, QueryError):
+        exc = from_query_error(exc)
     assert isinstance(exc, ApiError)
     request.scope.setdefault("state", {})[ERROR_CODE_STATE] = exc.code
     return error_response(exc.status, exc.code, exc.detail)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 / 405 / 413 in the API's JSON shape, ``Allow`` in a stable order."""
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     code = _HTTP_CODES.get(status, "http_error")
@@ -66,26 +73,23 @@ def _ordered_methods(allow: str) -> str:
     return ", ".join(sorted(methods, key=lambda m: (_METHOD_ORDER.get(m, len(_METHOD_ORDER)), m)))
 
 
-def default_backends(settings: Settings) -> tuple[QueryEngine, PointCatalogue, Any]:
-    """The real query engine, hot store and cold store on the configured locations."""
-    from resources.cold_store import ColdStoreResource
-    from resources.hot_store import HotStoreResource
-    from resources.query import QueryResource
-
-    query = QueryResource.from_settings(settings)
-    hot_store = HotStoreResource(url=settings.hot_store)
-    cold_store = ColdStoreResource(
-        url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url
+def default_stores(settings: Settings) -> tuple[InterimHotStore, InterimColdStore]:
+    """The hot and cold stores at the configured locations."""
+    hot = open_hot_store(settings.hot_store)
+    cold = open_cold_store(
+        settings.cold_store,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        cache_dir=settings.data_dir / "cache" / "cold",
     )
-    return query, hot_store, cold_store
+    return hot, cold
 
 
 def create_app(
     settings: Settings,
-    query_resource: QueryEngine | None = None,
+    engine: QueryEngine | None = None,
     *,
-    hot_store: PointCatalogue | None = None,
-    cold_store: Any = None,
+    hot_store: PointSearch | None = None,
+    cold_store: ColdReader | None = None,
     allow_anonymous: bool = False,
     cache_max_bytes: int = DEFAULT_MAX_BYTES,
     hot_ttl_s: float = DEFAULT_HOT_TTL_S,
@@ -96,21 +100,27 @@ def create_app(
 ) -> Starlette:
     """The query API over ``settings``' stores (or the given engine and stores).
 
+    Stores not given are opened from ``settings`` (:mod:`vitals.api.stores`); with no
+    ``engine`` the query engine reads those stores.
+
     ``allow_anonymous`` serves every client when no API key is configured (the
     ``--insecure-no-auth`` flag); otherwise a keyless API answers loopback clients only.
     ``engine_slots`` bounds concurrent engine queries (cache hits never wait for a slot).
     """
     if engine_slots < 1:
         raise ValueError(f"engine_slots must be >= 1, got {engine_slots}")
-    if query_resource is None or hot_store is None or cold_store is None:
-        default_query, default_hot, default_cold = default_backends(settings)
-        query_resource = query_resource or default_query
-        hot_store = hot_store or default_hot
+    if hot_store is None or cold_store is None or engine is None:
+        default_hot, default_cold = default_stores(settings)
         cold_store = cold_store if cold_store is not None else default_cold
+        if engine is None:
+            engine = QueryEngine(
+                default_hot, cold_store, hot_storage_days=settings.hot_storage_days
+            )
+        hot_store = hot_store if hot_store is not None else default_hot
     metrics = ApiMetrics()
     state = ApiState(
         settings=settings,
-        query=query_resource,
+        engine=engine,
         hot_store=hot_store,
         cold_store=cold_store,
         cache=ResponseCache(max_bytes=cache_max_bytes),
@@ -129,7 +139,11 @@ def create_app(
             Middleware(GuardMiddleware, auth=state.auth, cors=state.cors),
             Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes),
         ],
-        exception_handlers={ApiError: _on_api_error, HTTPException: _on_http_error},
+        exception_handlers={
+            ApiError: _on_api_error,
+            QueryError: _on_api_error,
+            HTTPException: _on_http_error,
+        },
         lifespan=_warm_up(cold_store),
     )
     app.state.vitals = state
@@ -137,7 +151,7 @@ def create_app(
     return app
 
 
-def _warm_up(cold_store: Any):
+def _warm_up(cold_store: ColdReader) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Lifespan: parse month rollup footers in a background thread (never delays start-up)."""
 
     @contextlib.asynccontextmanager
@@ -151,11 +165,10 @@ def _warm_up(cold_store: Any):
                 _LOG.info(
                     "warmed %d month rollup footers in %.2f s", count, time.perf_counter() - began
                 )
-            except Exception as exc:
+            except Exception as exc:  # a warm-up is an optimisation: never fail start-up
                 _LOG.warning("month rollup warm-up skipped: %s", exc)
 
-        if hasattr(cold_store, "list_keys") and hasattr(cold_store, "local_copy"):
-            threading.Thread(target=warm, name="vitals-warm-up", daemon=True).start()
+        threading.Thread(target=warm, name="vitals-warm-up", daemon=True).start()
         yield
 
     return lifespan

@@ -1,28 +1,28 @@
-"""The OpenAPI 3.1 document served at ``/openapi.json`` (validated in the tests)."""
+"""The OpenAPI 3.1 document served at ``/openapi.json``, built from the contract models.
+
+Request parameters and the POST body come from :mod:`vitals.api.contract` (the models
+the API validates with); this module adds the answers, error statuses and security,
+which no request model describes. The tests validate it with openapi-spec-validator.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from vitals.api.params import ARROW_MEDIA_TYPE, FILLS, FORMATS, INTERVALS
-from vitals.api.routes.legacy import LEGACY_INTERVALS, LEGACY_MAX_RANGE_DAYS
-from vitals.names import MAX_NAME_LENGTH
-from vitals.query.types import AGGREGATES, MAX_POINTS_PER_REQUEST
+from pydantic import BaseModel
 
-_TIME = {
-    "oneOf": [
-        {"type": "integer", "description": "epoch milliseconds (UTC)"},
-        {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 64,
-            "description": "ISO 8601; no offset means UTC",
-        },
-    ]
-}
-# Site and point names: vitals.names refuses empty and longer names with a 400.
+from vitals.api.contract import (
+    ARROW_MEDIA_TYPE,
+    LegacyParams,
+    PointSearchParams,
+    TimeseriesBody,
+    TimeseriesParams,
+)
+from vitals.names import MAX_NAME_LENGTH
+from vitals.query.plan import INTERVALS
+from vitals.query.types import AGGREGATES
+
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
-_POINT_LIST = {"type": "array", "items": _NAME, "minItems": 1, "maxItems": MAX_POINTS_PER_REQUEST}
 _ERROR_CODES = {
     "400": "Malformed input (the detail names the parameter and value)",
     "401": "Missing or unknown API key",
@@ -49,59 +49,46 @@ def _errors(*codes: str) -> dict[str, Any]:
     }
 
 
-def _param(
-    name: str,
-    description: str,
-    schema: dict[str, Any],
-    *,
-    required: bool = False,
-    where: str = "query",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": required,
-        "description": description,
-        "schema": schema,
-        **extra,
+def _plain(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property schema as a parameter's: no title, and optional means absent, not null."""
+    schema = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    options = schema.pop("anyOf", None)
+    if options is not None:
+        kept = [option for option in options if option != {"type": "null"}]
+        schema.pop("default", None)
+        schema = {**kept[0], **schema} if len(kept) == 1 else {"anyOf": kept, **schema}
+    return schema
+
+
+def query_parameters(model: type[BaseModel], where: str = "query") -> list[dict[str, Any]]:
+    """OpenAPI parameters of a contract model: names, required, descriptions, schemas."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": where,
+            "required": name in required,
+            "description": prop.get("description", ""),
+            "schema": _plain(prop),
+        }
+        if parameter["schema"].get("type") == "array":
+            parameter.update(style="form", explode=True)
+        parameters.append(parameter)
+    return parameters
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A contract model as a component schema (titles dropped: the component names it)."""
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    schema["properties"] = {
+        name: {k: v for k, v in prop.items() if k != "title"}
+        for name, prop in schema["properties"].items()
     }
+    return schema
 
-
-_TS_PARAMS = [
-    _param("site", "Site name", _NAME, required=True),
-    _param(
-        "points",
-        f"Point name (repeat for several; at most {MAX_POINTS_PER_REQUEST}); any casing",
-        _POINT_LIST,
-        required=True,
-        style="form",
-        explode=True,
-    ),
-    _param("start", "Range start, inclusive", _TIME, required=True),
-    _param("end", "Range end, exclusive", _TIME, required=True),
-    _param(
-        "interval",
-        "Downsampling interval (default raw; auto picks <= 2000 buckets)",
-        {"type": "string", "enum": list(INTERVALS), "default": "raw"},
-    ),
-    _param(
-        "agg",
-        "Comma-separated aggregates for downsampled intervals (default avg)",
-        {"type": "string", "example": "avg,min,max"},
-    ),
-    _param("fill", "Fill empty buckets", {"type": "string", "enum": list(FILLS)}),
-    _param(
-        "max_gap",
-        "Longest gap a fill bridges: 30s, 15m, 2h, 1d or milliseconds",
-        {"type": "string"},
-    ),
-    _param(
-        "format",
-        "Answer format (else the Accept header decides)",
-        {"type": "string", "enum": list(FORMATS), "default": "json"},
-    ),
-]
 
 _TS_RESPONSES = {
     "200": {
@@ -164,27 +151,6 @@ _SCHEMAS: dict[str, Any] = {
             "series": {"type": "array", "items": _ref("Series")},
         },
     },
-    "TimeseriesRequest": {
-        "type": "object",
-        "required": ["site", "points", "start", "end"],
-        "additionalProperties": False,
-        "properties": {
-            "site": _NAME,
-            "points": _POINT_LIST,
-            "start": _TIME,
-            "end": _TIME,
-            "interval": {"type": "string", "enum": list(INTERVALS)},
-            "agg": {
-                "oneOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"type": "string", "enum": list(AGGREGATES)}},
-                ]
-            },
-            "fill": {"type": "string", "enum": list(FILLS)},
-            "max_gap": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-            "format": {"type": "string", "enum": list(FORMATS)},
-        },
-    },
     "LegacyAnswer": {
         "type": "object",
         "required": ["site_name", "point_names", "samples", "metadata"],
@@ -227,7 +193,7 @@ _SCHEMAS: dict[str, Any] = {
 
 def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
     """The document: every route, its parameters, answers and error shapes."""
-    legacy_intervals = sorted({*LEGACY_INTERVALS, *INTERVALS})
+    schemas = {**_SCHEMAS, "TimeseriesRequest": body_schema(TimeseriesBody)}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -237,7 +203,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             "half-open [start, end) in UTC; times are ISO 8601 or epoch milliseconds.",
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -275,13 +241,14 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                     "summary": "Search a site's points by name (case-insensitive substring)",
                     "operationId": "listPoints",
                     "parameters": [
-                        _param("site", "Site name", _NAME, required=True, where="path"),
-                        _param("q", "Substring to find, any casing", {"type": "string"}),
-                        _param(
-                            "limit",
-                            "Most points to list",
-                            {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
-                        ),
+                        {
+                            "name": "site",
+                            "in": "path",
+                            "required": True,
+                            "description": "Site name",
+                            "schema": _NAME,
+                        },
+                        *query_parameters(PointSearchParams),
                     ],
                     "responses": {
                         "200": {
@@ -317,7 +284,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                 "get": {
                     "summary": "Time series for points over a range",
                     "operationId": "getTimeseries",
-                    "parameters": _TS_PARAMS,
+                    "parameters": query_parameters(TimeseriesParams),
                     "responses": _TS_RESPONSES,
                 },
                 "post": {
@@ -352,27 +319,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                 "get": {
                     "summary": "Earlier front end's endpoint (drop-in); interval downsamples with avg",
                     "operationId": "legacyQuery",
-                    "parameters": [
-                        _param("site_name", "Site name", _NAME, required=True),
-                        _param(
-                            "point_names",
-                            "Comma-separated point names (split on every comma)",
-                            {"type": "string", "minLength": 1},
-                            required=True,
-                        ),
-                        _param("start_time", "Range start, inclusive", _TIME, required=True),
-                        _param(
-                            "end_time",
-                            f"Range end, exclusive (at most {LEGACY_MAX_RANGE_DAYS} days)",
-                            _TIME,
-                            required=True,
-                        ),
-                        _param(
-                            "interval",
-                            "Averaging interval; absent = raw up to 31 days, else auto",
-                            {"type": "string", "enum": legacy_intervals},
-                        ),
-                    ],
+                    "parameters": query_parameters(LegacyParams),
                     "responses": {
                         "200": {
                             "description": "Samples",

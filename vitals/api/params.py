@@ -1,57 +1,60 @@
-"""Parse and validate time-series requests before anything reaches the engine.
+"""HTTP strings to the plan's inputs: times, durations, lists, formats and field shapes.
 
-Query strings and JSON bodies are untrusted: every field is checked for type, range
-and duplicates here, and every refusal names the parameter and the bad value. The
-result is a frozen :class:`TimeseriesQuery` the routes hand to the query engine.
+Query strings and JSON bodies are untrusted. Their shape (which fields, required or
+not, JSON types) is checked against the models of :mod:`vitals.api.contract`; their
+text is parsed here (ISO 8601 or epoch-ms times, ``15m`` durations, comma lists). What
+the values may be (names, window, vocabulary, limits) is the plan's to decide
+(:func:`vitals.query.plan.build_plan`), so no request rule is written twice. Every
+refusal names the parameter and the bad value.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, get_origin
 
-from vitals.api.errors import bad_request, limit_exceeded, truncate
-from vitals.names import InvalidNameError, validate_point_name, validate_site_name
-from vitals.query.types import (
-    AGGREGATES,
-    INTERVALS_MS,
-    MAX_AGG_RANGE_DAYS,
-    MAX_POINTS_PER_REQUEST,
-    MAX_RAW_RANGE_DAYS,
+from pydantic import BaseModel, ValidationError
+
+from vitals.api.contract import (
+    ARROW_MEDIA_TYPE,
+    FORMATS,
+    LEGACY_INTERVALS,
+    LEGACY_MAX_RANGE_DAYS,
+    MAX_TIME_TEXT,
+    LegacyParams,
+    TimeseriesBody,
+    TimeseriesParams,
 )
+from vitals.api.errors import bad_request, limit_exceeded, truncate
+from vitals.query.types import MAX_RAW_RANGE_DAYS
 from vitals.samples import MS_PER_DAY, BadTimestampError, parse_ts_ms
 
-INTERVALS = ("raw", *INTERVALS_MS, "auto")
-FILLS = ("previous", "linear")
-FORMATS = ("json", "csv", "arrow")
-ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 # Building telemetry before 2000 does not exist; a smaller number is usually epoch
 # *seconds* sent by mistake, which we refuse rather than silently read as 1970.
 MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
-_MAX_TIME_TEXT = 64
 _INT_RE = re.compile(r"^-?[0-9]{1,16}$")
 # re.ASCII: a bare \d also matches fullwidth and other scripts' digits, which int()
 # then reads as numbers (and "²" matches isdigit() yet int() refuses it).
 _OFFSET_RE = re.compile(r"[T ]\d{2}(?::?\d{2})*(?:[.,]\d+)?\s*([+-])(\d{2}):?(\d{2})?$", re.ASCII)
 _DURATION_RE = re.compile(r"^(\d{1,9})(ms|s|m|h|d)$", re.ASCII)
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": MS_PER_DAY}
-V1_FIELDS = frozenset(
-    {"site", "points", "start", "end", "interval", "agg", "fill", "max_gap", "format"}
-)
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class TimeseriesQuery:
-    """A validated time-series request: what the engine is asked and how to answer."""
+class ParsedRequest:
+    """A time-series request as the plan's inputs, plus how to answer it."""
 
     site: str
     points: tuple[str, ...]
     start_ms: int
     end_ms: int
     interval: str
-    aggs: tuple[str, ...]
+    aggs: tuple[str, ...] | None  # None: the plan's default
     fill: str | None = None
     max_gap_ms: int | None = None
     format: str = "json"
@@ -65,7 +68,7 @@ def parse_time(name: str, raw: object) -> int:
         value = raw
     elif isinstance(raw, str):
         text = raw.strip()
-        if not text or len(text) > _MAX_TIME_TEXT or not text.isascii():
+        if not text or len(text) > MAX_TIME_TEXT or not text.isascii():
             raise bad_request(f"{name} must be ISO 8601 or epoch milliseconds, got {truncate(raw)}")
         offset = _OFFSET_RE.search(text)
         if offset and (int(offset.group(2)) > 14 or int(offset.group(3) or 0) > 59):
@@ -91,136 +94,25 @@ def parse_time(name: str, raw: object) -> int:
     return value
 
 
-def parse_range(start_raw: object, end_raw: object) -> tuple[int, int]:
-    """A half-open [start, end) window; start must be before end."""
-    start_ms = parse_time("start", start_raw)
-    end_ms = parse_time("end", end_raw)
-    if start_ms >= end_ms:
-        raise bad_request(
-            f"start ({start_ms}) must be before end ({end_ms}); ranges are [start, end)"
-        )
-    return start_ms, end_ms
-
-
-def parse_interval(raw: object) -> str:
-    """One of raw, 1m, 5m, 15m, 1h, 1d, auto."""
-    if raw is None:
-        return "raw"
-    if not isinstance(raw, str) or raw.strip().lower() not in INTERVALS:
-        raise bad_request(f"interval {truncate(raw)} is not one of {', '.join(INTERVALS)}")
-    return raw.strip().lower()
-
-
-def parse_aggs(raw: object, interval: str) -> tuple[str, ...]:
-    """Aggregates for downsampled intervals (default avg); none for raw."""
-    if raw is None or raw == "" or raw == []:
-        return () if interval == "raw" else ("avg",)
-    items: list[object]
-    if isinstance(raw, str):
-        items = list(raw.split(","))
-    elif isinstance(raw, list):
-        items = []
-        for item in raw:
-            items.extend(item.split(",") if isinstance(item, str) else [item])
-    else:
-        raise bad_request(f"agg must be a comma-separated string or a list, got {truncate(raw)}")
-    aggs: list[str] = []
-    for item in items:
-        if not isinstance(item, str) or item.strip().lower() not in AGGREGATES:
-            raise bad_request(f"agg {truncate(item)} is not one of {', '.join(AGGREGATES)}")
-        agg = item.strip().lower()
-        if agg in aggs:
-            raise bad_request(f"agg {agg!r} is listed twice")
-        aggs.append(agg)
-    if interval == "raw":
-        raise bad_request("agg needs a downsampling interval (1m, 5m, 15m, 1h, 1d or auto)")
-    return tuple(aggs)
-
-
 def parse_duration_ms(name: str, raw: object) -> int:
-    """A positive duration: ``30s``, ``15m``, ``2h``, ``1d`` or an integer of milliseconds."""
+    """Milliseconds from ``30s``, ``15m``, ``2h``, ``1d`` or an integer of milliseconds."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str) and _INT_RE.match(raw.strip()):
-        value = int(raw.strip())
-    elif isinstance(raw, str) and (match := _DURATION_RE.match(raw.strip().lower())):
-        value = int(match.group(1)) * _DURATION_MS[match.group(2)]
-    else:
-        raise bad_request(
-            f"{name} {truncate(raw)} is not a duration like 30s, 15m, 2h, 1d or milliseconds"
-        )
-    if value <= 0 or value > MAX_AGG_RANGE_DAYS * MS_PER_DAY:
-        raise bad_request(
-            f"{name} {truncate(raw)} must be between 1 ms and {MAX_AGG_RANGE_DAYS} days"
-        )
-    return value
+        return raw
+    if isinstance(raw, str) and _INT_RE.match(raw.strip()):
+        return int(raw.strip())
+    if isinstance(raw, str) and (match := _DURATION_RE.match(raw.strip().lower())):
+        return int(match.group(1)) * _DURATION_MS[match.group(2)]
+    raise bad_request(
+        f"{name} {truncate(raw)} is not a duration like 30s, 15m, 2h, 1d or milliseconds"
+    )
 
 
-def parse_fill(
-    fill_raw: object, max_gap_raw: object, interval: str
-) -> tuple[str | None, int | None]:
-    """Gap filling for downsampled series; ``max_gap`` bounds how far a fill reaches."""
-    if fill_raw is None or fill_raw == "":
-        if max_gap_raw is not None:
-            raise bad_request("max_gap needs fill=previous or fill=linear")
-        return None, None
-    if not isinstance(fill_raw, str) or fill_raw.strip().lower() not in FILLS:
-        raise bad_request(f"fill {truncate(fill_raw)} is not one of {', '.join(FILLS)}")
-    if interval == "raw":
-        raise bad_request("fill needs a downsampling interval (1m, 5m, 15m, 1h, 1d or auto)")
-    max_gap = None if max_gap_raw is None else parse_duration_ms("max_gap", max_gap_raw)
-    return fill_raw.strip().lower(), max_gap
-
-
-def parse_site(raw: object, name: str = "site") -> str:
-    """A site name that is safe as a path segment (vitals.names rules)."""
-    if raw is None or raw == "":
-        raise bad_request(f"{name} is required")
-    try:
-        return validate_site_name(raw)
-    except InvalidNameError as exc:
-        raise bad_request(f"{name}: {exc}") from exc
-
-
-def parse_points(
-    raw: Iterable[object], *, name: str = "points", dedupe: bool = False
-) -> tuple[str, ...]:
-    """Validated point names in request order; at most MAX_POINTS_PER_REQUEST.
-
-    ``dedupe`` drops repeated names (the legacy endpoint did); otherwise a repeat is a
-    400 so a client bug does not silently double a series.
-    """
-    points: list[str] = []
-    seen: set[str] = set()
-    for item in raw:
-        try:
-            point = validate_point_name(item)
-        except InvalidNameError as exc:
-            raise bad_request(f"{name}: {exc}") from exc
-        if point in seen:
-            if dedupe:
-                continue
-            raise bad_request(f"{name}: point {truncate(point)} is listed twice")
-        seen.add(point)
-        points.append(point)
-        if len(points) > MAX_POINTS_PER_REQUEST:
-            raise limit_exceeded(
-                f"{name}: more than {MAX_POINTS_PER_REQUEST} points in one request"
-            )
-    if not points:
-        raise bad_request(f"{name} is required: give at least one point name")
-    return tuple(points)
-
-
-def check_range_limit(start_ms: int, end_ms: int, interval: str) -> None:
-    """Raw answers span at most MAX_RAW_RANGE_DAYS, aggregated ones MAX_AGG_RANGE_DAYS."""
-    days = (end_ms - start_ms) / MS_PER_DAY
-    limit = MAX_RAW_RANGE_DAYS if interval == "raw" else MAX_AGG_RANGE_DAYS
-    if days > limit:
-        hint = "; ask for interval=auto or 1h" if interval == "raw" else ""
-        raise limit_exceeded(
-            f"range of {days:.1f} days exceeds {limit} days for interval={interval}{hint}"
-        )
+def split_aggs(raw: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``avg,max`` (or a list of such strings) as items; absent or empty means the default."""
+    if raw is None or raw == "" or raw == []:
+        return None
+    items = [raw] if isinstance(raw, str) else list(raw)
+    return tuple(part for item in items for part in item.split(","))
 
 
 def negotiate_format(explicit: object, accept: str | None) -> str:
@@ -245,59 +137,110 @@ def single(params: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def reject_unknown(keys: Iterable[str], allowed: frozenset[str]) -> None:
+def reject_unknown(keys: Iterable[str], allowed: Iterable[str]) -> None:
     """Unknown parameters are a 400 so a typo (``point=``) does not silently drop input."""
-    unknown = sorted({key for key in keys if key not in allowed})
+    known = frozenset(allowed)
+    unknown = sorted({key for key in keys if key not in known})
     if unknown:
         raise bad_request(
             f"unknown parameter(s) {', '.join(truncate(k, 60) for k in unknown[:5])}; "
-            f"allowed: {', '.join(sorted(allowed))}"
+            f"allowed: {', '.join(sorted(known))}"
         )
 
 
-def build_query(
-    fields: Mapping[str, object], points: Iterable[object], accept: str | None
-) -> TimeseriesQuery:
-    """Validate one v1 request (query string or JSON body, already split into fields)."""
-    site = parse_site(fields.get("site"))
-    point_names = parse_points(points)
-    if fields.get("start") is None or fields.get("end") is None:
-        raise bad_request("start and end are required (ISO 8601 or epoch milliseconds)")
-    start_ms, end_ms = parse_range(fields.get("start"), fields.get("end"))
-    interval = parse_interval(fields.get("interval"))
-    aggs = parse_aggs(fields.get("agg"), interval)
-    fill, max_gap_ms = parse_fill(fields.get("fill"), fields.get("max_gap"), interval)
-    check_range_limit(start_ms, end_ms, interval)
-    return TimeseriesQuery(
-        site=site,
-        points=point_names,
-        start_ms=start_ms,
-        end_ms=end_ms,
+def validated(model: type[Model], data: object) -> Model:
+    """``data`` checked against a contract model; the first problem becomes a 400."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        ).lstrip(".")
+        if error["type"] == "missing":
+            raise bad_request(f"{where} is required") from None
+        raise bad_request(
+            f"{where or 'request'}: {error['msg']}, got {truncate(error['input'])}"
+        ) from None
+
+
+def query_fields(
+    model: type[BaseModel], params: Sequence[tuple[str, str]], *, strict: bool = True
+) -> dict[str, object]:
+    """A query string as a model's input: list fields collect repeats, others appear once.
+
+    ``strict`` refuses parameters the model does not declare.
+    """
+    if strict:
+        reject_unknown((key for key, _ in params), model.model_fields)
+    fields: dict[str, object] = {}
+    for name, info in model.model_fields.items():
+        if get_origin(info.annotation) is list:
+            values = [value for key, value in params if key == name]
+            if values:
+                fields[name] = values
+        elif (value := single(params, name)) is not None:
+            fields[name] = value
+    return fields
+
+
+def _request(
+    fields: TimeseriesParams | TimeseriesBody,
+    aggs: tuple[str, ...] | None,
+    max_gap: str | int | None,
+    accept: str | None,
+) -> ParsedRequest:
+    interval = fields.interval if fields.interval is not None else "raw"
+    if aggs is not None and interval.strip().lower() == "raw":
+        # The library ignores aggregates of raw answers; a client sending them is confused.
+        raise bad_request("agg needs a downsampling interval (1m, 5m, 15m, 1h, 1d or auto)")
+    return ParsedRequest(
+        site=fields.site,
+        points=tuple(fields.points),
+        start_ms=parse_time("start", fields.start),
+        end_ms=parse_time("end", fields.end),
         interval=interval,
         aggs=aggs,
-        fill=fill,
-        max_gap_ms=max_gap_ms,
-        format=negotiate_format(fields.get("format"), accept),
+        fill=fields.fill or None,
+        max_gap_ms=None if max_gap is None else parse_duration_ms("max_gap", max_gap),
+        format=negotiate_format(fields.format, accept),
     )
 
 
-def query_from_params(params: Sequence[tuple[str, str]], accept: str | None) -> TimeseriesQuery:
+def query_from_params(params: Sequence[tuple[str, str]], accept: str | None) -> ParsedRequest:
     """``GET /v1/timeseries``: ``points`` repeats; every other parameter appears once."""
-    reject_unknown((key for key, _ in params), V1_FIELDS)
-    fields = {name: single(params, name) for name in V1_FIELDS - {"points"}}
-    points = [value for key, value in params if key == "points"]
-    return build_query(fields, points, accept)
+    fields = validated(TimeseriesParams, query_fields(TimeseriesParams, params))
+    return _request(fields, split_aggs(fields.agg), fields.max_gap, accept)
 
 
-def query_from_body(body: object, accept: str | None) -> TimeseriesQuery:
+def query_from_body(body: object, accept: str | None) -> ParsedRequest:
     """``POST /v1/timeseries``: the same fields as a JSON object; ``points`` is a list."""
     if not isinstance(body, dict):
         raise bad_request(f"request body must be a JSON object, got {type(body).__name__}")
-    reject_unknown(body.keys(), V1_FIELDS)
-    points = body.get("points")
-    if not isinstance(points, list):
-        raise bad_request(f"points must be a list of point names, got {truncate(points)}")
-    for key in ("site", "interval", "fill", "format"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise bad_request(f"{key} must be a string, got {truncate(body[key])}")
-    return build_query(body, points, accept)
+    reject_unknown(body.keys(), TimeseriesBody.model_fields)
+    fields = validated(TimeseriesBody, body)
+    return _request(fields, split_aggs(fields.agg), fields.max_gap, accept)
+
+
+def query_from_legacy(params: Sequence[tuple[str, str]]) -> ParsedRequest:
+    """``GET /timeseries/query``: the old names; a point list split on every comma.
+
+    With no ``interval`` the answer is raw up to 31 days and ``auto`` beyond; repeated
+    names are dropped (the old endpoint did); the range is at most 365 days.
+    """
+    fields = validated(LegacyParams, query_fields(LegacyParams, params, strict=False))
+    points = tuple(
+        dict.fromkeys(p.strip() for p in fields.point_names.split(",") if p.strip())
+    )
+    if not points:
+        raise bad_request("point_names is required (comma-separated)")
+    start_ms = parse_time("start_time", fields.start_time)
+    end_ms = parse_time("end_time", fields.end_time)
+    if end_ms - start_ms > LEGACY_MAX_RANGE_DAYS * MS_PER_DAY:
+        raise limit_exceeded(f"time range exceeds maximum of {LEGACY_MAX_RANGE_DAYS} days")
+    if not fields.interval:
+        interval = "raw" if end_ms - start_ms <= MAX_RAW_RANGE_DAYS * MS_PER_DAY else "auto"
+    else:
+        interval = LEGACY_INTERVALS.get(fields.interval.strip().lower(), fields.interval)
+    return ParsedRequest(fields.site_name, points, start_ms, end_ms, interval, None)
+

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 
-from vitals.api.params import ARROW_MEDIA_TYPE
+from vitals.api.contract import ARROW_MEDIA_TYPE
 from vitals.names import fold_name
 from vitals.query.types import QueryResult, SeriesResult
 

@@ -4,17 +4,18 @@ The query engine is blocking (DuckDB, SQL), so it runs in Starlette's threadpool
 the event loop keeps answering other requests. Each answer is rendered once and kept
 in the response cache under the SHA-256 of its normalised query, whose points are the
 *stored* names the request resolved to: names differing only in case can be distinct
-points (DESIGN.md invariant 6), so folding them in the key would mix their answers.
+points (docs/design.md invariant 6), so folding them in the key would mix their answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,32 +23,32 @@ from starlette.responses import Response
 
 from vitals.api.auth import AuthPolicy, CorsPolicy
 from vitals.api.cache import CachedResponse, ResponseCache, cache_key, ttl_for_range
-from vitals.api.errors import from_query_error, limit_exceeded
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import TIER_STATE
-from vitals.api.params import TimeseriesQuery
+from vitals.api.params import ParsedRequest
 from vitals.config import Settings
-from vitals.query.engine import QueryPlan
-from vitals.query.types import MAX_SAMPLES_PER_RESPONSE, QueryError, QueryResult
+from vitals.hot.base import PointRecord
+from vitals.query.engine import ColdReader, QueryEngine
+from vitals.query.plan import QueryPlan
+from vitals.query.types import QueryResult
 
 
-class QueryEngine(Protocol):
-    """What the API needs from ``resources.query.QueryResource``."""
+class PointSearch(Protocol):
+    """What the point routes and the health check need from the hot store."""
 
-    def plan(
-        self, site: str, points: Sequence[str], start_ms: int, end_ms: int, **options: Any
-    ) -> QueryPlan: ...
-    def execute(self, plan: QueryPlan) -> QueryResult: ...
+    def list_sites(self) -> list[str]:
+        """Sites with a catalogue."""
+        ...
 
-
-class PointCatalogue(Protocol):
-    """What the API needs from ``resources.hot_store.HotStoreResource``."""
-
-    def list_sites(self) -> list[str]: ...
     def list_points(
         self, site: str, q: str | None = None, limit: int | None = None
-    ) -> list[Any]: ...
-    def schema_version(self) -> int: ...
+    ) -> list[PointRecord]:
+        """Points of a site by name; ``q`` a case-insensitive substring."""
+        ...
+
+    def schema_version(self) -> int:
+        """The store's schema version (a cheap liveness probe)."""
+        ...
 
 
 @dataclass
@@ -55,9 +56,9 @@ class ApiState:
     """Everything a request handler needs, built once per app."""
 
     settings: Settings
-    query: QueryEngine
-    hot_store: PointCatalogue
-    cold_store: Any
+    engine: QueryEngine
+    hot_store: PointSearch
+    cold_store: ColdReader
     cache: ResponseCache
     metrics: ApiMetrics
     auth: AuthPolicy
@@ -71,13 +72,16 @@ class ApiState:
     _slots: asyncio.Semaphore | None = field(default=None, repr=False)
 
     def engine_semaphore(self) -> asyncio.Semaphore:
+        """The engine slots (made on first use, inside the event loop)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.engine_slots)
         return self._slots
 
 
 def api_state(request: Request) -> ApiState:
-    return request.app.state.vitals
+    """The app's :class:`ApiState` (set by ``create_app``)."""
+    state: ApiState = request.app.state.vitals
+    return state
 
 
 Renderer = Callable[[QueryResult, QueryPlan], tuple[bytes, str]]
@@ -86,7 +90,7 @@ Finisher = Callable[[CachedResponse, float, bool], bytes]
 
 async def answer_timeseries(
     request: Request,
-    query: TimeseriesQuery,
+    query: ParsedRequest,
     *,
     kind: str,
     render: Renderer,
@@ -123,7 +127,7 @@ async def answer_timeseries(
     request.scope.setdefault("state", {})[TIER_STATE] = "cache" if hit else tier_label(entry.tiers)
     metrics = state.metrics
     (metrics.cache_hits if hit else metrics.cache_misses).inc()
-    metrics.samples_returned.labels(route=request.scope["route"].path).inc(entry.samples)
+    metrics.samples_returned.labels(route=str(request.scope["route"].path)).inc(entry.samples)
     metrics.cache_bytes.set(state.cache.total_bytes)
     metrics.cache_entries.set(len(state.cache))
     body = finish(entry, elapsed_ms, hit) if finish else entry.body
@@ -164,38 +168,31 @@ def tier_label(tiers: Sequence[str]) -> str:
     return "+".join(sorted(set(tiers))) or "none"
 
 
-async def _plan(state: ApiState, query: TimeseriesQuery) -> QueryPlan:
-    """The engine's plan: names resolved to stored points (outside the engine slots, so
-    a cache hit never waits for one).
+async def _plan(state: ApiState, query: ParsedRequest) -> QueryPlan:
+    """The plan: every request rule checked, names resolved to stored points.
+
+    Runs outside the engine slots, so a cache hit never waits for one; a refusal is a
+    ``QueryError`` the app answers with its status.
     """
-    try:
-        return await run_in_threadpool(
-            state.query.plan,
+    return await run_in_threadpool(
+        functools.partial(
+            state.engine.plan,
             query.site,
             list(query.points),
             query.start_ms,
             query.end_ms,
             interval=query.interval,
-            aggs=query.aggs or ("avg",),
+            aggs=query.aggs,
             fill=query.fill,
             max_gap_ms=query.max_gap_ms,
         )
-    except QueryError as exc:
-        raise from_query_error(exc) from exc
+    )
 
 
 async def _run_engine(state: ApiState, plan: QueryPlan) -> QueryResult:
-    try:
-        async with state.engine_semaphore():
-            result = await run_in_threadpool(state.query.execute, plan)
-    except QueryError as exc:
-        raise from_query_error(exc) from exc
-    if result.samples > MAX_SAMPLES_PER_RESPONSE:
-        raise limit_exceeded(
-            f"answer holds {result.samples} values, over the limit of {MAX_SAMPLES_PER_RESPONSE}; "
-            "narrow the range, list fewer points or ask for a coarser interval"
-        )
-    return result
+    """Run a plan in an engine slot (the engine enforces the sample limit)."""
+    async with state.engine_semaphore():
+        return await run_in_threadpool(state.engine.execute, plan)
 
 
 def _key_parts(

@@ -1,41 +1,38 @@
-"""The query engine: validate a request, read both tiers (and rollups), merge, aggregate.
+"""The query engine: read both tiers (and rollups) for a plan, merge, aggregate.
 
-Correctness first (DESIGN.md invariant 4): for every UTC day in the range the engine reads
-the cold file if one exists AND the hot rows for the whole range, whatever
+Correctness first (docs/design.md invariant 4): for every UTC day in the range the engine
+reads the cold file if one exists AND the hot rows for the whole range, whatever
 ``HOT_STORAGE_DAYS`` says, so a late or failed archival never hides or doubles a sample.
 Hot wins on equal (point, ts) keys. Stored rollups are used for a day only when they
 provably describe that day's data (see :meth:`QueryEngine._month_rollups` and
-:meth:`QueryEngine._day_rollups`).
+:meth:`QueryEngine._day_rollups`). Requests are checked in :mod:`vitals.query.plan`;
+the engine trusts the plan it is given.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vitals.cold.paths import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
-from vitals.names import InvalidNameError, validate_point_name, validate_site_name
 from vitals.query.files import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query.merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
-from vitals.query.series import FILL_METHODS, bucket_series, choose_auto_interval, raw_series
-from vitals.query.types import (
-    AGGREGATES,
-    INTERVALS_MS,
-    MAX_AGG_RANGE_DAYS,
-    MAX_POINTS_PER_REQUEST,
-    MAX_RAW_RANGE_DAYS,
-    MAX_SAMPLES_PER_RESPONSE,
-    BadQueryError,
-    QueryLimitError,
-    QueryResult,
-    UnknownSiteError,
+from vitals.query.plan import (
+    PointCatalogue,
+    QueryLimits,
+    QueryPlan,
+    build_plan,
+    check_sample_count,
 )
+from vitals.query.series import bucket_series, raw_series
+from vitals.query.types import QueryResult
 from vitals.rollups.day import (
     ROLLUP_INTERVALS_MS,
     read_rollup_rows,
@@ -46,56 +43,33 @@ from vitals.rollups.month import MONTH_INTERVALS_MS, month_day_identities
 from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 COLD_COLUMNS = ("point_name", "ts", "value")
+DayListing = dict[date, tuple[str, str]]  # day -> (object key, version identity)
 
 
-class HotReader(Protocol):
-    """What the engine needs from ``HotStoreResource``."""
+class HotReader(PointCatalogue, Protocol):
+    """What the engine needs from the hot store: the catalogue and sample reads."""
 
-    def list_sites(self) -> list[str]: ...
-    def resolve_points(self, site: str, names: Sequence[str]) -> list: ...
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None = None
-    ) -> pa.Table: ...
+    ) -> pa.Table:
+        """Samples in [start_ms, end_ms) sorted by (point_name, ts)."""
+        ...
 
 
 class ColdReader(Protocol):
-    """What the engine needs from ``ColdStoreResource`` (rollups live in the same store)."""
+    """What the engine needs from the cold store (rollups live in the same store)."""
 
-    def list_keys(self, prefix: str) -> list[str]: ...
-    def identities(self, prefix: str) -> dict[str, str]: ...
-    def local_copy(self, key: str) -> Path: ...
+    def list_keys(self, prefix: str) -> list[str]:
+        """Sorted keys starting with ``prefix``."""
+        ...
 
+    def identities(self, prefix: str) -> dict[str, str]:
+        """Key -> version identity for keys starting with ``prefix``."""
+        ...
 
-@dataclass(frozen=True)
-class QueryLimits:
-    """Request limits (defaults from ``vitals.query.types``); the bench raises them."""
-
-    max_points: int = MAX_POINTS_PER_REQUEST
-    max_raw_range_days: int = MAX_RAW_RANGE_DAYS
-    max_agg_range_days: int = MAX_AGG_RANGE_DAYS
-    max_samples: int = MAX_SAMPLES_PER_RESPONSE
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """A validated request: stored point names, resolved interval, aggregates, fill."""
-
-    site: str
-    points: tuple[str, ...]
-    start_ms: int
-    end_ms: int
-    interval: str
-    aggs: tuple[str, ...]
-    fill: str | None
-    max_gap_ms: int | None
-
-    @property
-    def interval_ms(self) -> int | None:
-        return INTERVALS_MS.get(self.interval)
-
-    def days(self) -> list[date]:
-        first, last = day_of_ms(self.start_ms), day_of_ms(self.end_ms - 1)
-        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    def local_copy(self, key: str) -> Path:
+        """A local file holding the object's bytes."""
+        ...
 
 
 @dataclass
@@ -107,10 +81,6 @@ class ReadStats:
     cold_days: int = 0
     rollup_days: int = 0
     counters: ReadCounters = field(default_factory=ReadCounters)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class QueryEngine:
@@ -132,7 +102,6 @@ class QueryEngine:
         self.hot_storage_days = hot_storage_days
         self.use_rollups = use_rollups
 
-    # -- validation ---------------------------------------------------------------------
     def plan(
         self,
         site: object,
@@ -141,113 +110,37 @@ class QueryEngine:
         end_ms: object,
         *,
         interval: object = "raw",
-        aggs: object = ("avg",),
+        aggs: object = None,
         fill: object = None,
         max_gap_ms: object = None,
     ) -> QueryPlan:
-        """Validate a request and resolve site, points and interval (raises QueryError)."""
-        try:
-            validate_site_name(site)
-        except InvalidNameError as exc:
-            raise BadQueryError(str(exc)) from exc
-        assert isinstance(site, str)
-        if not _is_int(start_ms) or not _is_int(end_ms):
-            raise BadQueryError(
-                f"start and end must be epoch ms integers, got {start_ms!r}, {end_ms!r}"
-            )
-        assert isinstance(start_ms, int) and isinstance(end_ms, int)
-        if start_ms >= end_ms:
-            raise BadQueryError(f"start {start_ms} must be before end {end_ms} (half-open range)")
-        names = self._check_point_names(points)
-        resolved_interval = self._check_interval(interval, start_ms, end_ms)
-        agg_list = self._check_aggs(aggs) if resolved_interval != "raw" else ()
-        fill_method, gap = self._check_fill(fill, max_gap_ms, resolved_interval)
-        span_days = (end_ms - start_ms) / MS_PER_DAY
-        limit_days = (
-            self.limits.max_raw_range_days
-            if resolved_interval == "raw"
-            else self.limits.max_agg_range_days
+        """The request checked and resolved against this engine's store and limits.
+
+        See :func:`vitals.query.plan.build_plan`; raises a ``QueryError`` it refuses.
+        """
+        return build_plan(
+            site,
+            points,
+            start_ms,
+            end_ms,
+            interval=interval,
+            aggs=aggs,
+            fill=fill,
+            max_gap_ms=max_gap_ms,
+            catalogue=self.hot,
+            limits=self.limits,
         )
-        if span_days > limit_days:
-            raise QueryLimitError(
-                f"range of {span_days:.1f} days exceeds the {limit_days}-day limit for "
-                f"interval {resolved_interval!r}"
-            )
-        if site not in self.hot.list_sites():
-            raise UnknownSiteError(f"unknown site {site!r}")
-        records = self.hot.resolve_points(site, names)
-        stored = tuple(dict.fromkeys(record.name for record in records))
-        width = INTERVALS_MS.get(resolved_interval)
-        if width is not None:
-            first = start_ms - start_ms % width
-            buckets = (end_ms - 1 - first) // width + 1
-            if buckets * len(stored) > self.limits.max_samples:
-                raise QueryLimitError(
-                    f"{len(stored)} points x {buckets} buckets at {resolved_interval} exceeds "
-                    f"{self.limits.max_samples} samples per response; use a coarser interval or 'auto'"
-                )
-        return QueryPlan(
-            site, stored, start_ms, end_ms, resolved_interval, agg_list, fill_method, gap
-        )
-
-    def _check_point_names(self, points: object) -> list[str]:
-        if isinstance(points, str) or not isinstance(points, Sequence) or not points:
-            raise BadQueryError(f"points must be a non-empty list of point names, got {points!r}")
-        if len(points) > self.limits.max_points:
-            raise QueryLimitError(
-                f"{len(points)} points requested; at most {self.limits.max_points} per request"
-            )
-        names = []
-        for name in points:
-            try:
-                names.append(validate_point_name(name))
-            except InvalidNameError as exc:
-                raise BadQueryError(str(exc)) from exc
-        return names
-
-    @staticmethod
-    def _check_interval(interval: object, start_ms: int, end_ms: int) -> str:
-        if interval == "auto":
-            return choose_auto_interval(start_ms, end_ms)
-        if interval == "raw" or interval in INTERVALS_MS:
-            return str(interval)
-        allowed = ", ".join(["raw", *INTERVALS_MS, "auto"])
-        raise BadQueryError(f"interval {interval!r} is not one of {allowed}")
-
-    @staticmethod
-    def _check_aggs(aggs: object) -> tuple[str, ...]:
-        if isinstance(aggs, str):
-            aggs = tuple(part.strip() for part in aggs.split(",") if part.strip())
-        if not isinstance(aggs, Sequence) or not aggs:
-            raise BadQueryError(f"aggs must be a non-empty list of {', '.join(AGGREGATES)}")
-        for agg in aggs:
-            if agg not in AGGREGATES:
-                raise BadQueryError(f"aggregate {agg!r} is not one of {', '.join(AGGREGATES)}")
-        return tuple(dict.fromkeys(aggs))
-
-    @staticmethod
-    def _check_fill(
-        fill: object, max_gap_ms: object, interval: str
-    ) -> tuple[str | None, int | None]:
-        if fill is None:
-            if max_gap_ms is not None:
-                raise BadQueryError("max_gap_ms applies only together with fill")
-            return None, None
-        if fill not in FILL_METHODS:
-            raise BadQueryError(f"fill {fill!r} is not one of {', '.join(FILL_METHODS)}")
-        if interval == "raw":
-            raise BadQueryError("fill applies to aggregated intervals only, not to raw samples")
-        if max_gap_ms is not None and (not _is_int(max_gap_ms) or max_gap_ms < 0):
-            raise BadQueryError(f"max_gap_ms must be a non-negative integer, got {max_gap_ms!r}")
-        return str(fill), max_gap_ms  # type: ignore[return-value]
 
     # -- reading ------------------------------------------------------------------------
-    def _listing(self, key_of, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
-        """Day -> (key, version identity) of the existing objects ``key_of(site, day)``,
-        one listing per month folder (cheap on S3 too).
+    def _listing(
+        self, key_of: Callable[[str, date], str], site: str, days: list[date]
+    ) -> DayListing:
+        """Day -> (key, version identity) of the existing objects ``key_of(site, day)``.
+
+        One listing per month folder (cheap on S3 too).
         """
         wanted = {key_of(site, day): day for day in days}
-        found: dict[date, tuple[str, str]] = {}
+        found: DayListing = {}
         for year, month in sorted({(day.year, day.month) for day in days}):
             prefix = key_of(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
             for key, identity in self.cold.identities(prefix).items():
@@ -255,7 +148,7 @@ class QueryEngine:
                     found[wanted[key]] = (key, identity)
         return found
 
-    def _cold_listing(self, site: str, days: list[date]) -> dict[date, tuple[str, str]]:
+    def _cold_listing(self, site: str, days: list[date]) -> DayListing:
         return self._listing(cold_day_key, site, days)
 
     def _read_hot(self, plan: QueryPlan, stats: ReadStats) -> pa.Table:
@@ -265,10 +158,11 @@ class QueryEngine:
         return hot
 
     def _rollup_candidates(
-        self, plan: QueryPlan, listing: dict[date, tuple[str, str]], hot_days: set[date]
+        self, plan: QueryPlan, listing: DayListing, hot_days: set[date]
     ) -> list[date]:
-        """Days a stored rollup may answer: wholly inside the range, archived, no hot rows
-        of the requested points (hot rows would win over cold).
+        """Days a stored rollup may answer: wholly inside the range, archived, no hot rows.
+
+        Hot rows of the requested points would win over cold, so such days are computed.
         """
         if not self.use_rollups or plan.interval not in ROLLUP_INTERVALS_MS:
             return []
@@ -281,10 +175,12 @@ class QueryEngine:
         ]
 
     def _month_rollups(
-        self, plan: QueryPlan, days: list[date], listing: dict[date, tuple[str, str]]
+        self, plan: QueryPlan, days: list[date], listing: DayListing
     ) -> tuple[list[FileRead], set[date]]:
-        """Reads of month rollup files covering ``days`` whose cold file is still the version
-        the month file was built from (identity from the listing: no cold file opened).
+        """Reads of month rollup files covering ``days`` whose cold file is unchanged.
+
+        A day counts when its cold file is still the version the month file was built
+        from (identity from the listing: no cold file opened).
         """
         if plan.interval_ms not in MONTH_INTERVALS_MS or not days:
             return [], set()
@@ -311,10 +207,12 @@ class QueryEngine:
         return reads, covered
 
     def _day_rollups(
-        self, plan: QueryPlan, days: list[date], listing: dict[date, tuple[str, str]]
+        self, plan: QueryPlan, days: list[date], listing: DayListing
     ) -> dict[date, Path]:
-        """Days whose day rollup file provably describes the current cold file: by the cold
-        identity it recorded, else by comparing footers (:func:`rollup_matches_cold`).
+        """Days whose day rollup file provably describes the current cold file.
+
+        Proof is the cold identity it recorded, else equal footers
+        (:func:`rollup_matches_cold`).
         """
         found = sorted(self._listing(rollup_day_key, plan.site, days).items())
         if not found:
@@ -345,7 +243,7 @@ class QueryEngine:
     def _cold_paths(
         self,
         plan: QueryPlan,
-        listing: dict[date, tuple[str, str]] | None = None,
+        listing: DayListing | None = None,
         skip_days: set[date] | None = None,
     ) -> dict[date, Path]:
         listing = self._cold_listing(plan.site, plan.days()) if listing is None else listing
@@ -364,7 +262,7 @@ class QueryEngine:
         stats: ReadStats,
         skip_days: set[date],
     ) -> dict[str, PointRows]:
-        items = []
+        items: list[FileRead] = []
         for day, path in cold_paths.items():
             if day in skip_days:
                 continue
@@ -391,7 +289,7 @@ class QueryEngine:
         if plan.interval == "raw":
             rows = self.read_raw(plan, stats)
             total = sum(len(r) for r in rows.values())
-            self._check_samples(total)
+            check_sample_count(total, self.limits)
             series = [raw_series(name, rows[name]) for name in plan.points]
         else:
             width = plan.interval_ms
@@ -430,7 +328,7 @@ class QueryEngine:
                 )
                 for name in plan.points
             ]
-            self._check_samples(sum(len(s.t) for s in series))
+            check_sample_count(sum(len(s.t) for s in series), self.limits)
         return QueryResult(
             site=plan.site,
             start_ms=plan.start_ms,
@@ -444,13 +342,6 @@ class QueryEngine:
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _check_samples(self, total: int) -> None:
-        if total > self.limits.max_samples:
-            raise QueryLimitError(
-                f"query would return {total} samples; at most {self.limits.max_samples} per "
-                "response: narrow the range or points, or use a coarser interval"
-            )
-
     def query(
         self,
         site: str,
@@ -459,11 +350,11 @@ class QueryEngine:
         end_ms: int,
         *,
         interval: str = "raw",
-        aggs: Sequence[str] = ("avg",),
+        aggs: Sequence[str] | None = None,
         fill: str | None = None,
         max_gap_ms: int | None = None,
     ) -> QueryResult:
-        """Validate and run one query (see docs/rollups.md for the semantics)."""
+        """Plan and run one query (see docs/rollups.md for the semantics)."""
         started = time.perf_counter()
         plan = self.plan(
             site,
@@ -494,8 +385,6 @@ def _days_of(table: pa.Table) -> set[date]:
     """UTC days that hold at least one row of a sample table."""
     if table.num_rows == 0:
         return set()
-    import pyarrow.compute as pc
-
     # float64 holds epoch ms exactly (< 2**53); floor keeps pre-1970 days right too.
     day_numbers = pc.floor(pc.divide(pc.cast(table.column("ts"), pa.float64()), float(MS_PER_DAY)))
     return {day_of_ms(int(d) * MS_PER_DAY) for d in pc.unique(day_numbers).to_pylist()}

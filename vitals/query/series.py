@@ -22,7 +22,6 @@ from vitals.query.merge import PointRows
 from vitals.query.types import INTERVALS_MS, SeriesResult
 
 AUTO_MAX_BUCKETS = 2000
-FILL_METHODS = ("previous", "linear")
 
 
 def choose_auto_interval(start_ms: int, end_ms: int, *, max_buckets: int = AUTO_MAX_BUCKETS) -> str:

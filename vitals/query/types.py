@@ -12,6 +12,7 @@ INTERVALS_MS: dict[str, int] = {
     "1d": 86_400_000,
 }
 AGGREGATES = ("avg", "min", "max", "last")
+FILL_METHODS = ("previous", "linear")
 MAX_POINTS_PER_REQUEST = 100
 MAX_RAW_RANGE_DAYS = 31
 MAX_AGG_RANGE_DAYS = 366

@@ -10,27 +10,28 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vitals.api.cache import CachedResponse, cache_key
+from vitals.api.contract import DEFAULT_POINT_LIMIT, MAX_POINT_LIMIT, PointSearchParams
 from vitals.api.errors import ApiError, bad_request, truncate
 from vitals.api.params import (
-    TimeseriesQuery,
-    parse_site,
+    ParsedRequest,
+    query_fields,
     query_from_body,
     query_from_params,
     reject_unknown,
-    single,
+    validated,
 )
 from vitals.api.render import dumps, render
 from vitals.api.service import answer_timeseries, api_state
 from vitals.names import InvalidNameError, validate_point_name
+from vitals.query.plan import check_site
 from vitals.query.types import UnknownSiteError
 
-DEFAULT_POINT_LIMIT = 1000
-MAX_POINT_LIMIT = 10_000
 _JSON_TYPES = ("application/json", "text/json")
 TIMESERIES_ALLOW = "GET, HEAD, POST, OPTIONS"
 
 
 def _json(payload: object) -> Response:
+    """A compact JSON answer."""
     return Response(dumps(payload), media_type="application/json")
 
 
@@ -43,16 +44,17 @@ async def list_sites(request: Request) -> Response:
 
 async def list_points(request: Request) -> Response:
     """``GET /v1/sites/{site}/points?q=&limit=``: case-insensitive search by name."""
-    params = request.query_params.multi_items()
-    reject_unknown((key for key, _ in params), frozenset({"q", "limit"}))
-    site = parse_site(request.path_params["site"])
-    q = single(params, "q")
+    fields = validated(
+        PointSearchParams, query_fields(PointSearchParams, request.query_params.multi_items())
+    )
+    site = check_site(request.path_params["site"])
+    q = fields.q
     if q:
         try:
             validate_point_name(q)
         except InvalidNameError as exc:
             raise bad_request(f"q: {exc}") from exc
-    limit = _parse_limit(single(params, "limit"))
+    limit = _parse_limit(fields.limit)
     state = api_state(request)
     hot_store = state.hot_store
 
@@ -129,9 +131,10 @@ async def timeseries(request: Request) -> Response:
     return await timeseries_get(request)
 
 
-async def _answer(request: Request, query: TimeseriesQuery) -> Response:
-    """Series named and ordered by the plan's stored names: the answer depends only on
-    what its cache key holds.
+async def _answer(request: Request, query: ParsedRequest) -> Response:
+    """Series named and ordered by the plan's stored names.
+
+    So the answer depends only on what its cache key holds.
     """
     return await answer_timeseries(
         request,

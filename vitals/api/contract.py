@@ -1,0 +1,178 @@
+"""The HTTP contract, declared once: request models the API validates and OpenAPI shows.
+
+Each model lists a route's fields, which are required, and their JSON types (pydantic
+enforces those, for query strings and JSON bodies alike). The value rules (name
+lengths and characters, the interval / aggregate / fill vocabulary, points per request)
+are enforced by :mod:`vitals.query.plan` with its own messages; the schemas here state
+them from the same constants, so the document cannot drift from what is enforced.
+:mod:`vitals.api.openapi` builds ``/openapi.json`` from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
+
+from vitals.names import MAX_NAME_LENGTH
+from vitals.query.plan import INTERVALS
+from vitals.query.types import AGGREGATES, FILL_METHODS, MAX_POINTS_PER_REQUEST
+
+FORMATS = ("json", "csv", "arrow")
+ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+MAX_TIME_TEXT = 64
+DEFAULT_POINT_LIMIT = 1000
+MAX_POINT_LIMIT = 10_000
+# The old front end's interval names, on top of the v1 names.
+LEGACY_INTERVALS = {
+    "1min": "1m",
+    "5min": "5m",
+    "15min": "15m",
+    "1hr": "1h",
+    "1hour": "1h",
+    "1day": "1d",
+}
+LEGACY_MAX_RANGE_DAYS = 365
+
+NAME_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+TIME_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "integer", "description": "epoch milliseconds (UTC)"},
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TIME_TEXT,
+            "description": "ISO 8601; no offset means UTC",
+        },
+    ]
+}
+
+Name = Annotated[StrictStr, WithJsonSchema(NAME_SCHEMA)]
+PointList = Annotated[
+    list[Name],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": NAME_SCHEMA,
+            "minItems": 1,
+            "maxItems": MAX_POINTS_PER_REQUEST,
+        }
+    ),
+]
+Time = Annotated[StrictInt | StrictStr, WithJsonSchema(TIME_SCHEMA)]
+Interval = Annotated[
+    StrictStr, WithJsonSchema({"type": "string", "enum": list(INTERVALS), "default": "raw"})
+]
+Fill = Annotated[StrictStr, WithJsonSchema({"type": "string", "enum": list(FILL_METHODS)})]
+Format = Annotated[
+    StrictStr, WithJsonSchema({"type": "string", "enum": list(FORMATS), "default": "json"})
+]
+
+
+class _TimeseriesFields(BaseModel):
+    """The fields GET (query string) and POST (JSON body) share."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: Name = Field(description="Site name")
+    points: PointList = Field(
+        description=f"Point names, any casing (at most {MAX_POINTS_PER_REQUEST})"
+    )
+    start: Time = Field(description="Range start, inclusive")
+    end: Time = Field(description="Range end, exclusive")
+    interval: Interval | None = Field(
+        default=None,
+        description="Downsampling interval (default raw; auto picks <= 2000 buckets)",
+    )
+    fill: Fill | None = Field(default=None, description="Fill empty buckets")
+    format: Format | None = Field(
+        default=None, description="Answer format (else the Accept header decides)"
+    )
+
+
+class TimeseriesParams(_TimeseriesFields):
+    """``GET /v1/timeseries``: ``points`` repeats; every other parameter appears once."""
+
+    model_config = ConfigDict(title="TimeseriesParams")
+
+    agg: StrictStr | None = Field(
+        default=None,
+        description="Comma-separated aggregates for downsampled intervals (default avg)",
+        json_schema_extra={"example": "avg,min,max"},
+    )
+    max_gap: StrictStr | None = Field(
+        default=None, description="Longest gap a fill bridges: 30s, 15m, 2h, 1d or milliseconds"
+    )
+
+
+class TimeseriesBody(_TimeseriesFields):
+    """``POST /v1/timeseries``: the GET fields as a JSON object (for long point lists)."""
+
+    model_config = ConfigDict(title="TimeseriesRequest")
+
+    agg: (
+        Annotated[
+            StrictStr | list[StrictStr],
+            WithJsonSchema(
+                {
+                    "oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "items": {"type": "string", "enum": list(AGGREGATES)}},
+                    ]
+                }
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Aggregates: comma-separated or a list (default avg)")
+    max_gap: (
+        Annotated[
+            StrictStr | StrictInt, WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}]})
+        ]
+        | None
+    ) = Field(default=None, description="Longest gap a fill bridges (duration or milliseconds)")
+
+
+class PointSearchParams(BaseModel):
+    """``GET /v1/sites/{site}/points``: a case-insensitive substring search by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: StrictStr | None = Field(default=None, description="Substring to find, any casing")
+    limit: (
+        Annotated[
+            StrictStr,
+            WithJsonSchema(
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_POINT_LIMIT,
+                    "default": DEFAULT_POINT_LIMIT,
+                }
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Most points to list")
+
+
+class LegacyParams(BaseModel):
+    """``GET /timeseries/query``: the earlier front end's parameters (others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    site_name: Name = Field(description="Site name")
+    point_names: Annotated[StrictStr, WithJsonSchema({"type": "string", "minLength": 1})] = Field(
+        description="Comma-separated point names (split on every comma)"
+    )
+    start_time: Time = Field(description="Range start, inclusive")
+    end_time: Time = Field(
+        description=f"Range end, exclusive (at most {LEGACY_MAX_RANGE_DAYS} days)"
+    )
+    interval: (
+        Annotated[
+            StrictStr,
+            WithJsonSchema(
+                {"type": "string", "enum": sorted({*LEGACY_INTERVALS, *INTERVALS})}
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Averaging interval; absent = raw up to 31 days, else auto")

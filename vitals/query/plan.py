@@ -1,0 +1,265 @@
+"""The one home of the request rules: a time-series request becomes a typed :class:`QueryPlan`.
+
+Every caller (the HTTP API, Dagster assets through ``QueryResource``, the bench) asks
+through :func:`build_plan`, so a rule is written once: site and point names
+(:mod:`vitals.names`), the half-open window and its range limits, the interval /
+aggregate / fill vocabulary, points per request and samples per answer. The engine
+trusts a plan; it only counts the samples an answer really holds
+(:func:`check_sample_count`). Refusals are :mod:`vitals.query.types` errors that carry
+their HTTP status (400, 404, 409, 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol
+
+from vitals.names import InvalidNameError, validate_point_name, validate_site_name
+from vitals.query.series import choose_auto_interval
+from vitals.query.types import (
+    AGGREGATES,
+    FILL_METHODS,
+    INTERVALS_MS,
+    MAX_AGG_RANGE_DAYS,
+    MAX_POINTS_PER_REQUEST,
+    MAX_RAW_RANGE_DAYS,
+    MAX_SAMPLES_PER_RESPONSE,
+    BadQueryError,
+    QueryLimitError,
+    UnknownSiteError,
+)
+from vitals.samples import MS_PER_DAY, day_of_ms
+
+# What a request may name as its interval: the bucket widths, raw samples, or auto.
+INTERVALS = ("raw", *INTERVALS_MS, "auto")
+DEFAULT_AGGS = ("avg",)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Request limits (defaults from :mod:`vitals.query.types`); the bench raises them."""
+
+    max_points: int = MAX_POINTS_PER_REQUEST
+    max_raw_range_days: int = MAX_RAW_RANGE_DAYS
+    max_agg_range_days: int = MAX_AGG_RANGE_DAYS
+    max_samples: int = MAX_SAMPLES_PER_RESPONSE
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A validated request: stored point names, resolved interval, aggregates, fill."""
+
+    site: str
+    points: tuple[str, ...]
+    start_ms: int
+    end_ms: int
+    interval: str
+    aggs: tuple[str, ...]
+    fill: str | None
+    max_gap_ms: int | None
+
+    @property
+    def interval_ms(self) -> int | None:
+        """Bucket width in ms, ``None`` for raw samples."""
+        return INTERVALS_MS.get(self.interval)
+
+    def days(self) -> list[date]:
+        """The UTC days [start, end) touches, in order."""
+        first, last = day_of_ms(self.start_ms), day_of_ms(self.end_ms - 1)
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+class NamedPoint(Protocol):
+    """A catalogued point as the hot store returns it (only its stored name matters here)."""
+
+    @property
+    def name(self) -> str:
+        """The point's name exactly as stored."""
+        ...
+
+
+class PointCatalogue(Protocol):
+    """What planning needs from the hot store: the sites, and names resolved to points."""
+
+    def list_sites(self) -> list[str]:
+        """Sites with a catalogue."""
+        ...
+
+    def resolve_points(self, site: str, names: Sequence[str]) -> Sequence[NamedPoint]:
+        """Points for names in any casing (raises UnknownPointError / AmbiguousPointError)."""
+        ...
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _word(value: object) -> object:
+    """Vocabulary is case-insensitive: ``"1H"`` is ``"1h"``; non-strings stay as given."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def check_site(site: object) -> str:
+    """A site name safe as a path segment (:func:`vitals.names.validate_site_name`)."""
+    try:
+        return validate_site_name(site)
+    except InvalidNameError as exc:
+        raise BadQueryError(str(exc)) from exc
+
+
+def check_window(start_ms: object, end_ms: object) -> tuple[int, int]:
+    """A half-open [start, end) window of epoch ms integers; start must be before end."""
+    if not (_is_int(start_ms) and _is_int(end_ms)):
+        raise BadQueryError(
+            f"start and end must be epoch ms integers, got {start_ms!r}, {end_ms!r}"
+        )
+    assert isinstance(start_ms, int) and isinstance(end_ms, int)  # narrowed by _is_int
+    if start_ms >= end_ms:
+        raise BadQueryError(
+            f"start {start_ms} must be before end {end_ms}; ranges are half-open [start, end)"
+        )
+    return start_ms, end_ms
+
+
+def check_point_names(points: object, limits: QueryLimits) -> tuple[str, ...]:
+    """Valid point names in request order; a repeat or more than ``max_points`` is refused."""
+    if isinstance(points, str) or not isinstance(points, Sequence) or not points:
+        raise BadQueryError(f"points must be a non-empty list of point names, got {points!r}")
+    if len(points) > limits.max_points:
+        raise QueryLimitError(
+            f"{len(points)} points requested; at most {limits.max_points} per request"
+        )
+    names: list[str] = []
+    for item in points:
+        try:
+            name = validate_point_name(item)
+        except InvalidNameError as exc:
+            raise BadQueryError(f"points: {exc}") from exc
+        if name in names:  # a client bug must not silently double a series
+            raise BadQueryError(f"points: point {name[:120]!r} is listed twice")
+        names.append(name)
+    return tuple(names)
+
+
+def resolve_interval(interval: object, start_ms: int, end_ms: int) -> str:
+    """``raw``, a bucket width, or ``auto`` resolved to the finest chart-sized width."""
+    word = _word(interval)
+    if word == "auto":
+        return choose_auto_interval(start_ms, end_ms)
+    if word == "raw" or word in INTERVALS_MS:
+        return str(word)
+    raise BadQueryError(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
+
+
+def resolve_aggs(aggs: object, interval: str) -> tuple[str, ...]:
+    """Aggregates of a downsampled answer (default avg; none for raw samples).
+
+    A string is a comma-separated list; names are case-insensitive; a repeat is refused.
+    """
+    if interval == "raw":
+        return ()
+    if aggs is None:
+        return DEFAULT_AGGS
+    if isinstance(aggs, str):
+        aggs = [part for part in aggs.split(",") if part.strip()]
+    if not isinstance(aggs, Sequence) or not aggs:
+        raise BadQueryError(f"aggs must be a non-empty list of {', '.join(AGGREGATES)}")
+    resolved: list[str] = []
+    for agg in aggs:
+        word = _word(agg)
+        if word not in AGGREGATES:
+            raise BadQueryError(f"aggregate {agg!r} is not one of {', '.join(AGGREGATES)}")
+        assert isinstance(word, str)
+        if word in resolved:
+            raise BadQueryError(f"aggregate {word!r} is listed twice")
+        resolved.append(word)
+    return tuple(resolved)
+
+
+def resolve_fill(
+    fill: object, max_gap_ms: object, interval: str, limits: QueryLimits
+) -> tuple[str | None, int | None]:
+    """Gap filling of downsampled series; ``max_gap_ms`` bounds how far a fill reaches."""
+    if fill is None:
+        if max_gap_ms is not None:
+            raise BadQueryError("max_gap_ms applies only together with fill (previous or linear)")
+        return None, None
+    word = _word(fill)
+    if word not in FILL_METHODS:
+        raise BadQueryError(f"fill {fill!r} is not one of {', '.join(FILL_METHODS)}")
+    if interval == "raw":
+        raise BadQueryError("fill applies to aggregated intervals only, not to raw samples")
+    if max_gap_ms is None:
+        return str(word), None
+    longest = limits.max_agg_range_days * MS_PER_DAY
+    if not isinstance(max_gap_ms, int) or isinstance(max_gap_ms, bool) or not 0 < max_gap_ms <= longest:
+        raise BadQueryError(
+            f"max_gap_ms must be an integer from 1 ms to {limits.max_agg_range_days} days, "
+            f"got {max_gap_ms!r}"
+        )
+    return str(word), max_gap_ms
+
+
+def check_range(start_ms: int, end_ms: int, interval: str, limits: QueryLimits) -> None:
+    """Raw answers span at most ``max_raw_range_days``, aggregated ones ``max_agg_range_days``."""
+    span_days = (end_ms - start_ms) / MS_PER_DAY
+    limit_days = limits.max_raw_range_days if interval == "raw" else limits.max_agg_range_days
+    if span_days > limit_days:
+        hint = "; ask for interval=auto or 1h" if interval == "raw" else ""
+        raise QueryLimitError(
+            f"range of {span_days:.1f} days exceeds the {limit_days}-day limit for "
+            f"interval={interval}{hint}"
+        )
+
+
+def check_sample_count(total: int, limits: QueryLimits) -> None:
+    """An answer holds at most ``max_samples`` values (raw samples or buckets)."""
+    if total > limits.max_samples:
+        raise QueryLimitError(
+            f"query would return {total} samples; at most {limits.max_samples} per "
+            "response: narrow the range or points, or use a coarser interval"
+        )
+
+
+def build_plan(
+    site: object,
+    points: object,
+    start_ms: object,
+    end_ms: object,
+    *,
+    interval: object = "raw",
+    aggs: object = None,
+    fill: object = None,
+    max_gap_ms: object = None,
+    catalogue: PointCatalogue,
+    limits: QueryLimits,
+) -> QueryPlan:
+    """Check a request against every rule and resolve its names to stored points.
+
+    Input rules come first (a malformed request never reaches the store); then the site
+    must be known and each name must resolve to one point; last, a bucketed answer's
+    size is known before reading, so it is refused here rather than after the work.
+    """
+    site_name = check_site(site)
+    start, end = check_window(start_ms, end_ms)
+    names = check_point_names(points, limits)
+    resolved = resolve_interval(interval, start, end)
+    agg_names = resolve_aggs(aggs, resolved)
+    fill_method, gap = resolve_fill(fill, max_gap_ms, resolved, limits)
+    check_range(start, end, resolved, limits)
+    if site_name not in catalogue.list_sites():
+        raise UnknownSiteError(f"unknown site {site_name!r}")
+    records = catalogue.resolve_points(site_name, names)
+    stored = tuple(dict.fromkeys(record.name for record in records))
+    width = INTERVALS_MS.get(resolved)
+    if width is not None:
+        first = start - start % width
+        buckets = (end - 1 - first) // width + 1
+        if buckets * len(stored) > limits.max_samples:
+            raise QueryLimitError(
+                f"{len(stored)} points x {buckets} buckets at {resolved} exceeds "
+                f"{limits.max_samples} samples per response; use a coarser interval or 'auto'"
+            )
+    return QueryPlan(site_name, stored, start, end, resolved, agg_names, fill_method, gap)
