@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from vitals.config import Settings, load_settings
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource, resolved_setting
+from vitals.config import Settings, load_settings
 from vitals.query.engine import QueryEngine
 from vitals.query.plan import QueryLimits, QueryPlan
 from vitals.query.types import QueryResult

@@ -152,7 +152,7 @@ def hostile_cases(start: int) -> Iterator[tuple[str, str, dict]]:
             }
         },
     )
-    for name in INJECTION_NAMES + ["no/such/point", "ahu-2/fan", "AHU-2/fAn"]:
+    for name in [*INJECTION_NAMES, "no/such/point", "ahu-2/fan", "AHU-2/fAn"]:
         yield "GET", "/v1/timeseries", {"params": {**base, "points": [name]}}
         yield "POST", "/v1/timeseries", {"json": {**base, "points": [SAT, name]}}
         yield (
@@ -472,7 +472,7 @@ UNICODE_DIGITS = [
 
 
 def test_only_ascii_digits_are_numbers(api_site):
-    """ "²".isdigit() is true (int() then failed: 500) and int("５") is 5: both are 400 now."""
+    """ "²".isdigit() is true (int() then failed: 500) and int() reads fullwidth 5 (U+FF15) as 5: both are 400 now."""
     start, _ = api_site.day_ms(api_site.hot_days[0])
     window = f"site={SITE}&points={SAT}&start={start}&end={start + HOUR}&interval=1h&fill=previous"
     with make_client(api_site) as client:

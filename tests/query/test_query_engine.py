@@ -112,7 +112,7 @@ def test_hot_wins_and_late_archival_never_duplicates(site: QuerySite) -> None:
     # day archived to cold but its hot rows not yet deleted; one key changed in hot since
     rows = [("AHU-1/SAT", BASE + i * 300_000, float(i)) for i in range(288)]
     site.put_cold_day(DAY0, rows)
-    site.put_hot(rows[:100] + [("AHU-1/SAT", BASE + 5 * 300_000, -1.0)])
+    site.put_hot([*rows[:100], ("AHU-1/SAT", BASE + 5 * 300_000, -1.0)])
     result = site.engine().query(SITE, ["AHU-1/SAT"], BASE, BASE + MS_PER_DAY)
     assert result.series[0].t == [ts for _, ts, _ in rows]
     values = result.series[0].values["v"]

@@ -82,12 +82,15 @@ class CorsPolicy:
 
     @property
     def any_origin(self) -> bool:
+        """Whether ``*`` is configured (every origin may read)."""
         return "*" in self.allowed_origins
 
     def allows(self, origin: str) -> bool:
+        """Whether a page on ``origin`` may call the API."""
         return self.any_origin or origin in self.allowed_origins
 
     def allow_origin_value(self, origin: str) -> str:
+        """The ``Access-Control-Allow-Origin`` value for ``origin``."""
         return "*" if self.any_origin else origin
 
 
@@ -108,6 +111,7 @@ class GuardMiddleware:
         self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse foreign origins, answer preflights, check the key, then pass on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

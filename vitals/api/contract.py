@@ -126,7 +126,8 @@ class TimeseriesBody(_TimeseriesFields):
     ) = Field(default=None, description="Aggregates: comma-separated or a list (default avg)")
     max_gap: (
         Annotated[
-            StrictStr | StrictInt, WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}]})
+            StrictStr | StrictInt,
+            WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
         ]
         | None
     ) = Field(default=None, description="Longest gap a fill bridges (duration or milliseconds)")
@@ -170,9 +171,7 @@ class LegacyParams(BaseModel):
     interval: (
         Annotated[
             StrictStr,
-            WithJsonSchema(
-                {"type": "string", "enum": sorted({*LEGACY_INTERVALS, *INTERVALS})}
-            ),
+            WithJsonSchema({"type": "string", "enum": sorted({*LEGACY_INTERVALS, *INTERVALS})}),
         ]
         | None
     ) = Field(default=None, description="Averaging interval; absent = raw up to 31 days, else auto")

@@ -35,11 +35,13 @@ class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         self.header_timeout_s = float(getattr(config, "header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))
         self._header_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        """Arm the timer: the first request's headers are due."""
         super().connection_made(transport)
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
+        """Re-arm for a new request on a kept-alive connection; cancel once headers are in."""
         if self._header_timer is None and self._between_requests():
             self._arm_header_timer()  # the next request on a keep-alive connection begins
         super().data_received(data)
@@ -47,6 +49,7 @@ class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
             self._cancel_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Cancel the timer of a closed connection."""
         self._cancel_header_timer()
         super().connection_lost(exc)
 

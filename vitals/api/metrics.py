@@ -71,6 +71,7 @@ class ApiMetrics:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
 
     def observe_error(self, *, status: int, code: str) -> None:
+        """Count one error answer by status and code."""
         self.errors.labels(status=str(status), code=code).inc()
 
     def render(self) -> bytes:

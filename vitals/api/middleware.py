@@ -38,6 +38,7 @@ class ObserveMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time and count the request; answer a bare 500 for anything that escaped."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -92,6 +93,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a declared oversized body, or stop reading a streamed one at the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -229,9 +229,7 @@ def query_from_legacy(params: Sequence[tuple[str, str]]) -> ParsedRequest:
     names are dropped (the old endpoint did); the range is at most 365 days.
     """
     fields = validated(LegacyParams, query_fields(LegacyParams, params, strict=False))
-    points = tuple(
-        dict.fromkeys(p.strip() for p in fields.point_names.split(",") if p.strip())
-    )
+    points = tuple(dict.fromkeys(p.strip() for p in fields.point_names.split(",") if p.strip()))
     if not points:
         raise bad_request("point_names is required (comma-separated)")
     start_ms = parse_time("start_time", fields.start_time)
@@ -243,4 +241,3 @@ def query_from_legacy(params: Sequence[tuple[str, str]]) -> ParsedRequest:
     else:
         interval = LEGACY_INTERVALS.get(fields.interval.strip().lower(), fields.interval)
     return ParsedRequest(fields.site_name, points, start_ms, end_ms, interval, None)
-

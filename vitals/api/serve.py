@@ -29,6 +29,7 @@ KEEP_ALIVE_S = 30
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``vitals serve`` command line."""
     parser = argparse.ArgumentParser(prog="vitals serve", description="Run the Vitals query API.")
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
@@ -99,7 +100,8 @@ def uvicorn_config(
         http=PROTOCOL_PATH,
         **options,
     )
-    config.header_timeout_s = header_timeout_s  # read by the protocol, also in worker processes
+    # read by the protocol, also in worker processes (uvicorn copies the config object)
+    setattr(config, "header_timeout_s", header_timeout_s)  # noqa: B010 - uvicorn.Config declares no such field
     return config
 
 

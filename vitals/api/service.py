@@ -198,8 +198,10 @@ async def _run_engine(state: ApiState, plan: QueryPlan) -> QueryResult:
 def _key_parts(
     kind: str, plan: QueryPlan, fmt: str, asked: Sequence[str] | None
 ) -> Mapping[str, object]:
-    """The normalised query: the plan's stored names in request order (never folded names:
-    case twins are distinct points) plus, for answers that echo them, the names as asked.
+    """The normalised query of a cache key.
+
+    It holds the plan's stored names in request order (never folded names: case twins
+    are distinct points) plus, for answers that echo them, the names as asked.
     """
     parts: dict[str, object] = {
         "kind": kind,

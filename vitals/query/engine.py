@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -231,7 +231,8 @@ class QueryEngine:
             return None
 
         # footers of many files: parsed in the read pool, once per process (cached)
-        return dict(hit for hit in map_in_pool(current, found) if hit is not None)
+        hits: list[tuple[date, Path] | None] = map_in_pool(current, found)
+        return dict(hit for hit in hits if hit is not None)
 
     def read_raw(
         self, plan: QueryPlan, stats: ReadStats, *, skip_days: set[date] | None = None
@@ -387,4 +388,5 @@ def _days_of(table: pa.Table) -> set[date]:
         return set()
     # float64 holds epoch ms exactly (< 2**53); floor keeps pre-1970 days right too.
     day_numbers = pc.floor(pc.divide(pc.cast(table.column("ts"), pa.float64()), float(MS_PER_DAY)))
-    return {day_of_ms(int(d) * MS_PER_DAY) for d in pc.unique(day_numbers).to_pylist()}
+    numbers = cast(list[float], pc.unique(day_numbers).to_pylist())
+    return {day_of_ms(int(d) * MS_PER_DAY) for d in numbers}

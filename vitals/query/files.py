@@ -16,12 +16,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 FOOTER_CACHE_SIZE = 2048
 _READ_THREADS = max(2, min(8, (os.cpu_count() or 2)))
 
@@ -70,6 +73,7 @@ class ReadCounters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, *, files: int, total: int, read: int, rows: int) -> None:
+        """Add one read's work (thread-safe: reads run in a pool)."""
         with self._lock:
             self.files += files
             self.row_groups_total += total
@@ -135,8 +139,10 @@ def _parse_footer(path: Path, mtime_ns: int, size: int) -> FileIndex:
             highs.append(None)
         if interval_col is not None:
             istats = group.column(interval_col).statistics
-            has = istats is not None and istats.has_min_max
-            intervals.append((int(istats.min), int(istats.max)) if has else None)
+            if istats is not None and istats.has_min_max:
+                intervals.append((int(cast(int, istats.min)), int(cast(int, istats.max))))
+            else:
+                intervals.append(None)
     raw_kv = metadata.metadata or {}
     key_values = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw_kv.items()}
     key_values.pop("ARROW:schema", None)
@@ -162,7 +168,7 @@ FOOTERS = _FooterCache(FOOTER_CACHE_SIZE)
 _POOL = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="vitals-cold")
 
 
-def map_in_pool(function, items: Sequence) -> list:  # noqa: ANN001 - any one-argument callable
+def map_in_pool(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
     """``[function(item) for item in items]`` on the shared read pool (order kept).
 
     For footer-bound work such as checking many rollup files; never call it from inside
@@ -246,18 +252,19 @@ def read_points(
     )
     table = _normalise(table.filter(name_mask), ts_column)
     ts = table.column(ts_column)
-    table = table.filter(pc.and_(pc.greater_equal(ts, item.start_ms), pc.less(ts, item.end_ms)))
+    start, end = pa.scalar(item.start_ms, pa.int64()), pa.scalar(item.end_ms, pa.int64())
+    table = table.filter(pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)))
     if extra_filter is not None:
         table = table.filter(extra_filter)
     return table
 
 
-def _dictionary_mask(chunk: pa.Array, wanted: pa.Array) -> pa.Array:
+def _dictionary_mask(chunk: pa.Array[Any], wanted: pa.Array[Any]) -> pa.Array[Any]:
     """Rows of ``chunk`` whose name is in ``wanted`` (dictionary or plain strings)."""
-    if pa.types.is_dictionary(chunk.type):
+    if isinstance(chunk, pa.DictionaryArray):
         hits = pc.is_in(chunk.dictionary.cast(pa.string()), value_set=wanted)
-        return pc.fill_null(pc.take(hits, chunk.indices), False)
-    return pc.fill_null(pc.is_in(chunk.cast(pa.string()), value_set=wanted), False)
+        return pc.take(hits, chunk.indices).fill_null(False)
+    return pc.is_in(chunk.cast(pa.string()), value_set=wanted).fill_null(False)
 
 
 def read_many(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -49,8 +50,8 @@ def duckdb_cursor() -> duckdb.DuckDBPyConnection:
 class PointRows:
     """One point's merged samples: int64 epoch ms ``ts`` (strictly increasing) and values."""
 
-    ts: pa.Array
-    value: pa.Array
+    ts: pa.Array[Any]
+    value: pa.Array[Any]
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -62,7 +63,7 @@ def collect_runs(tables: Iterable[pa.Table]) -> dict[str, list[pa.Table]]:
     for table in tables:
         if table.num_rows == 0:
             continue
-        runs = pc.run_end_encode(table.column("point_name").combine_chunks())
+        runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
         start = 0
         for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
             pieces.setdefault(name, []).append(
@@ -72,13 +73,13 @@ def collect_runs(tables: Iterable[pa.Table]) -> dict[str, list[pa.Table]]:
     return pieces
 
 
-def _strictly_increasing(ts: pa.Array) -> bool:
+def _strictly_increasing(ts: pa.Array[Any]) -> bool:
     if len(ts) < 2:
         return True
     return bool(pc.all(pc.less(ts.slice(0, len(ts) - 1), ts.slice(1))).as_py())
 
 
-def _sort_keep_last(ts: pa.Array, value: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _sort_keep_last(ts: pa.Array[Any], value: pa.Array[Any]) -> tuple[pa.Array[Any], pa.Array[Any]]:
     """Sort by ts; on equal ts keep the row that came last in the input."""
     order = pa.array(range(len(ts)), pa.int64())
     table = pa.table({"ts": ts, "value": value, "row": order}).sort_by(
@@ -123,26 +124,25 @@ def merge_point(cold: Sequence[pa.Table], hot: Sequence[pa.Table]) -> PointRows:
 
 def aggregate_rows(rows: dict[str, PointRows], interval_ms: int) -> pa.Table:
     """Per (point_name, bucket) count/sum/min/max/last/last_ts of merged raw rows."""
-    names: list[pa.Array] = []
-    stamps: list[pa.Array] = []
-    values: list[pa.Array] = []
+    names: list[pa.Array[Any]] = []
+    stamps: list[pa.Array[Any]] = []
+    values: list[pa.Array[Any]] = []
     for name, point in rows.items():
         if len(point):
             names.append(pa.repeat(pa.scalar(name, pa.string()), len(point)))
             stamps.append(point.ts)
             values.append(point.value)
-    schema = pa.schema(
-        [
-            ("point_name", pa.string()),
-            ("bucket", pa.int64()),
-            ("count", pa.int64()),
-            ("sum", pa.float64()),
-            ("min", pa.float64()),
-            ("max", pa.float64()),
-            ("last", pa.float64()),
-            ("last_ts", pa.int64()),
-        ]
-    )
+    fields: list[pa.Field[Any]] = [
+        pa.field("point_name", pa.string()),
+        pa.field("bucket", pa.int64()),
+        pa.field("count", pa.int64()),
+        pa.field("sum", pa.float64()),
+        pa.field("min", pa.float64()),
+        pa.field("max", pa.float64()),
+        pa.field("last", pa.float64()),
+        pa.field("last_ts", pa.int64()),
+    ]
+    schema = pa.schema(fields)
     if not names:
         return schema.empty_table()
     raw_rows = pa.table(
@@ -155,7 +155,7 @@ def aggregate_rows(rows: dict[str, PointRows], interval_ms: int) -> pa.Table:
     cursor = duckdb_cursor()
     try:
         cursor.register("raw_rows", raw_rows)
-        result = cursor.sql(_AGG_SQL, params={"iv": interval_ms}).to_arrow_table()
+        result: pa.Table = cursor.sql(_AGG_SQL, params={"iv": interval_ms}).to_arrow_table()
     finally:
         cursor.close()
     return result.cast(schema)
@@ -175,7 +175,7 @@ def collect_bucket_runs(table: pa.Table) -> dict[str, list[pa.Table]]:
     out: dict[str, list[pa.Table]] = {}
     if table.num_rows == 0:
         return out
-    runs = pc.run_end_encode(table.column("point_name").combine_chunks())
+    runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
     start = 0
     for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
         out.setdefault(name, []).append(

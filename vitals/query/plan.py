@@ -194,7 +194,11 @@ def resolve_fill(
     if max_gap_ms is None:
         return str(word), None
     longest = limits.max_agg_range_days * MS_PER_DAY
-    if not isinstance(max_gap_ms, int) or isinstance(max_gap_ms, bool) or not 0 < max_gap_ms <= longest:
+    if (
+        not isinstance(max_gap_ms, int)
+        or isinstance(max_gap_ms, bool)
+        or not 0 < max_gap_ms <= longest
+    ):
         raise BadQueryError(
             f"max_gap_ms must be an integer from 1 ms to {limits.max_agg_range_days} days, "
             f"got {max_gap_ms!r}"

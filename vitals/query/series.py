@@ -14,6 +14,7 @@ Semantics (documented in docs/rollups.md, "Query semantics"):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,7 +40,8 @@ def choose_auto_interval(start_ms: int, end_ms: int, *, max_buckets: int = AUTO_
 
 def raw_series(point: str, rows: PointRows) -> SeriesResult:
     """Raw samples of one point as a series with values under ``"v"``."""
-    return SeriesResult(point=point, t=rows.ts.to_pylist(), values={"v": rows.value.to_pylist()})
+    stamps = cast(list[int], rows.ts.to_pylist())
+    return SeriesResult(point=point, t=stamps, values={"v": rows.value.to_pylist()})
 
 
 def _agg_columns(buckets: pa.Table, aggs: Sequence[str]) -> dict[str, list[float | None]]:
@@ -65,7 +67,7 @@ def bucket_series(
     max_gap_ms: int | None,
 ) -> SeriesResult:
     """One point's buckets (sorted, disjoint) as a series, optionally gap-filled."""
-    starts: list[int] = buckets.column("bucket").to_pylist()
+    starts = cast(list[int], buckets.column("bucket").to_pylist())
     values = _agg_columns(buckets, aggs)
     if fill is None or len(starts) < 2:
         return SeriesResult(point=point, t=starts, values=values)

@@ -55,20 +55,30 @@ class QueryError(ValueError):
 
 
 class BadQueryError(QueryError):
+    """A malformed request: a bad name, window, interval, aggregate or fill (400)."""
+
     status = 400
 
 
 class UnknownSiteError(QueryError):
+    """The site has no catalogue in the hot store (404)."""
+
     status = 404
 
 
 class UnknownPointError(QueryError):
+    """A point name matches no catalogued point (404)."""
+
     status = 404
 
 
 class AmbiguousPointError(QueryError):
+    """A case-insensitive name matches several points; all are named (409)."""
+
     status = 409
 
 
 class QueryLimitError(QueryError):
+    """A well-formed request beyond a limit: points, range or samples (422)."""
+
     status = 422

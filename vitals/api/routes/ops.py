@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def check_cold_store(cold_store: Any, url: str) -> None:
         cold_store.list_keys(_PROBE_PREFIX)
 
 
-async def _probe(name: str, func, *args) -> dict[str, object]:
+async def _probe(name: str, func: Callable[..., object], *args: object) -> dict[str, object]:
+    """Run one store check with a timeout; the answer never carries the error's text."""
     try:
         await asyncio.wait_for(run_in_threadpool(func, *args), HEALTH_TIMEOUT_S)
     except Exception as exc:

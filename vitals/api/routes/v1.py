@@ -81,7 +81,7 @@ async def list_points(request: Request) -> Response:
 
 
 def _parse_limit(raw: str | None) -> int:
-    """ASCII digits only: ``str.isdigit`` also accepts "²" (int() refuses it) and "５"."""
+    """ASCII digits only: ``str.isdigit`` also accepts superscripts (int() refuses them)."""
     if raw is None:
         return DEFAULT_POINT_LIMIT
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_POINT_LIMIT:
