@@ -83,7 +83,7 @@ def series_payload(result: QueryResult, series: list[SeriesResult]) -> list[dict
 
 
 def render_json(result: QueryResult, series: list[SeriesResult]) -> bytes:
-    """The v1 JSON answer (DESIGN.md "Operator interface")."""
+    """The v1 JSON answer (docs/design.md "Operator interface")."""
     return dumps(
         {
             "site": result.site,

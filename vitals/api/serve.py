@@ -101,7 +101,8 @@ def uvicorn_config(
         **options,
     )
     # read by the protocol, also in worker processes (uvicorn copies the config object)
-    setattr(config, "header_timeout_s", header_timeout_s)  # noqa: B010 - uvicorn.Config declares no such field
+    # uvicorn.Config declares no such field: set it on the instance.
+    vars(config)["header_timeout_s"] = header_timeout_s
     return config
 
 

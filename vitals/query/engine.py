@@ -148,9 +148,6 @@ class QueryEngine:
                     found[wanted[key]] = (key, identity)
         return found
 
-    def _cold_listing(self, site: str, days: list[date]) -> DayListing:
-        return self._listing(cold_day_key, site, days)
-
     def _read_hot(self, plan: QueryPlan, stats: ReadStats) -> pa.Table:
         hot = self.hot.read_samples(plan.site, plan.start_ms, plan.end_ms, list(plan.points))
         stats.tiers.add("hot")
@@ -247,7 +244,9 @@ class QueryEngine:
         listing: DayListing | None = None,
         skip_days: set[date] | None = None,
     ) -> dict[date, Path]:
-        listing = self._cold_listing(plan.site, plan.days()) if listing is None else listing
+        listing = (
+            self._listing(cold_day_key, plan.site, plan.days()) if listing is None else listing
+        )
         skip = skip_days or set()
         return {
             day: self.cold.local_copy(key)
@@ -296,7 +295,7 @@ class QueryEngine:
             width = plan.interval_ms
             assert width is not None
             hot = self._read_hot(plan, stats)
-            listing = self._cold_listing(plan.site, plan.days())
+            listing = self._listing(cold_day_key, plan.site, plan.days())
             candidates = self._rollup_candidates(plan, listing, _days_of(hot))
             month_reads, month_days = self._month_rollups(plan, candidates, listing)
             day_rollups = self._day_rollups(

@@ -1,6 +1,6 @@
 """Point-pruned reads of Parquet day files (cold tier and rollups) with a footer cache.
 
-Why not ``pyarrow.dataset`` filters: PERF_NOTES.md found they read whole files when
+Why not ``pyarrow.dataset`` filters: docs/design.md records that they read whole files when
 ``point_name`` comes back as a dictionary. Why not re-open files per query: a footer costs
 3-12 ms to parse and a year is 365 files. So each file's footer is parsed once per
 process and kept in an LRU keyed by (path, mtime, size); a query then reads only the row

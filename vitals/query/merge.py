@@ -3,7 +3,7 @@
 Cold day files are sorted by (point_name, ts) and days do not overlap, so a point's cold
 rows are already in time order when its per-file runs are taken in day order: no global
 sort of millions of rows. Hot rows replace cold rows with the same (point, ts) key
-(DESIGN.md invariant 4). A defensive check re-sorts and de-duplicates a point whose cold
+(docs/design.md invariant 4). A defensive check re-sorts and de-duplicates a point whose cold
 rows are not strictly increasing, so a malformed file can never produce duplicates.
 """
 
