@@ -21,6 +21,33 @@ class InvalidNameError(ValueError):
     """A site or point name that Vitals refuses to store or look up."""
 
 
+class QueryError(ValueError):
+    """A request Vitals refuses; ``status`` is the HTTP code the API answers with.
+
+    It lives here, below the hot store and the query layer, because looking points up
+    by name (the hot store's catalogue) refuses requests as well as the query engine
+    does; :mod:`vitals.query.types` builds its other refusals on it.
+    """
+
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnknownPointError(QueryError):
+    """Point names that match nothing in a site's catalogue."""
+
+    status = 404
+
+
+class AmbiguousPointError(QueryError):
+    """A name whose case-folded form matches more than one point of a site."""
+
+    status = 409
+
+
 def _has_control_chars(name: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name)
 

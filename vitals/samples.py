@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SAMPLE_SCHEMA = pa.schema(
     [
@@ -33,6 +34,33 @@ def plain_names(table: pa.Table) -> pa.Table:
     if table.schema.field("point_name").type == DICTIONARY_NAMES:
         table = table.set_column(0, "point_name", table.column("point_name").cast(pa.string()))
     return pa.Table.from_arrays(table.columns, schema=SAMPLE_SCHEMA)
+
+
+def check_sample_table(samples: object) -> pa.Table:
+    """Return ``samples`` if it is a sample table fit to store, else raise ``ValueError``.
+
+    Nulls and non-finite values should have been dropped (and counted) by the parser;
+    reaching a store with them is a bug upstream, so it fails loudly here.
+    """
+    if not isinstance(samples, pa.Table):
+        raise TypeError(f"samples must be a pyarrow.Table, got {type(samples).__name__}")
+    got = [(f.name, f.type) for f in samples.schema]
+    want = [(f.name, f.type) for f in SAMPLE_SCHEMA]
+    if got != want:
+        raise ValueError(f"samples must have the sample schema {want}, got {got}")
+    for column in SAMPLE_SCHEMA.names:
+        nulls = samples.column(column).null_count
+        if nulls:
+            raise ValueError(f"samples column {column!r} holds {nulls} null(s)")
+    finite = pc.is_finite(samples.column("value"))
+    if samples.num_rows and not pc.all(finite).as_py():
+        bad = samples.filter(pc.invert(finite))
+        first = bad.slice(0, 1).to_pylist()[0]
+        raise ValueError(
+            f"samples hold {bad.num_rows} non-finite value(s), e.g. point {first['point_name']!r} "
+            f"at ts {first['ts']}: NaN/inf must be dropped before samples are stored"
+        )
+    return samples
 
 
 MS_PER_DAY = 86_400_000

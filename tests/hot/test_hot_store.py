@@ -8,14 +8,11 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from resources.hot_store import (
-    AmbiguousPointError,
-    HotStoreResource,
-    UnknownPointError,
-    UpsertResult,
-)
+from resources.hot_store import HotStoreResource
 from tests.support.hot_store_helpers import DAY_MS, T0, hot_url, points, rows_of, samples
-from vitals.names import InvalidNameError
+from vitals.hot.base import UpsertResult
+from vitals.hot.store import HotStore
+from vitals.names import AmbiguousPointError, InvalidNameError, UnknownPointError
 from vitals.query import types as query_types
 from vitals.samples import SAMPLE_SCHEMA, day_of_ms
 
@@ -41,11 +38,11 @@ HOSTILE_NAMES = [
 
 
 @pytest.fixture
-def store(hot_url: str) -> HotStoreResource:
-    return HotStoreResource(url=hot_url)
+def store(hot_url: str) -> HotStore:
+    return HotStore(hot_url)
 
 
-def test_write_read_round_trip_sorted_by_point_and_ts(store: HotStoreResource) -> None:
+def test_write_read_round_trip_sorted_by_point_and_ts(store: HotStore) -> None:
     store.upsert_points(SITE, points(["b", "a", "c"]))
     data = samples([("c", T0 + 5, 1.5), ("a", T0 + 9, 2.0), ("b", T0, -3.25), ("a", T0 + 1, 7.0)])
     assert store.upsert_samples(SITE, data) == UpsertResult(rows=4, unknown_points=0)
@@ -60,7 +57,7 @@ def test_write_read_round_trip_sorted_by_point_and_ts(store: HotStoreResource) -
     ]
 
 
-def test_read_filters_points_and_half_open_range(store: HotStoreResource) -> None:
+def test_read_filters_points_and_half_open_range(store: HotStore) -> None:
     store.upsert_points(SITE, points(["p1", "p2", "p3"]))
     store.upsert_samples(
         SITE, samples([(p, T0 + t, float(t)) for p in ("p1", "p2", "p3") for t in range(5)])
@@ -80,7 +77,7 @@ def test_read_filters_points_and_half_open_range(store: HotStoreResource) -> Non
         store.read_samples(SITE, T0 + 5, T0)
 
 
-def test_upsert_is_idempotent_and_last_write_wins(store: HotStoreResource) -> None:
+def test_upsert_is_idempotent_and_last_write_wins(store: HotStore) -> None:
     store.upsert_points(SITE, points(["p1", "p2"]))
     first = samples(
         [("p1", T0 + t, 1.0) for t in range(10)] + [("p2", T0 + t, 2.0) for t in range(10)]
@@ -102,7 +99,7 @@ def test_upsert_is_idempotent_and_last_write_wins(store: HotStoreResource) -> No
     assert rows_of(table) == [("p2", T0, 8.0), ("p2", T0 + 1, 7.0)]
 
 
-def test_unknown_points_are_counted_not_stored(store: HotStoreResource) -> None:
+def test_unknown_points_are_counted_not_stored(store: HotStore) -> None:
     store.upsert_points(SITE, points(["known"]))
     store.upsert_points(OTHER, points(["elsewhere"]))
     data = samples(
@@ -115,7 +112,7 @@ def test_unknown_points_are_counted_not_stored(store: HotStoreResource) -> None:
     assert nothing_known == UpsertResult(rows=0, unknown_points=1)
 
 
-def test_bad_sample_tables_are_refused(store: HotStoreResource) -> None:
+def test_bad_sample_tables_are_refused(store: HotStore) -> None:
     store.upsert_points(SITE, points(["p"]))
     wrong = pa.table({"point_name": ["p"], "ts": [1.5], "value": [1.0]})
     with pytest.raises(ValueError, match="sample schema"):
@@ -125,7 +122,7 @@ def test_bad_sample_tables_are_refused(store: HotStoreResource) -> None:
     assert store.count_samples(SITE, 0, 2**62) == 0
 
 
-def test_case_folded_resolution(store: HotStoreResource) -> None:
+def test_case_folded_resolution(store: HotStore) -> None:
     store.upsert_points(SITE, points(["AHU-1/SAT", "ahu-1/sat", "VAV-2/ZoneTemp", "Straße"]))
     store.upsert_points(OTHER, points(["vav-2/zonetemp"]))
 
@@ -148,7 +145,7 @@ def test_case_folded_resolution(store: HotStoreResource) -> None:
     assert unknown.value.status == 404
 
 
-def test_hostile_names_round_trip_exactly(store: HotStoreResource) -> None:
+def test_hostile_names_round_trip_exactly(store: HotStore) -> None:
     assert store.upsert_points(SITE, points(HOSTILE_NAMES)) == len(HOSTILE_NAMES)
     data = samples([(name, T0 + i, float(i)) for i, name in enumerate(HOSTILE_NAMES)])
     assert store.upsert_samples(SITE, data).rows == len(HOSTILE_NAMES)
@@ -185,13 +182,13 @@ def test_hostile_names_round_trip_exactly(store: HotStoreResource) -> None:
     ],
 )
 def test_list_points_search_is_a_literal_case_insensitive_substring(
-    store: HotStoreResource, q: str, expected: list[str]
+    store: HotStore, q: str, expected: list[str]
 ) -> None:
     store.upsert_points(SITE, points(HOSTILE_NAMES))
     assert [r.name for r in store.list_points(SITE, q=q)] == expected
 
 
-def test_list_points_limit_sites_and_catalogue_updates(store: HotStoreResource) -> None:
+def test_list_points_limit_sites_and_catalogue_updates(store: HotStore) -> None:
     assert store.list_sites() == []
     store.upsert_points(SITE, points(["b", "a", "c"], point_type="analog"))
     store.upsert_points(OTHER, points(["z"]))
@@ -206,20 +203,20 @@ def test_list_points_limit_sites_and_catalogue_updates(store: HotStoreResource) 
 
 
 @pytest.mark.parametrize("bad_site", ["../etc", "a/b", "", "x\x00y", ".hidden", "semi;colon"])
-def test_hostile_site_names_are_refused(store: HotStoreResource, bad_site: str) -> None:
+def test_hostile_site_names_are_refused(store: HotStore, bad_site: str) -> None:
     with pytest.raises(InvalidNameError, match="site name"):
         store.upsert_points(bad_site, points(["p"]))
     with pytest.raises(InvalidNameError, match="site name"):
         store.read_samples(bad_site, 0, 1)
 
 
-def test_hostile_point_names_with_control_characters_are_refused(store: HotStoreResource) -> None:
+def test_hostile_point_names_with_control_characters_are_refused(store: HotStore) -> None:
     with pytest.raises(InvalidNameError, match="control characters"):
         store.upsert_points(SITE, points(["ok", "bad\nname"]))
     assert store.list_points(SITE) == []
 
 
-def test_watermark_per_site(store: HotStoreResource) -> None:
+def test_watermark_per_site(store: HotStore) -> None:
     assert store.get_watermark(SITE) is None
     store.set_watermark(SITE, T0 + 123)
     store.set_watermark(OTHER, T0)
@@ -228,7 +225,7 @@ def test_watermark_per_site(store: HotStoreResource) -> None:
     assert (store.get_watermark(SITE), store.get_watermark(OTHER)) == (T0 + 50, T0)
 
 
-def test_archive_records(store: HotStoreResource) -> None:
+def test_archive_records(store: HotStore) -> None:
     day = day_of_ms(T0)
     assert store.get_archive(SITE, day) is None
     store.record_archive(SITE, day, rows=10, checksum="abc", key="timeseries/site-a/x.parquet")
@@ -250,7 +247,7 @@ def test_archive_records(store: HotStoreResource) -> None:
         store.record_archive(SITE, day, rows=-1, checksum="a", key="k")
 
 
-def test_delete_touches_only_the_half_open_range(store: HotStoreResource) -> None:
+def test_delete_touches_only_the_half_open_range(store: HotStore) -> None:
     for site in (SITE, OTHER):
         store.upsert_points(site, points(["p", "q"]))
     start, end = T0 + DAY_MS, T0 + 2 * DAY_MS
@@ -266,7 +263,7 @@ def test_delete_touches_only_the_half_open_range(store: HotStoreResource) -> Non
     assert store.delete_samples(SITE, start, end) == 0
 
 
-def test_days_with_samples_and_latest(store: HotStoreResource) -> None:
+def test_days_with_samples_and_latest(store: HotStore) -> None:
     assert store.days_with_samples(SITE, T0 + 100 * DAY_MS) == []
     assert store.latest_sample_ms(SITE) is None
     store.upsert_points(SITE, points(["p", "q"]))
@@ -307,7 +304,7 @@ def test_resource_in_a_dagster_run(tmp_path) -> None:
 
 
 def test_full_site_read_split_into_name_ranges_keeps_order(
-    store: HotStoreResource, monkeypatch: pytest.MonkeyPatch
+    store: HotStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Full-site reads run as parallel name ranges; the result is still whole and sorted."""
     import vitals.hot.arrow
@@ -319,7 +316,7 @@ def test_full_site_read_split_into_name_ranges_keeps_order(
     assert rows_of(store.read_samples(SITE, T0, T0 + 3)) == sorted(rows_of(data))
 
 
-def test_catalogue_accepts_the_ace_client_points(store: HotStoreResource) -> None:
+def test_catalogue_accepts_the_ace_client_points(store: HotStore) -> None:
     """The ACE client's own AcePoint records go straight into the catalogue."""
     from vitals.ace.client import AcePoint
 
@@ -348,3 +345,12 @@ def test_catalogue_accepts_the_ace_client_points(store: HotStoreResource) -> Non
     assert records["Bldg/AHU-1/SAT"].data_type == "analog"
     assert records["Bldg/AHU-1/Fan Status"].data_type is None
     assert records["Bldg/AHU-1/SAT"].folded == "bldg/ahu-1/sat"
+
+
+def test_resource_hands_over_one_library_store(tmp_path) -> None:
+    """Code that takes a HotStore gets the resource's own (one backend, opened once)."""
+    resource = HotStoreResource(url=str(tmp_path / "hot.sqlite"))
+    assert isinstance(resource.store, HotStore)
+    assert resource.store is resource.store
+    resource.upsert_points(SITE, points(["p"]))
+    assert [r.name for r in resource.store.list_points(SITE)] == ["p"]

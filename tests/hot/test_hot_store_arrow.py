@@ -10,12 +10,11 @@ from hypothesis import strategies as st
 from tests.support.hot_store_helpers import rows_of, samples
 from vitals.hot.arrow import (
     KEYED_SCHEMA,
-    check_sample_table,
     key_samples,
     name_ranges,
     samples_from_rows,
 )
-from vitals.samples import SAMPLE_SCHEMA
+from vitals.samples import SAMPLE_SCHEMA, check_sample_table
 
 NAMES = ["b", "a", "Ä", "c"]
 IDS = pa.array([40, 10, 30, 20], pa.int64())  # ids deliberately not in name order

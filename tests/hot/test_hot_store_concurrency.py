@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-from resources.hot_store import HotStoreResource
 from tests.support.hot_store_helpers import T0, hot_url, points, samples
 from tests.support.hot_store_worker import (
     POINTS,
@@ -24,6 +23,7 @@ from tests.support.hot_store_worker import (
     expected_value,
     upsert_overlapping_slices,
 )
+from vitals.hot.store import HotStore
 
 __all__ = ["hot_url"]
 
@@ -49,7 +49,7 @@ def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
     assert not failures, "\n".join(failures)
     assert [p.exitcode for p in procs] == [0] * WORKERS
 
-    store = HotStoreResource(url=hot_url)
+    store = HotStore(hot_url)
     last = (WORKERS - 1) * SLICE // 2 + SLICE
     assert len(store.list_points(SITE)) == len(POINTS)
     table = store.read_samples(SITE, T0, T0 + last)
@@ -66,7 +66,7 @@ def test_concurrent_writers_store_every_key_exactly_once(hot_url: str) -> None:
 def test_sqlite_writer_waits_for_a_held_lock_instead_of_failing(tmp_path) -> None:
     """Another process's long write transaction delays an upsert; it does not fail it."""
     path = tmp_path / "hot.sqlite"
-    store = HotStoreResource(url=str(path))
+    store = HotStore(str(path))
     store.upsert_points(SITE, points(["p"]))
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(path), "1.5"], stdout=subprocess.PIPE, text=True
@@ -106,7 +106,7 @@ def test_postgres_plain_insert_race_falls_back_to_upsert(pg_url: str) -> None:
 
     import psycopg
 
-    store = HotStoreResource(url=pg_url)
+    store = HotStore(pg_url)
     store.upsert_points(SITE, points(["p", "q"]))
     [p] = store.resolve_points(SITE, ["p"])
     other = psycopg.connect(pg_url)

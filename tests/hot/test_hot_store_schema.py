@@ -6,11 +6,12 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import psycopg
 import pytest
 
-from resources.hot_store import HotStoreResource, is_postgres_url
 from tests.support.hot_store_helpers import T0, hot_url, points, rows_of, samples
+from vitals.hot.base import is_postgres_url
 from vitals.hot.postgres import PostgresHotStore
 from vitals.hot.schema import SCHEMA_VERSION, HotSchemaError
 from vitals.hot.sqlite import SqliteHotStore
+from vitals.hot.store import HotStore
 from vitals.samples import day_of_ms
 
 __all__ = ["hot_url"]
@@ -36,7 +37,7 @@ def _execute(url: str, sql: str) -> None:
 
 def test_fresh_database_gets_the_code_version(hot_url: str) -> None:
     assert SCHEMA_VERSION >= 2
-    assert HotStoreResource(url=hot_url).schema_version() == SCHEMA_VERSION
+    assert HotStore(hot_url).schema_version() == SCHEMA_VERSION
 
 
 def test_older_database_is_migrated_forward_keeping_its_rows(hot_url: str) -> None:
@@ -46,21 +47,21 @@ def test_older_database_is_migrated_forward_keeping_its_rows(hot_url: str) -> No
     old.upsert_samples("s1", samples([("p", T0, 4.5)]))
     old.set_watermark("s1", T0)
 
-    store = HotStoreResource(url=hot_url)
+    store = HotStore(hot_url)
     assert store.schema_version() == SCHEMA_VERSION
     assert rows_of(store.read_samples("s1", T0, T0 + 1)) == [("p", T0, 4.5)]
     assert store.get_watermark("s1") == T0
     store.record_archive("s1", day_of_ms(T0), rows=1, checksum="c", key="k")  # v2 table
     assert store.get_archive("s1", day_of_ms(T0)) is not None
-    assert HotStoreResource(url=hot_url).schema_version() == SCHEMA_VERSION  # re-open: no-op
+    assert HotStore(hot_url).schema_version() == SCHEMA_VERSION  # re-open: no-op
 
 
 def test_newer_database_is_refused_naming_both_versions(hot_url: str) -> None:
-    HotStoreResource(url=hot_url).schema_version()
+    HotStore(hot_url).schema_version()
     _execute(hot_url, "INSERT INTO vitals_schema_version (version, applied_ms) VALUES (99, 0)")
 
     with pytest.raises(HotSchemaError) as refused:
-        HotStoreResource(url=hot_url).list_sites()
+        HotStore(hot_url).list_sites()
     message = str(refused.value)
     assert "schema version 99" in message
     assert f"code's version {SCHEMA_VERSION}" in message
@@ -68,9 +69,9 @@ def test_newer_database_is_refused_naming_both_versions(hot_url: str) -> None:
 
 def test_bad_urls_are_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="neither a SQLite file path nor a postgresql"):
-        HotStoreResource(url="mysql://db/x").list_sites()
+        HotStore("mysql://db/x").list_sites()
     with pytest.raises(ValueError, match="hot store url"):
-        HotStoreResource(url="  ").list_sites()
-    store = HotStoreResource(url=f"sqlite:///{tmp_path}/via-scheme.sqlite")
+        HotStore("  ").list_sites()
+    store = HotStore(f"sqlite:///{tmp_path}/via-scheme.sqlite")
     assert store.schema_version() == SCHEMA_VERSION
     assert (tmp_path / "via-scheme.sqlite").exists()

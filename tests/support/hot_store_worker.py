@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 
 from tests.support.hot_store_helpers import T0, points, samples
-from vitals.hot.base import open_backend
+from vitals.hot.store import HotStore
 
 SITE = "site-a"
 POINTS = [f"Building/AHU-{i}/SupplyAirTemp" for i in range(12)]
@@ -24,7 +24,7 @@ def expected_value(point_index: int, offset: int) -> float:
 def upsert_overlapping_slices(url: str, worker: int, barrier, errors) -> None:
     """Open the store (racing the first-use migration), then upsert in small batches."""
     try:
-        store = open_backend(url)
+        store = HotStore(url)
         store.upsert_points(SITE, points(POINTS))  # concurrent catalogue upserts, same rows
         barrier.wait(timeout=60)
         offsets = list(range(worker * SLICE // 2, worker * SLICE // 2 + SLICE))

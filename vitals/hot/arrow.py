@@ -10,19 +10,26 @@ is what PostgreSQL's ``ON CONFLICT DO UPDATE`` requires.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vitals.samples import SAMPLE_SCHEMA
 
-KEYED_SCHEMA = pa.schema(
-    [
-        pa.field("point_id", pa.int64(), nullable=False),
-        pa.field("ts", pa.int64(), nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-    ]
-)
+_KEYED_FIELDS: list[pa.Field[Any]] = [
+    pa.field("point_id", pa.int64(), nullable=False),
+    pa.field("ts", pa.int64(), nullable=False),
+    pa.field("value", pa.float64(), nullable=False),
+]
+KEYED_SCHEMA = pa.schema(_KEYED_FIELDS)
+
+# A site's catalogue as two aligned columns: ids[i] is the id of names[i]. (Quoted: the
+# type parameters exist in pyarrow-stubs only.)
+PointIds: TypeAlias = "pa.Array[pa.Scalar[pa.lib.Int64Type]]"
+PointNames: TypeAlias = "pa.Array[pa.Scalar[pa.lib.StringType]]"
+# Columns of a read stay chunked as they come (no copies of a day); writes combine them.
+Column: TypeAlias = "pa.Array[Any] | pa.ChunkedArray[Any]"
 
 
 READ_PARTS = 2  # full-site reads run as this many name ranges on parallel connections
@@ -37,34 +44,8 @@ class KeyedSamples:
     unknown_rows: int
 
 
-def check_sample_table(samples: object) -> pa.Table:
-    """Return ``samples`` if it is a sample table fit to store, else raise ``ValueError``.
-
-    Nulls and non-finite values should have been dropped (and counted) by the parser;
-    reaching the store with them is a bug upstream, so it fails loudly here.
-    """
-    if not isinstance(samples, pa.Table):
-        raise TypeError(f"samples must be a pyarrow.Table, got {type(samples).__name__}")
-    got = [(f.name, f.type) for f in samples.schema]
-    want = [(f.name, f.type) for f in SAMPLE_SCHEMA]
-    if got != want:
-        raise ValueError(f"samples must have the sample schema {want}, got {got}")
-    for column in SAMPLE_SCHEMA.names:
-        nulls = samples.column(column).null_count
-        if nulls:
-            raise ValueError(f"samples column {column!r} holds {nulls} null(s)")
-    finite = pc.is_finite(samples.column("value"))
-    bad = samples.num_rows - pc.sum(finite).as_py() if samples.num_rows else 0
-    if bad:
-        first = samples.filter(pc.invert(finite)).slice(0, 1).to_pylist()[0]
-        raise ValueError(
-            f"samples hold {bad} non-finite value(s), e.g. point {first['point_name']!r} "
-            f"at ts {first['ts']}: NaN/inf must be dropped before the hot store"
-        )
-    return samples
-
-
-def _strictly_increasing(point_id: pa.Array, ts: pa.Array) -> bool:
+def _strictly_increasing(point_id: Column, ts: Column) -> bool:
+    """Whether rows are already in (point, ts) order with no repeated key."""
     n = len(point_id)
     if n < 2:
         return True
@@ -74,8 +55,17 @@ def _strictly_increasing(point_id: pa.Array, ts: pa.Array) -> bool:
     return bool(pc.all(ok).as_py())
 
 
+def _contiguous(column: Column) -> pa.Array[Any]:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _names(catalogue_names: PointNames) -> list[str]:
+    """The names as Python strings (the catalogue's name column is NOT NULL)."""
+    return cast(list[str], catalogue_names.to_pylist())
+
+
 def key_samples(
-    samples: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array
+    samples: pa.Table, catalogue_ids: PointIds, catalogue_names: PointNames
 ) -> KeyedSamples:
     """Map names to ids (exact match), drop unknown points, sort and de-duplicate.
 
@@ -84,29 +74,25 @@ def key_samples(
     """
     if samples.num_rows == 0:
         return KeyedSamples(KEYED_SCHEMA.empty_table(), 0)
-    index = pc.index_in(samples.column("point_name"), value_set=catalogue_names)
-    known = pc.is_valid(index)
-    known_rows = pc.sum(known).as_py() or 0
+    index: Column = pc.index_in(samples.column("point_name"), value_set=catalogue_names)
+    known_rows = pc.count(index).as_py()  # index is null where the name is unknown
     unknown_rows = samples.num_rows - known_rows
+    ts: Column = samples.column("ts")
+    value: Column = samples.column("value")
     if unknown_rows:
-        index = pc.filter(index, known)
-        ts = pc.filter(samples.column("ts"), known)
-        value = pc.filter(samples.column("value"), known)
-    else:
-        ts, value = samples.column("ts"), samples.column("value")
+        known = pc.is_valid(index)
+        index, ts, value = pc.filter(index, known), pc.filter(ts, known), pc.filter(value, known)
     if known_rows == 0:
         return KeyedSamples(KEYED_SCHEMA.empty_table(), unknown_rows)
-    point_id = pc.take(catalogue_ids.cast(pa.int64()), index)
-    point_id = point_id.combine_chunks() if isinstance(point_id, pa.ChunkedArray) else point_id
-    ts = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
-    value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+    point_id = _contiguous(pc.take(catalogue_ids.cast(pa.int64()), index))
+    ts, value = _contiguous(ts), _contiguous(value)
     table = pa.Table.from_arrays([point_id, ts, value], schema=KEYED_SCHEMA)
     if not _strictly_increasing(point_id, ts):
         table = _sort_last_wins(table)
     return KeyedSamples(table, unknown_rows)
 
 
-def _sort_order(point_id: pa.Array, ts: pa.Array) -> pa.Array:
+def _sort_order(point_id: Column, ts: Column) -> pa.Array[Any]:
     """Stable sort indices by (point_id, ts), on one packed int64 key when it fits.
 
     A day of samples spans < 2**27 ms, so ``point_id << 32 | (ts - min_ts)`` is one
@@ -139,7 +125,7 @@ def _sort_last_wins(table: pa.Table) -> pa.Table:
 
 
 def samples_from_rows(
-    rows: pa.Table, catalogue_ids: pa.Array, catalogue_names: pa.Array
+    rows: pa.Table, catalogue_ids: PointIds, catalogue_names: PointNames
 ) -> pa.Table:
     """Turn (point_id, ts, value) rows read from SQL into a sorted sample table.
 
@@ -149,15 +135,16 @@ def samples_from_rows(
     """
     if rows.num_rows == 0:
         return SAMPLE_SCHEMA.empty_table()
-    by_name = sorted(range(len(catalogue_names)), key=catalogue_names.to_pylist().__getitem__)
-    ranked_ids = pc.take(catalogue_ids.cast(pa.int64()), pa.array(by_name, pa.int64()))
-    ranked_names = pc.take(catalogue_names, pa.array(by_name, pa.int64()))
+    names = _names(catalogue_names)
+    by_name = pa.array(sorted(range(len(names)), key=names.__getitem__), pa.int64())
+    ranked_ids = pc.take(catalogue_ids.cast(pa.int64()), by_name)
+    ranked_names = pc.take(catalogue_names, by_name)
     # chunked arrays are kept as they come: no copies of a day-sized read
-    rank = pc.index_in(
+    rank: Column = pc.index_in(
         rows.column("point_id"), value_set=ranked_ids.cast(rows.schema.field("point_id").type)
     )
-    ts = rows.column("ts").cast(pa.int64())
-    value = rows.column("value").cast(pa.float64())
+    ts: Column = rows.column("ts").cast(pa.int64())
+    value: Column = rows.column("value").cast(pa.float64())
     if rank.null_count:
         raise RuntimeError("hot store returned samples of a point missing from its catalogue")
     if not _strictly_increasing(rank, ts):
@@ -170,7 +157,7 @@ def samples_from_rows(
 
 
 def name_ranges(
-    names: pa.Array, parts: int = READ_PARTS, *, min_points: int | None = None
+    names: PointNames, parts: int = READ_PARTS, *, min_points: int | None = None
 ) -> list[tuple[str, str | None]]:
     """Split a site's point names into contiguous ``[lo, hi)`` ranges in code point order.
 
@@ -179,7 +166,7 @@ def name_ranges(
     the last range. Code point order is the order of SQLite's BINARY and PostgreSQL's
     "C" collation, and of Arrow's string sort.
     """
-    ordered = sorted(names.to_pylist())
+    ordered = sorted(_names(names))
     if not ordered:
         return [("", None)]
     per_part = MIN_POINTS_PER_PART if min_points is None else min_points

@@ -1,34 +1,56 @@
-"""Hot store records, errors and backend selection (no Dagster import).
+"""Hot store records and the backend protocol, shared by both backends and the store.
 
-Kept apart from :mod:`resources.hot_store` so worker processes and the query API can
-open a backend without importing Dagster, and so both backends share one set of
-records and errors.
+The backends import this module; only :mod:`vitals.hot.store`, which chooses a backend
+by URL, imports them, so no import runs back up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-from vitals.query import types as query_types
-from vitals.redact import redact_url
 
-
-@runtime_checkable
 class AcePointLike(Protocol):
-    """What the hot store needs from ``vitals.ace.client.AcePoint`` (duck-typed)."""
+    """What the catalogue keeps of a point as ACE lists it (``AcePoint``, duck-typed)."""
 
-    name: str
-    point_id: int | None
-    point_type: str | None
-    collect_enabled: bool
-    collect_interval: int | None
-    created: str | None
-    updated: str | None
+    @property
+    def name(self) -> str:
+        """The point's name exactly as ACE sends it."""
+        ...
+
+    @property
+    def point_id(self) -> int | None:
+        """ACE's own id of the point."""
+        ...
+
+    @property
+    def point_type(self) -> str | None:
+        """ACE's data type of the point (kept as the record's ``data_type``)."""
+        ...
+
+    @property
+    def collect_enabled(self) -> bool | None:
+        """Whether ACE collects the point."""
+        ...
+
+    @property
+    def collect_interval(self) -> int | None:
+        """ACE's collection interval in seconds."""
+        ...
+
+    @property
+    def created(self) -> str | None:
+        """When ACE created the point (its own text)."""
+        ...
+
+    @property
+    def updated(self) -> str | None:
+        """When ACE last changed the point (its own text)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,10 @@ class UpsertResult:
     unknown_points: int
 
 
+# Selected in this order by both backends; see :func:`archive_record`.
+ARCHIVE_COLUMNS = "site, day, rows, checksum, key, verified_at_ms"
+
+
 @dataclass(frozen=True)
 class ArchiveRecord:
     """A site-day written to the cold tier and verified by reading it back."""
@@ -66,72 +92,92 @@ class ArchiveRecord:
     verified_at: datetime  # UTC
 
 
-class UnknownPointError(query_types.UnknownPointError):
-    """Point names that match nothing in a site's catalogue (HTTP 404)."""
+def archive_record(row: Sequence[Any]) -> ArchiveRecord:
+    """The record of a row selected as :data:`ARCHIVE_COLUMNS`.
 
-    def __init__(self, site: str, names: Sequence[str]) -> None:
-        self.site = site
-        self.names = tuple(names)
-        shown = ", ".join(repr(n) for n in self.names[:20])
-        more = f" and {len(self.names) - 20} more" if len(self.names) > 20 else ""
-        super().__init__(f"unknown point(s) for site {site!r}: {shown}{more}")
-
-
-class AmbiguousPointError(query_types.AmbiguousPointError):
-    """A name whose case-folded form matches more than one point (HTTP 409)."""
-
-    def __init__(self, site: str, name: str, candidates: Sequence[str]) -> None:
-        self.site = site
-        self.name = name
-        self.candidates = tuple(sorted(candidates))
-        listed = ", ".join(repr(c) for c in self.candidates)
-        super().__init__(
-            f"point name {name!r} is ambiguous for site {site!r}: it matches {listed} "
-            "when case is ignored; ask for one of them with its exact casing"
-        )
+    The day comes back as a ``date`` from PostgreSQL and as ISO text from SQLite.
+    """
+    site, day, rows, checksum, key, verified_at_ms = row
+    return ArchiveRecord(
+        site=site,
+        day=day if isinstance(day, date) else date.fromisoformat(day),
+        rows=int(rows),
+        checksum=checksum,
+        key=key,
+        verified_at=datetime.fromtimestamp(verified_at_ms / 1000, tz=UTC),
+    )
 
 
 class HotBackend(Protocol):
-    """The methods each backend implements (arguments already validated)."""
+    """What each backend implements; :class:`vitals.hot.store.HotStore` validates first.
 
-    def schema_version(self) -> int: ...
-    def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int: ...
-    def list_sites(self) -> list[str]: ...
-    def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]: ...
-    def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]: ...
-    def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult: ...
+    Sites, names and windows reach a backend already checked, windows as half-open
+    ``[start_ms, end_ms)`` epoch-ms ranges, names as stored (exact case).
+    """
+
+    def schema_version(self) -> int:
+        """The database's schema version."""
+        ...
+
+    def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int:
+        """Insert or update catalogue rows; returns how many were written."""
+        ...
+
+    def list_sites(self) -> list[str]:
+        """Sites with a catalogue, sorted."""
+        ...
+
+    def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
+        """Points by name whose folded name holds the folded ``q`` literally."""
+        ...
+
+    def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
+        """Points whose folded name is one of ``folded``, by name."""
+        ...
+
+    def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
+        """Write a checked sample table; idempotent on (point, ts), the last write wins."""
+        ...
+
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
-    ) -> pa.Table: ...
-    def count_samples(self, site: str, start_ms: int, end_ms: int) -> int: ...
-    def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int: ...
-    def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None: ...
-    def latest_sample_ms(self, site: str) -> int | None: ...
-    def get_watermark(self, site: str) -> int | None: ...
-    def set_watermark(self, site: str, ts_ms: int) -> None: ...
-    def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None: ...
-    def get_archive(self, site: str, day: date) -> ArchiveRecord | None: ...
+    ) -> pa.Table:
+        """Samples in the window sorted by (point_name, ts); None reads every point."""
+        ...
+
+    def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Number of samples in the window."""
+        ...
+
+    def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Delete the window's samples in one transaction; returns how many."""
+        ...
+
+    def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None:
+        """Earliest sample time in ``[from_ms, before_ms)``, by index seeks, not a scan."""
+        ...
+
+    def latest_sample_ms(self, site: str) -> int | None:
+        """Time of the site's newest sample."""
+        ...
+
+    def get_watermark(self, site: str) -> int | None:
+        """The site's sync watermark."""
+        ...
+
+    def set_watermark(self, site: str, ts_ms: int) -> None:
+        """Set the site's sync watermark."""
+        ...
+
+    def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
+        """Record a verified cold file for a site-day (replacing an older record)."""
+        ...
+
+    def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
+        """The archive record of a site-day."""
+        ...
 
 
 def is_postgres_url(url: str) -> bool:
     """Whether ``url`` selects the PostgreSQL backend."""
     return url.startswith(("postgresql://", "postgres://"))
-
-
-def open_backend(url: str) -> HotBackend:
-    """The backend for ``url`` (schema created or migrated on open)."""
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"hot store url must be a SQLite path or postgresql:// URL, got {url!r}")
-    if is_postgres_url(url):
-        from vitals.hot.postgres import PostgresHotStore
-
-        return PostgresHotStore(url)
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if "://" in path:
-        raise ValueError(
-            f"hot store url {redact_url(url)!r} is neither a SQLite file path "
-            "nor a postgresql:// URL"
-        )
-    from vitals.hot.sqlite import SqliteHotStore
-
-    return SqliteHotStore(path)

@@ -14,35 +14,48 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from typing import TypeVar
+from datetime import date
+from functools import partial
+from typing import Any, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc_pg
 import psycopg
 import pyarrow as pa
+from psycopg.rows import TupleRow
 
-from vitals.hot.arrow import concat_rows, key_samples, name_ranges, samples_from_rows
-from vitals.hot.base import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
-from vitals.hot.schema import (
-    POSTGRES_MIGRATIONS,
-    SCHEMA_VERSION,
-    VERSION_TABLE_SQL,
-    check_version,
-    pending_steps,
+from vitals.hot.arrow import (
+    PointIds,
+    PointNames,
+    concat_rows,
+    key_samples,
+    name_ranges,
+    samples_from_rows,
 )
-from vitals.names import fold_name
+from vitals.hot.base import (
+    ARCHIVE_COLUMNS,
+    AcePointLike,
+    ArchiveRecord,
+    HotBackend,
+    PointRecord,
+    UpsertResult,
+    archive_record,
+)
+from vitals.hot.points import POINT_RECORD_COLUMNS, point_rows, upsert_points_sql
+from vitals.hot.schema import POSTGRES, SCHEMA_VERSION, database_version, ensure_schema
 from vitals.redact import scrub
 from vitals.samples import SAMPLE_SCHEMA
+from vitals.windows import now_ms
 
 ROWS_PER_TRANSACTION = 1_000_000
 ROWS_PER_INGEST_BATCH = 100_000  # Arrow batches streamed to COPY: bounds client memory
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 UNIQUE_VIOLATION = "23505"
 MAX_ATTEMPTS = 8
-_MIGRATION_LOCK_KEY = 0x76697461  # pg_advisory_xact_lock key: one migrator at a time
 _BATCH_TABLE = "vitals_upsert_batch"
 
 T = TypeVar("T")
+
+_UPSERT_POINTS_SQL = upsert_points_sql("%s")
 
 # The batch table was filled in (point_id, ts) order and is read back in that order.
 _APPLY_BATCH_SQL = (
@@ -94,23 +107,51 @@ def _password_masked(url: str) -> Iterator[None]:
         raise HotStoreConnectError(f"{type(exc).__name__}: {masked}") from None
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc, "sqlstate", None)
+    state: str | None = getattr(exc, "sqlstate", None)
+    return state
 
 
-class PostgresHotStore:
+class _Session:
+    """A psycopg connection inside one transaction, with the SQLite backend's calls.
+
+    Both backends' statements then read alike, and :mod:`vitals.hot.schema` migrates
+    either through the same two calls.
+    """
+
+    def __init__(self, conn: psycopg.Connection[TupleRow]) -> None:
+        self._conn = conn
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Execute a statement that returns no rows; returns the rows it changed."""
+        return self._conn.execute(sql, params or None).rowcount
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Execute a statement once per row of parameters."""
+        with self._conn.cursor() as cur:
+            cur.executemany(sql, rows)
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query."""
+        return self._conn.execute(sql, params or None).fetchall()
+
+    def int_value(self, sql: str, params: Sequence[object] = ()) -> int | None:
+        """The first value of the first row as an int (None for no row or NULL)."""
+        row = self._conn.execute(sql, params or None).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+
+class PostgresHotStore(HotBackend):
     """Hot store in a PostgreSQL database (``postgresql://`` URL)."""
 
     def __init__(self, url: str, *, schema_target: int = SCHEMA_VERSION) -> None:
         self.url = url
         self._location = url.split("@")[-1]  # never echo a password in messages
-        self._migrate(schema_target)
+        ensure_schema(
+            POSTGRES, read=self._run, write=self._run, location=self._location, target=schema_target
+        )
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> psycopg.Connection[TupleRow]:
         with _password_masked(self.url):
             return psycopg.connect(self.url, connect_timeout=10)
 
@@ -130,124 +171,74 @@ class PostgresHotStore:
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
-    def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
+    def _run(self, work: Callable[[_Session], T]) -> T:
         """Run ``work`` in one transaction (committed on success), retried on deadlock."""
 
         def attempt() -> T:
             with self._connect() as conn:  # commits on success, rolls back on error
-                return work(conn)
+                return work(_Session(conn))
 
         return self._retry(attempt)
 
+    def _int_value(self, sql: str, params: Sequence[object] = ()) -> int | None:
+        return self._run(lambda s: s.int_value(sql, params))
+
     # -- schema -----------------------------------------------------------------------
 
-    @staticmethod
-    def _database_version(conn: psycopg.Connection) -> int:
-        exists = conn.execute("SELECT to_regclass('vitals_schema_version')").fetchone()
-        if exists is None or exists[0] is None:
-            return 0
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM vitals_schema_version").fetchone()
-        return int(row[0]) if row else 0
-
-    def _migrate(self, target: int) -> None:
-        current = self._run(self._database_version)
-        check_version(current, location=self._location)
-        if current >= target:
-            return
-
-        def upgrade(conn: psycopg.Connection) -> None:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-            conn.execute(VERSION_TABLE_SQL["postgres"])
-            found = self._database_version(conn)  # another process may have migrated
-            check_version(found, location=self._location)
-            for version, statements in pending_steps(POSTGRES_MIGRATIONS, found, target):
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO vitals_schema_version (version, applied_ms) VALUES (%s, %s)",
-                    (version, _now_ms()),
-                )
-
-        self._run(upgrade)
-
     def schema_version(self) -> int:
-        return self._run(self._database_version)
+        """The version recorded in the database."""
+        return self._run(lambda s: database_version(s, POSTGRES))
 
     # -- catalogue --------------------------------------------------------------------
 
     def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int:
-        now = _now_ms()
-        rows = [
-            (
-                site,
-                p.name,
-                fold_name(p.name),
-                p.point_type,
-                p.point_id,
-                p.collect_enabled,
-                p.collect_interval,
-                p.created,
-                p.updated,
-                now,
-                now,
-            )
-            for p in points
-        ]
-        sql = (
-            "INSERT INTO points (site, name, folded, data_type, ace_point_id, collect_enabled, "
-            "collect_interval, ace_created, ace_updated, created_ms, updated_ms) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (site, name) DO UPDATE SET data_type = EXCLUDED.data_type, "
-            "ace_point_id = EXCLUDED.ace_point_id, collect_enabled = EXCLUDED.collect_enabled, "
-            "collect_interval = EXCLUDED.collect_interval, ace_created = EXCLUDED.ace_created, "
-            "ace_updated = EXCLUDED.ace_updated, updated_ms = EXCLUDED.updated_ms"
-        )
+        """One transaction, then ANALYZE: plans depend on how many points a site has."""
+        rows = point_rows(site, points, now_ms=now_ms())
 
-        def work(conn: psycopg.Connection) -> None:
-            with conn.cursor() as cur:
-                cur.executemany(sql, rows)
-            conn.execute("ANALYZE points")  # plans depend on how many points a site has
+        def work(session: _Session) -> None:
+            session.run_many(_UPSERT_POINTS_SQL, rows)
+            session.run("ANALYZE points")
 
         self._run(work)
         return len(rows)
 
     def list_sites(self) -> list[str]:
-        rows = self._run(
-            lambda c: c.execute("SELECT DISTINCT site FROM points ORDER BY site").fetchall()
-        )
+        """Distinct sites of the catalogue."""
+        rows = self._run(lambda s: s.rows("SELECT DISTINCT site FROM points ORDER BY site"))
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
-        sql = "SELECT site, name, folded, id, data_type FROM points WHERE site = %s"
+        """``strpos`` on the folded name: a literal substring, no LIKE wildcards."""
+        sql = f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = %s"
         params: list[object] = [site]
         if q:
-            sql += " AND strpos(folded, %s) > 0"  # literal substring: no LIKE wildcards
+            sql += " AND strpos(folded, %s) > 0"
             params.append(q)
         sql += " ORDER BY name"
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        rows = self._run(lambda c: c.execute(sql, params).fetchall())
-        return [PointRecord(*row) for row in rows]
+        return [PointRecord(*row) for row in self._run(lambda s: s.rows(sql, params))]
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
+        """The folded names go in as one array parameter (any number of them)."""
         sql = (
-            "SELECT site, name, folded, id, data_type FROM points "
+            f"SELECT {POINT_RECORD_COLUMNS} FROM points "
             "WHERE site = %s AND folded = ANY(%s) ORDER BY name"
         )
-        rows = self._run(lambda c: c.execute(sql, (site, list(folded))).fetchall())
+        rows = self._run(lambda s: s.rows(sql, (site, list(folded))))
         return [PointRecord(*row) for row in rows]
 
     def _catalogue(
         self, site: str, names: Sequence[str] | None = None
-    ) -> tuple[pa.Array, pa.Array]:
+    ) -> tuple[PointIds, PointNames]:
         """(ids, names) of the site's points, or of just ``names`` (a chart asks for a few)."""
-        if names is None:
-            sql, params = "SELECT id, name FROM points WHERE site = %s", (site,)
-        else:
-            sql = "SELECT id, name FROM points WHERE site = %s AND name = ANY(%s)"
-            params = (site, list(names))
-        rows = self._run(lambda c: c.execute(sql, params).fetchall())
+        sql = "SELECT id, name FROM points WHERE site = %s"
+        params: list[object] = [site]
+        if names is not None:
+            sql += " AND name = ANY(%s)"
+            params.append(list(names))
+        rows = self._run(lambda s: s.rows(sql, params))
         return (
             pa.array([r[0] for r in rows], pa.int64()),
             pa.array([r[1] for r in rows], pa.string()),
@@ -256,18 +247,19 @@ class PostgresHotStore:
     # -- samples ----------------------------------------------------------------------
 
     def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
+        """Sorted chunks of at most ``ROWS_PER_TRANSACTION`` rows, one transaction each."""
         ids, names = self._catalogue(site)
         keyed = key_samples(samples, ids, names)
         table = keyed.table
         for offset in range(0, table.num_rows, ROWS_PER_TRANSACTION):
             chunk = table.slice(offset, ROWS_PER_TRANSACTION)
             try:
-                self._retry(lambda chunk=chunk: self._apply_chunk(chunk, allow_plain_insert=True))
+                self._retry(partial(self._apply_chunk, chunk, allow_plain_insert=True))
             except Exception as exc:
                 if _sqlstate(exc) != UNIQUE_VIOLATION:
                     raise
                 # a concurrent writer added some of these keys after our check: upsert them
-                self._retry(lambda chunk=chunk: self._apply_chunk(chunk, allow_plain_insert=False))
+                self._retry(partial(self._apply_chunk, chunk, allow_plain_insert=False))
         return UpsertResult(rows=table.num_rows, unknown_points=keyed.unknown_rows)
 
     def _apply_chunk(self, chunk: pa.Table, *, allow_plain_insert: bool) -> None:
@@ -296,6 +288,7 @@ class PostgresHotStore:
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
+        """Through ADBC as Arrow; a full-site read runs as name ranges on parallel connections."""
         if point_names is not None:
             ids, names = self._catalogue(site, point_names)
             if len(ids) == 0:
@@ -321,82 +314,74 @@ class PostgresHotStore:
     def _arrow(self, sql: str, params: Sequence[object]) -> pa.Table:
         with self._adbc_connect() as conn, conn.cursor() as cur:
             cur.execute(sql, list(params))
-            return cur.fetch_arrow_table()
+            table: pa.Table = cur.fetch_arrow_table()
+            return table
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """A count per point on the (point_id, ts) key, summed."""
         sql = (
             "SELECT coalesce(sum(c.n), 0) FROM points p CROSS JOIN LATERAL "
             "(SELECT count(*) AS n FROM samples s WHERE s.point_id = p.id "
             "AND s.ts >= %s AND s.ts < %s) c WHERE p.site = %s"
         )
-        return int(self._run(lambda c: c.execute(sql, (start_ms, end_ms, site)).fetchone()[0]))
+        return self._int_value(sql, (start_ms, end_ms, site)) or 0
 
     def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
-        def work(conn: psycopg.Connection) -> int:
-            ids = [r[0] for r in conn.execute("SELECT id FROM points WHERE site = %s", (site,))]
-            cur = conn.execute(
+        """One transaction: the site's point ids first, then one DELETE on the key."""
+
+        def work(session: _Session) -> int:
+            ids = [r[0] for r in session.rows("SELECT id FROM points WHERE site = %s", (site,))]
+            return session.run(
                 "DELETE FROM samples WHERE point_id = ANY(%s) AND ts >= %s AND ts < %s",
                 (ids, start_ms, end_ms),
             )
-            return cur.rowcount
 
-        return int(self._run(work))
+        return self._run(work)
 
     def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None:
-        # One index probe per point (LIMIT 1 on the (point_id, ts) key), never a scan.
+        """One index probe per point (LIMIT 1 on the (point_id, ts) key), never a scan."""
         sql = (
             "SELECT min(m.ts) FROM points p CROSS JOIN LATERAL (SELECT s.ts FROM samples s "
             "WHERE s.point_id = p.id AND s.ts >= %s AND s.ts < %s ORDER BY s.ts LIMIT 1) m "
             "WHERE p.site = %s"
         )
-        row = self._run(lambda c: c.execute(sql, (from_ms, before_ms, site)).fetchone())
-        return None if row is None or row[0] is None else int(row[0])
+        return self._int_value(sql, (from_ms, before_ms, site))
 
     def latest_sample_ms(self, site: str) -> int | None:
+        """One backward index probe per point."""
         sql = (
             "SELECT max(m.ts) FROM points p CROSS JOIN LATERAL (SELECT s.ts FROM samples s "
             "WHERE s.point_id = p.id ORDER BY s.ts DESC LIMIT 1) m WHERE p.site = %s"
         )
-        row = self._run(lambda c: c.execute(sql, (site,)).fetchone())
-        return None if row is None or row[0] is None else int(row[0])
+        return self._int_value(sql, (site,))
 
     # -- sync state and archive records ------------------------------------------------
 
     def get_watermark(self, site: str) -> int | None:
-        sql = "SELECT watermark_ms FROM sync_state WHERE site = %s"
-        row = self._run(lambda c: c.execute(sql, (site,)).fetchone())
-        return None if row is None else int(row[0])
+        """The ``sync_state`` row of the site."""
+        return self._int_value("SELECT watermark_ms FROM sync_state WHERE site = %s", (site,))
 
     def set_watermark(self, site: str, ts_ms: int) -> None:
+        """Insert or replace the ``sync_state`` row of the site."""
         sql = (
             "INSERT INTO sync_state (site, watermark_ms, updated_ms) VALUES (%s, %s, %s) "
             "ON CONFLICT (site) DO UPDATE SET watermark_ms = EXCLUDED.watermark_ms, "
             "updated_ms = EXCLUDED.updated_ms"
         )
-        self._run(lambda c: c.execute(sql, (site, ts_ms, _now_ms())))
+        self._run(lambda s: s.run(sql, (site, ts_ms, now_ms())))
 
     def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
+        """Insert or replace the ``archives`` row of the site-day."""
         sql = (
-            "INSERT INTO archives (site, day, rows, checksum, key, verified_at_ms) "
+            f"INSERT INTO archives ({ARCHIVE_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site, day) DO UPDATE SET "
             "rows = EXCLUDED.rows, checksum = EXCLUDED.checksum, key = EXCLUDED.key, "
             "verified_at_ms = EXCLUDED.verified_at_ms"
         )
-        self._run(lambda c: c.execute(sql, (site, day, rows, checksum, key, _now_ms())))
+        self._run(lambda s: s.run(sql, (site, day, rows, checksum, key, now_ms())))
 
     def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
-        sql = (
-            "SELECT site, day, rows, checksum, key, verified_at_ms FROM archives "
-            "WHERE site = %s AND day = %s"
-        )
-        row = self._run(lambda c: c.execute(sql, (site, day)).fetchone())
-        if row is None:
-            return None
-        return ArchiveRecord(
-            site=row[0],
-            day=row[1],
-            rows=int(row[2]),
-            checksum=row[3],
-            key=row[4],
-            verified_at=datetime.fromtimestamp(row[5] / 1000, tz=UTC),
-        )
+        """The ``archives`` row of the site-day."""
+        sql = f"SELECT {ARCHIVE_COLUMNS} FROM archives WHERE site = %s AND day = %s"
+        rows = self._run(lambda s: s.rows(sql, (site, day)))
+        return archive_record(rows[0]) if rows else None

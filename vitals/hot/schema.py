@@ -7,12 +7,18 @@ A database older than the code is migrated forward through every missing step, i
 transaction (so a crash leaves either the old version or the new one), by one process
 at a time (SQLite's write lock, a PostgreSQL advisory lock).
 
-Migrations are append-only: never edit a released step, add the next one.
+Both backends migrate through one implementation (:func:`ensure_schema`), driven by
+their own statements (:class:`Dialect`). Migrations are append-only: never edit a
+released step, add the next one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from vitals.windows import now_ms
 
 # Version 1: point catalogue, samples, per-site sync state.
 # Version 2: archive records (which site-days were written to the cold tier and verified).
@@ -122,16 +128,55 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS), "backends must share versions"
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
-VERSION_TABLE_SQL = {
-    "sqlite": (
+
+@dataclass(frozen=True)
+class Dialect:
+    """One backend's schema statements; :func:`ensure_schema` runs them the same way."""
+
+    migrations: tuple[tuple[str, ...], ...]
+    create_version_table: str
+    version_table_exists: str  # one row, one value: true when the version table exists
+    insert_version: str  # placeholders for (version, applied_ms)
+    lock: str | None = None  # first statement of an upgrade: one migrator at a time
+
+
+SQLITE = Dialect(
+    migrations=SQLITE_MIGRATIONS,
+    create_version_table=(
         "CREATE TABLE IF NOT EXISTS vitals_schema_version "
         "(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
     ),
-    "postgres": (
+    version_table_exists=(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'vitals_schema_version'"
+    ),
+    insert_version="INSERT INTO vitals_schema_version (version, applied_ms) VALUES (?, ?)",
+    # no lock statement: the backend's BEGIN IMMEDIATE takes the file's write lock first
+)
+
+_MIGRATION_LOCK_KEY = 0x76697461  # pg_advisory_xact_lock key
+
+POSTGRES = Dialect(
+    migrations=POSTGRES_MIGRATIONS,
+    create_version_table=(
         "CREATE TABLE IF NOT EXISTS vitals_schema_version "
         "(version integer PRIMARY KEY, applied_ms bigint NOT NULL)"
     ),
-}
+    version_table_exists="SELECT to_regclass('vitals_schema_version') IS NOT NULL",
+    insert_version="INSERT INTO vitals_schema_version (version, applied_ms) VALUES (%s, %s)",
+    lock=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})",
+)
+
+
+class SchemaSession(Protocol):
+    """The two statement calls migrating needs from a backend's connection."""
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Execute a statement that returns no rows."""
+        ...
+
+    def int_value(self, sql: str, params: Sequence[object] = ()) -> int | None:
+        """The first value of the first row as an int (None for no row or NULL)."""
+        ...
 
 
 class HotSchemaError(RuntimeError):
@@ -150,8 +195,49 @@ def check_version(
         )
 
 
-def pending_steps(
+def _pending_steps(
     migrations: Sequence[tuple[str, ...]], database_version: int, target: int
 ) -> list[tuple[int, tuple[str, ...]]]:
     """The (version, statements) steps that take ``database_version`` to ``target``."""
     return [(v, migrations[v - 1]) for v in range(database_version + 1, target + 1)]
+
+
+def database_version(session: SchemaSession, dialect: Dialect) -> int:
+    """The schema version recorded in the database (0 before the first migration)."""
+    if not session.int_value(dialect.version_table_exists):
+        return 0
+    return session.int_value("SELECT coalesce(max(version), 0) FROM vitals_schema_version") or 0
+
+
+def ensure_schema(
+    dialect: Dialect,
+    *,
+    read: Callable[[Callable[[SchemaSession], int]], int],
+    write: Callable[[Callable[[SchemaSession], None]], None],
+    location: str,
+    target: int = SCHEMA_VERSION,
+) -> None:
+    """Check the database's version and migrate it forward to ``target`` if it is older.
+
+    ``read`` and ``write`` run a function on a connection (``write`` inside the
+    backend's write transaction). The version is read again under the write lock, as
+    another process may have migrated in between; every step and its version row
+    commit together.
+    """
+    current = read(lambda session: database_version(session, dialect))
+    check_version(current, location=location)
+    if current >= target:
+        return
+
+    def upgrade(session: SchemaSession) -> None:
+        if dialect.lock is not None:
+            session.run(dialect.lock)
+        session.run(dialect.create_version_table)
+        found = database_version(session, dialect)
+        check_version(found, location=location)
+        for version, statements in _pending_steps(dialect.migrations, found, target):
+            for statement in statements:
+                session.run(statement)
+            session.run(dialect.insert_version, (version, now_ms()))
+
+    write(upgrade)

@@ -21,7 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,17 +30,27 @@ import adbc_driver_manager.dbapi as adbc_errors
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
-from vitals.hot.arrow import concat_rows, key_samples, name_ranges, samples_from_rows
-from vitals.hot.base import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
-from vitals.hot.schema import (
-    SCHEMA_VERSION,
-    SQLITE_MIGRATIONS,
-    VERSION_TABLE_SQL,
-    check_version,
-    pending_steps,
+from vitals.hot.arrow import (
+    PointIds,
+    PointNames,
+    concat_rows,
+    key_samples,
+    name_ranges,
+    samples_from_rows,
 )
-from vitals.names import fold_name
+from vitals.hot.base import (
+    ARCHIVE_COLUMNS,
+    AcePointLike,
+    ArchiveRecord,
+    HotBackend,
+    PointRecord,
+    UpsertResult,
+    archive_record,
+)
+from vitals.hot.points import POINT_RECORD_COLUMNS, point_rows, upsert_points_sql
+from vitals.hot.schema import SCHEMA_VERSION, SQLITE, database_version, ensure_schema
 from vitals.samples import SAMPLE_SCHEMA
+from vitals.windows import now_ms
 
 BUSY_TIMEOUT_SECONDS = 60.0
 LOCK_RETRY_SECONDS = 600.0  # give up on a lock only after this long
@@ -68,7 +79,7 @@ _READ_SQL = (
     "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {filter} "
     "ORDER BY p.name, s.ts"
 )
-_POINT_COLUMNS = "site, name, folded, id, data_type"
+_UPSERT_POINTS_SQL = upsert_points_sql("?")
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -79,17 +90,15 @@ def _is_lock_error(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class _Connection:
     """One ADBC connection in autocommit mode: our own BEGIN/COMMIT decide transactions."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = adbc_sqlite.connect(str(path), autocommit=True)
-        self._cur = self._conn.cursor()
-        self._raw = self._conn.cursor()  # own statement: the DB-API cursor caches its SQL
+        self._conn: adbc_sqlite.Connection = adbc_sqlite.connect(str(path), autocommit=True)
+        self._cur: adbc_sqlite.Cursor = self._conn.cursor()
+        # own statement: the DB-API cursor caches its SQL
+        self._raw: adbc_sqlite.Cursor = self._conn.cursor()
+        self._closed = False
         try:
             for pragma in _CONNECT_PRAGMAS:
                 self.run(pragma)
@@ -97,33 +106,44 @@ class _Connection:
             self.close()
             raise
 
-    def run(self, sql: str, params: Sequence[Any] | None = None) -> int:
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
         """Execute a statement that returns no rows; returns the rows it changed."""
-        if params is None:
+        if not params:
             statement = self._raw.adbc_statement
             statement.set_sql_query(sql)
             return int(statement.execute_update())
         self._cur.executemany(sql, [tuple(params)])
         return int(self._cur.rowcount)
 
-    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Execute a statement once per row of parameters."""
         if rows:
             self._cur.executemany(sql, [tuple(r) for r in rows])
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query."""
         self._cur.execute(sql, tuple(params) if params else None)
         return list(self._cur.fetchall())
 
-    def arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+    def int_value(self, sql: str, params: Sequence[object] = ()) -> int | None:
+        """The first value of the first row as an int (None for no row or NULL)."""
+        found = self.rows(sql, params)
+        return None if not found or found[0][0] is None else int(found[0][0])
+
+    def arrow(self, sql: str, params: Sequence[object]) -> pa.Table:
+        """A query's rows as one Arrow table, with no Python loop per row."""
         self._cur.execute(sql, tuple(params))
-        return self._cur.fetch_arrow_table()
+        table: pa.Table = self._cur.fetch_arrow_table()
+        return table
 
     def ingest_temp(self, name: str, table: pa.Table) -> None:
+        """Bulk-load ``table`` into a new temporary table ``name``."""
         batches = table.to_reader(max_chunksize=100_000)  # streamed: bounds client memory
         self._cur.adbc_ingest(name, batches, mode="create", temporary=True)
 
     def close(self) -> None:
-        if self.__dict__.get("_closed"):
+        """Close the statements, then the connection (ADBC refuses the other order)."""
+        if self._closed:
             return
         self._closed = True
         self._raw.close()
@@ -131,23 +151,28 @@ class _Connection:
         self._conn.close()
 
     def __del__(self) -> None:
-        # a thread's cached reader is dropped with its store: close statements before the
-        # connection (ADBC refuses the other order)
+        # a thread's cached reader is dropped with its store
         try:
-            if "_conn" in self.__dict__:
+            if "_closed" in self.__dict__:
                 self.close()
         except Exception:
             pass
 
 
-class SqliteHotStore:
+class SqliteHotStore(HotBackend):
     """Hot store in one SQLite file (see module docstring for concurrency)."""
 
     def __init__(self, path: str | Path, *, schema_target: int = SCHEMA_VERSION) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._readers = threading.local()  # one reader connection per thread (see _read)
-        self._migrate(schema_target)
+        ensure_schema(
+            SQLITE,
+            read=self._read,
+            write=self._write,
+            location=str(self.path),
+            target=schema_target,
+        )
 
     # -- connections and transactions -------------------------------------------------
 
@@ -185,9 +210,11 @@ class SqliteHotStore:
         return self._retry_locked(attempt)
 
     def _read(self, work: Callable[[_Connection], T]) -> T:
-        """Run ``work`` on this thread's reader connection (opened once: a connect and its
-        pragmas cost more than a chart's hot read). Autocommit reads see every committed
-        write; a failed read drops the connection so the retry starts clean.
+        """Run ``work`` on this thread's reader connection.
+
+        The connection is opened once per thread (a connect and its pragmas cost more
+        than a chart's hot read). Autocommit reads see every committed write; a failed
+        read drops the connection so the retry starts clean.
         """
 
         def attempt() -> T:
@@ -202,7 +229,7 @@ class SqliteHotStore:
 
     def _reader(self) -> _Connection:
         local = self._readers
-        conn = getattr(local, "conn", None)
+        conn: _Connection | None = getattr(local, "conn", None)
         if conn is None or getattr(local, "pid", None) != os.getpid():
             conn = local.conn = _Connection(self.path)  # a forked child opens its own
             local.pid = os.getpid()
@@ -210,7 +237,7 @@ class SqliteHotStore:
 
     def _drop_reader(self) -> None:
         local = self._readers
-        conn = getattr(local, "conn", None)
+        conn: _Connection | None = getattr(local, "conn", None)
         if conn is not None:
             local.conn = None
             if getattr(local, "pid", None) == os.getpid():
@@ -219,82 +246,34 @@ class SqliteHotStore:
                 except Exception:
                     pass
 
+    def _int_value(self, sql: str, params: Sequence[object] = ()) -> int | None:
+        return self._read(lambda c: c.int_value(sql, params))
+
     # -- schema -----------------------------------------------------------------------
 
-    @staticmethod
-    def _database_version(conn: _Connection) -> int:
-        exists = conn.rows(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-            ("vitals_schema_version",),
-        )
-        if not exists[0][0]:
-            return 0
-        return int(conn.rows("SELECT coalesce(max(version), 0) FROM vitals_schema_version")[0][0])
-
-    def _migrate(self, target: int) -> None:
-        current = self._read(self._database_version)
-        check_version(current, location=str(self.path))
-        if current >= target:
-            return
-
-        def upgrade(conn: _Connection) -> None:
-            conn.run(VERSION_TABLE_SQL["sqlite"])
-            found = self._database_version(conn)  # another process may have migrated
-            check_version(found, location=str(self.path))
-            for version, statements in pending_steps(SQLITE_MIGRATIONS, found, target):
-                for statement in statements:
-                    conn.run(statement)
-                conn.run(
-                    "INSERT INTO vitals_schema_version (version, applied_ms) VALUES (?, ?)",
-                    (version, _now_ms()),
-                )
-
-        self._write(upgrade)
-
     def schema_version(self) -> int:
-        return self._read(self._database_version)
+        """The version recorded in the file."""
+        return self._read(lambda c: database_version(c, SQLITE))
 
     # -- catalogue --------------------------------------------------------------------
 
     def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int:
-        now = _now_ms()
-        rows = [
-            (
-                site,
-                p.name,
-                fold_name(p.name),
-                p.point_type,
-                p.point_id,
-                None if p.collect_enabled is None else int(bool(p.collect_enabled)),
-                p.collect_interval,
-                p.created,
-                p.updated,
-                now,
-                now,
-            )
-            for p in points
-        ]
-        sql = (
-            "INSERT INTO points (site, name, folded, data_type, ace_point_id, collect_enabled, "
-            "collect_interval, ace_created, ace_updated, created_ms, updated_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (site, name) DO UPDATE SET data_type = excluded.data_type, "
-            "ace_point_id = excluded.ace_point_id, collect_enabled = excluded.collect_enabled, "
-            "collect_interval = excluded.collect_interval, ace_created = excluded.ace_created, "
-            "ace_updated = excluded.ace_updated, updated_ms = excluded.updated_ms"
-        )
-        self._write(lambda conn: conn.run_many(sql, rows))
+        """One write transaction for the whole listing."""
+        rows = point_rows(site, points, now_ms=now_ms())
+        self._write(lambda conn: conn.run_many(_UPSERT_POINTS_SQL, rows))
         return len(rows)
 
     def list_sites(self) -> list[str]:
+        """Distinct sites of the catalogue."""
         rows = self._read(lambda c: c.rows("SELECT DISTINCT site FROM points ORDER BY site"))
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
-        sql = f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ?"
+        """``instr`` on the folded name: a literal substring, no LIKE wildcards."""
+        sql = f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = ?"
         params: list[object] = [site]
         if q:
-            sql += " AND instr(folded, ?) > 0"  # literal substring: no LIKE wildcards
+            sql += " AND instr(folded, ?) > 0"
             params.append(q)
         sql += " ORDER BY name"
         if limit is not None:
@@ -303,8 +282,9 @@ class SqliteHotStore:
         return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
+        """The folded names go in as one JSON array parameter (any number of them)."""
         sql = (
-            f"SELECT {_POINT_COLUMNS} FROM points WHERE site = ? "
+            f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = ? "
             "AND folded IN (SELECT value FROM json_each(?)) ORDER BY name"
         )
         params = (site, json.dumps(list(folded), ensure_ascii=False))
@@ -313,9 +293,11 @@ class SqliteHotStore:
     @staticmethod
     def _catalogue(
         conn: _Connection, site: str, names: Sequence[str] | None = None
-    ) -> tuple[pa.Array, pa.Array]:
-        """(ids, names) of the site's points, or of just ``names`` (fetched as Arrow: a
-        row-by-row fetch of 4,600 points cost more than a chart's whole hot read).
+    ) -> tuple[PointIds, PointNames]:
+        """(ids, names) of the site's points, or of just ``names``.
+
+        Fetched as Arrow: a row-by-row fetch of 4,600 points cost more than a chart's
+        whole hot read.
         """
         sql = "SELECT id, name FROM points WHERE site = ?"
         params: list[object] = [site]
@@ -331,16 +313,17 @@ class SqliteHotStore:
     # -- samples ----------------------------------------------------------------------
 
     def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
+        """Sorted chunks of at most ``ROWS_PER_TRANSACTION`` rows, one transaction each."""
         ids, names = self._read(lambda c: self._catalogue(c, site))
         keyed = key_samples(samples, ids, names)
         table = keyed.table
         for offset in range(0, table.num_rows, ROWS_PER_TRANSACTION):
             chunk = table.slice(offset, ROWS_PER_TRANSACTION)
-            self._write(lambda conn, chunk=chunk: self._apply_chunk(conn, chunk), *_BULK_PRAGMAS)
+            self._write(partial(self._apply_chunk, chunk=chunk), *_BULK_PRAGMAS)
         return UpsertResult(rows=table.num_rows, unknown_points=keyed.unknown_rows)
 
     @staticmethod
-    def _apply_chunk(conn: _Connection, chunk: pa.Table) -> None:
+    def _apply_chunk(conn: _Connection, *, chunk: pa.Table) -> None:
         """Bulk-load a sorted chunk into a temp table (no Python loop), then upsert it."""
         conn.ingest_temp(_BATCH_TABLE, chunk)
         conn.run(_APPLY_BATCH_SQL)
@@ -349,6 +332,7 @@ class SqliteHotStore:
     def read_samples(
         self, site: str, start_ms: int, end_ms: int, point_names: Sequence[str] | None
     ) -> pa.Table:
+        """A full-site read runs as name ranges on parallel reader connections."""
         if point_names is not None:
             sql = _READ_SQL.format(filter="AND p.id IN (SELECT value FROM json_each(?))")
 
@@ -374,13 +358,15 @@ class SqliteHotStore:
         return samples_from_rows(concat_rows(parts), ids, names)
 
     def count_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """A join on the site's points: the samples table holds no site column."""
         sql = (
             "SELECT count(*) FROM points p JOIN samples s ON s.point_id = p.id "
             "WHERE p.site = ? AND s.ts >= ? AND s.ts < ?"
         )
-        return int(self._read(lambda c: c.rows(sql, (site, start_ms, end_ms)))[0][0])
+        return self._int_value(sql, (site, start_ms, end_ms)) or 0
 
     def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """One write transaction."""
         sql = (
             "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE site = ?) "
             "AND ts >= ? AND ts < ?"
@@ -388,62 +374,49 @@ class SqliteHotStore:
         return self._write(lambda c: c.run(sql, (site, start_ms, end_ms)))
 
     def next_sample_ms(self, site: str, from_ms: int, before_ms: int) -> int | None:
-        # One seek per point on the (point_id, ts) key, never a scan of the samples.
+        """One seek per point on the (point_id, ts) key, never a scan of the samples."""
         sql = (
             "SELECT min((SELECT min(s.ts) FROM samples s WHERE s.point_id = p.id "
             "AND s.ts >= ? AND s.ts < ?)) FROM points p WHERE p.site = ?"
         )
-        found = self._read(lambda c: c.rows(sql, (from_ms, before_ms, site)))[0][0]
-        return None if found is None else int(found)
+        return self._int_value(sql, (from_ms, before_ms, site))
 
     def latest_sample_ms(self, site: str) -> int | None:
+        """One seek per point on the (point_id, ts) key."""
         sql = (
             "SELECT max((SELECT max(s.ts) FROM samples s WHERE s.point_id = p.id)) "
             "FROM points p WHERE p.site = ?"
         )
-        found = self._read(lambda c: c.rows(sql, (site,)))[0][0]
-        return None if found is None else int(found)
+        return self._int_value(sql, (site,))
 
     # -- sync state and archive records ------------------------------------------------
 
     def get_watermark(self, site: str) -> int | None:
-        rows = self._read(
-            lambda c: c.rows("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,))
-        )
-        return int(rows[0][0]) if rows else None
+        """The ``sync_state`` row of the site."""
+        return self._int_value("SELECT watermark_ms FROM sync_state WHERE site = ?", (site,))
 
     def set_watermark(self, site: str, ts_ms: int) -> None:
+        """Insert or replace the ``sync_state`` row of the site."""
         sql = (
             "INSERT INTO sync_state (site, watermark_ms, updated_ms) VALUES (?, ?, ?) "
             "ON CONFLICT (site) DO UPDATE SET watermark_ms = excluded.watermark_ms, "
             "updated_ms = excluded.updated_ms"
         )
-        self._write(lambda c: c.run(sql, (site, ts_ms, _now_ms())))
+        self._write(lambda c: c.run(sql, (site, ts_ms, now_ms())))
 
     def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
+        """The day is stored as ISO text (SQLite has no date type)."""
         sql = (
-            "INSERT INTO archives (site, day, rows, checksum, key, verified_at_ms) "
+            f"INSERT INTO archives ({ARCHIVE_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, day) DO UPDATE SET "
             "rows = excluded.rows, checksum = excluded.checksum, key = excluded.key, "
             "verified_at_ms = excluded.verified_at_ms"
         )
-        params = (site, day.isoformat(), rows, checksum, key, _now_ms())
+        params = (site, day.isoformat(), rows, checksum, key, now_ms())
         self._write(lambda c: c.run(sql, params))
 
     def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
-        sql = (
-            "SELECT site, day, rows, checksum, key, verified_at_ms FROM archives "
-            "WHERE site = ? AND day = ?"
-        )
+        """The ``archives`` row of the site-day."""
+        sql = f"SELECT {ARCHIVE_COLUMNS} FROM archives WHERE site = ? AND day = ?"
         rows = self._read(lambda c: c.rows(sql, (site, day.isoformat())))
-        if not rows:
-            return None
-        row = rows[0]
-        return ArchiveRecord(
-            site=row[0],
-            day=date.fromisoformat(row[1]),
-            rows=int(row[2]),
-            checksum=row[3],
-            key=row[4],
-            verified_at=datetime.fromtimestamp(row[5] / 1000, tz=UTC),
-        )
+        return archive_record(rows[0]) if rows else None

@@ -4,6 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vitals.names import AmbiguousPointError, QueryError, UnknownPointError
+
+__all__ = [
+    "AGGREGATES",
+    "INTERVALS_MS",
+    "MAX_AGG_RANGE_DAYS",
+    "MAX_POINTS_PER_REQUEST",
+    "MAX_RAW_RANGE_DAYS",
+    "MAX_SAMPLES_PER_RESPONSE",
+    "AmbiguousPointError",
+    "BadQueryError",
+    "QueryError",
+    "QueryLimitError",
+    "QueryResult",
+    "SeriesResult",
+    "UnknownPointError",
+    "UnknownSiteError",
+]
+
 INTERVALS_MS: dict[str, int] = {
     "1m": 60_000,
     "5m": 300_000,
@@ -44,16 +63,6 @@ class QueryResult:
     elapsed_ms: float
 
 
-class QueryError(ValueError):
-    """A query Vitals refuses; ``status`` is the HTTP code the API answers with."""
-
-    status = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
 class BadQueryError(QueryError):
     """A malformed request: a bad name, window, interval, aggregate or fill (400)."""
 
@@ -64,18 +73,6 @@ class UnknownSiteError(QueryError):
     """The site has no catalogue in the hot store (404)."""
 
     status = 404
-
-
-class UnknownPointError(QueryError):
-    """A point name matches no catalogued point (404)."""
-
-    status = 404
-
-
-class AmbiguousPointError(QueryError):
-    """A case-insensitive name matches several points; all are named (409)."""
-
-    status = 409
 
 
 class QueryLimitError(QueryError):
