@@ -35,6 +35,7 @@ from vitals.cold.file import (
 from vitals.cold.key_order import merge_disjoint_sorted
 from vitals.cold.paths import cold_day_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pieces
+from vitals.hot.store import HotStore
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms, plain_names
 
 StepHook = Callable[[str], None]
@@ -158,7 +159,7 @@ def _merge_raw_pulls(pieces: list[pa.Table], catalogue: set[str]) -> tuple[pa.Ta
 
 
 def read_day_sources(
-    hot_store, cold_store, site: str, day: date, *, include_existing: bool = True
+    hot_store: HotStore, cold_store, site: str, day: date, *, include_existing: bool = True
 ) -> DaySources:
     """Gather a site-day from raw pulls, the existing cold file and the hot store.
 
@@ -184,7 +185,7 @@ def read_day_sources(
 
 
 def archive_site_day(
-    hot_store,
+    hot_store: HotStore,
     cold_store,
     site: str,
     day: date,
@@ -264,7 +265,7 @@ def archive_site_day(
     )
 
 
-def restore_site_day(hot_store, cold_store, site: str, day: date) -> int:
+def restore_site_day(hot_store: HotStore, cold_store, site: str, day: date) -> int:
     """Copy a cold day back into the hot store (idempotent upsert); returns rows restored."""
     key = cold_day_key(site, day)
     samples = read_cold_bytes(cold_store.get_bytes(key))

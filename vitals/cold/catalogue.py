@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from vitals.hot.store import HotStore
 from vitals.names import validate_site_name
 
 CATALOGUE_PREFIX = "catalogue/"
@@ -53,7 +54,7 @@ def catalogue_names(cold_store, site: str) -> set[str]:
     return {row["name"] for row in _catalogue_rows(cold_store, site) or []}
 
 
-def configured_point_names(hot_store, cold_store, site: str) -> set[str]:
+def configured_point_names(hot_store: HotStore, cold_store, site: str) -> set[str]:
     """Every point the site is known to have configured: the hot store's catalogue and
     the cold store's snapshot together.
 
