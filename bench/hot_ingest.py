@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitals.hot.base import open_backend
+from vitals.hot.store import open_backend
 from vitals.samples import SAMPLE_SCHEMA
 
 SITE = "bench-site"
