@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from datetime import date, datetime
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -76,10 +76,6 @@ class UpsertResult:
     unknown_points: int
 
 
-# Selected in this order by both backends; see :func:`archive_record`.
-ARCHIVE_COLUMNS = "site, day, rows, checksum, key, verified_at_ms"
-
-
 @dataclass(frozen=True)
 class ArchiveRecord:
     """A site-day written to the cold tier and verified by reading it back."""
@@ -90,22 +86,6 @@ class ArchiveRecord:
     checksum: str
     key: str
     verified_at: datetime  # UTC
-
-
-def archive_record(row: Sequence[Any]) -> ArchiveRecord:
-    """The record of a row selected as :data:`ARCHIVE_COLUMNS`.
-
-    The day comes back as a ``date`` from PostgreSQL and as ISO text from SQLite.
-    """
-    site, day, rows, checksum, key, verified_at_ms = row
-    return ArchiveRecord(
-        site=site,
-        day=day if isinstance(day, date) else date.fromisoformat(day),
-        rows=int(rows),
-        checksum=checksum,
-        key=key,
-        verified_at=datetime.fromtimestamp(verified_at_ms / 1000, tz=UTC),
-    )
 
 
 class HotBackend(Protocol):

@@ -32,16 +32,20 @@ from vitals.hot.arrow import (
     samples_from_rows,
 )
 from vitals.hot.base import (
-    ARCHIVE_COLUMNS,
     AcePointLike,
     ArchiveRecord,
     HotBackend,
     PointRecord,
     UpsertResult,
-    archive_record,
 )
-from vitals.hot.points import POINT_RECORD_COLUMNS, point_rows, upsert_points_sql
 from vitals.hot.schema import POSTGRES, SCHEMA_VERSION, database_version, ensure_schema
+from vitals.hot.tables import (
+    LIST_SITES_SQL,
+    POINT_RECORD_COLUMNS,
+    Statements,
+    archive_record,
+    point_rows,
+)
 from vitals.redact import scrub
 from vitals.samples import SAMPLE_SCHEMA
 from vitals.windows import now_ms
@@ -55,7 +59,7 @@ _BATCH_TABLE = "vitals_upsert_batch"
 
 T = TypeVar("T")
 
-_UPSERT_POINTS_SQL = upsert_points_sql("%s")
+_SHARED_SQL = Statements(placeholder="%s", contains="strpos(folded, {}) > 0")
 
 # The batch table was filled in (point_id, ts) order and is read back in that order.
 _APPLY_BATCH_SQL = (
@@ -196,7 +200,7 @@ class PostgresHotStore(HotBackend):
         rows = point_rows(site, points, now_ms=now_ms())
 
         def work(session: _Session) -> None:
-            session.run_many(_UPSERT_POINTS_SQL, rows)
+            session.run_many(_SHARED_SQL.upsert_points, rows)
             session.run("ANALYZE points")
 
         self._run(work)
@@ -204,20 +208,12 @@ class PostgresHotStore(HotBackend):
 
     def list_sites(self) -> list[str]:
         """Distinct sites of the catalogue."""
-        rows = self._run(lambda s: s.rows("SELECT DISTINCT site FROM points ORDER BY site"))
+        rows = self._run(lambda s: s.rows(LIST_SITES_SQL))
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
         """``strpos`` on the folded name: a literal substring, no LIKE wildcards."""
-        sql = f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = %s"
-        params: list[object] = [site]
-        if q:
-            sql += " AND strpos(folded, %s) > 0"
-            params.append(q)
-        sql += " ORDER BY name"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = _SHARED_SQL.list_points(site, q, limit)
         return [PointRecord(*row) for row in self._run(lambda s: s.rows(sql, params))]
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
@@ -363,25 +359,14 @@ class PostgresHotStore(HotBackend):
 
     def set_watermark(self, site: str, ts_ms: int) -> None:
         """Insert or replace the ``sync_state`` row of the site."""
-        sql = (
-            "INSERT INTO sync_state (site, watermark_ms, updated_ms) VALUES (%s, %s, %s) "
-            "ON CONFLICT (site) DO UPDATE SET watermark_ms = EXCLUDED.watermark_ms, "
-            "updated_ms = EXCLUDED.updated_ms"
-        )
-        self._run(lambda s: s.run(sql, (site, ts_ms, now_ms())))
+        self._run(lambda s: s.run(_SHARED_SQL.set_watermark, (site, ts_ms, now_ms())))
 
     def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
         """Insert or replace the ``archives`` row of the site-day."""
-        sql = (
-            f"INSERT INTO archives ({ARCHIVE_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site, day) DO UPDATE SET "
-            "rows = EXCLUDED.rows, checksum = EXCLUDED.checksum, key = EXCLUDED.key, "
-            "verified_at_ms = EXCLUDED.verified_at_ms"
-        )
-        self._run(lambda s: s.run(sql, (site, day, rows, checksum, key, now_ms())))
+        params = (site, day, rows, checksum, key, now_ms())
+        self._run(lambda s: s.run(_SHARED_SQL.record_archive, params))
 
     def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
         """The ``archives`` row of the site-day."""
-        sql = f"SELECT {ARCHIVE_COLUMNS} FROM archives WHERE site = %s AND day = %s"
-        rows = self._run(lambda s: s.rows(sql, (site, day)))
+        rows = self._run(lambda s: s.rows(_SHARED_SQL.get_archive, (site, day)))
         return archive_record(rows[0]) if rows else None

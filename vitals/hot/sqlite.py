@@ -39,16 +39,20 @@ from vitals.hot.arrow import (
     samples_from_rows,
 )
 from vitals.hot.base import (
-    ARCHIVE_COLUMNS,
     AcePointLike,
     ArchiveRecord,
     HotBackend,
     PointRecord,
     UpsertResult,
-    archive_record,
 )
-from vitals.hot.points import POINT_RECORD_COLUMNS, point_rows, upsert_points_sql
 from vitals.hot.schema import SCHEMA_VERSION, SQLITE, database_version, ensure_schema
+from vitals.hot.tables import (
+    LIST_SITES_SQL,
+    POINT_RECORD_COLUMNS,
+    Statements,
+    archive_record,
+    point_rows,
+)
 from vitals.samples import SAMPLE_SCHEMA
 from vitals.windows import now_ms
 
@@ -79,7 +83,7 @@ _READ_SQL = (
     "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {filter} "
     "ORDER BY p.name, s.ts"
 )
-_UPSERT_POINTS_SQL = upsert_points_sql("?")
+_SHARED_SQL = Statements(placeholder="?", contains="instr(folded, {}) > 0")
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -260,25 +264,17 @@ class SqliteHotStore(HotBackend):
     def upsert_points(self, site: str, points: Sequence[AcePointLike]) -> int:
         """One write transaction for the whole listing."""
         rows = point_rows(site, points, now_ms=now_ms())
-        self._write(lambda conn: conn.run_many(_UPSERT_POINTS_SQL, rows))
+        self._write(lambda conn: conn.run_many(_SHARED_SQL.upsert_points, rows))
         return len(rows)
 
     def list_sites(self) -> list[str]:
         """Distinct sites of the catalogue."""
-        rows = self._read(lambda c: c.rows("SELECT DISTINCT site FROM points ORDER BY site"))
+        rows = self._read(lambda c: c.rows(LIST_SITES_SQL))
         return [r[0] for r in rows]
 
     def list_points(self, site: str, q: str | None, limit: int | None) -> list[PointRecord]:
         """``instr`` on the folded name: a literal substring, no LIKE wildcards."""
-        sql = f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = ?"
-        params: list[object] = [site]
-        if q:
-            sql += " AND instr(folded, ?) > 0"
-            params.append(q)
-        sql += " ORDER BY name"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = _SHARED_SQL.list_points(site, q, limit)
         return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
@@ -397,26 +393,14 @@ class SqliteHotStore(HotBackend):
 
     def set_watermark(self, site: str, ts_ms: int) -> None:
         """Insert or replace the ``sync_state`` row of the site."""
-        sql = (
-            "INSERT INTO sync_state (site, watermark_ms, updated_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (site) DO UPDATE SET watermark_ms = excluded.watermark_ms, "
-            "updated_ms = excluded.updated_ms"
-        )
-        self._write(lambda c: c.run(sql, (site, ts_ms, now_ms())))
+        self._write(lambda c: c.run(_SHARED_SQL.set_watermark, (site, ts_ms, now_ms())))
 
     def record_archive(self, site: str, day: date, rows: int, checksum: str, key: str) -> None:
         """The day is stored as ISO text (SQLite has no date type)."""
-        sql = (
-            f"INSERT INTO archives ({ARCHIVE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, day) DO UPDATE SET "
-            "rows = excluded.rows, checksum = excluded.checksum, key = excluded.key, "
-            "verified_at_ms = excluded.verified_at_ms"
-        )
         params = (site, day.isoformat(), rows, checksum, key, now_ms())
-        self._write(lambda c: c.run(sql, params))
+        self._write(lambda c: c.run(_SHARED_SQL.record_archive, params))
 
     def get_archive(self, site: str, day: date) -> ArchiveRecord | None:
         """The ``archives`` row of the site-day."""
-        sql = f"SELECT {ARCHIVE_COLUMNS} FROM archives WHERE site = ? AND day = ?"
-        rows = self._read(lambda c: c.rows(sql, (site, day.isoformat())))
+        rows = self._read(lambda c: c.rows(_SHARED_SQL.get_archive, (site, day.isoformat())))
         return archive_record(rows[0]) if rows else None
