@@ -37,10 +37,11 @@ def check_window(
     """
     start = _epoch_ms(start_ms, label="start_ms", subject=subject)
     end = _epoch_ms(end_ms, label="end_ms", subject=subject)
+    if start > end and allow_empty:
+        raise ValueError(f"{subject}: window start {start} is after its end {end}")
     if start > end or (start == end and not allow_empty):
-        rule = "not be after" if allow_empty else "be before"
         raise ValueError(
-            f"{subject}: window start {start} must {rule} end {end} "
+            f"{subject}: window start {start} must be before end {end} "
             "(windows are half-open [start, end))"
         )
 
@@ -54,25 +55,6 @@ def _epoch_ms(value: object, *, label: str, subject: str) -> int:
 def now_ms() -> int:
     """The wall clock as epoch ms (UTC): the one definition the library uses."""
     return int(datetime.now(UTC).timestamp() * 1000)
-
-
-def check_window(start_ms: int, end_ms: int, *, subject: str, allow_empty: bool = False) -> None:
-    """Refuse a half-open ``[start_ms, end_ms)`` window that is not two epoch-ms ints in order.
-
-    ``subject`` says whose window it is in the message. ``allow_empty`` accepts
-    ``start_ms == end_ms`` (a read of nothing is a fine question to ask a store; a pull of
-    nothing from ACE is a bug).
-    """
-    for label, value in (("start_ms", start_ms), ("end_ms", end_ms)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{subject}: {label} must be an int (epoch ms), got {value!r}")
-    if start_ms > end_ms:
-        raise ValueError(f"{subject}: window start {start_ms} is after its end {end_ms}")
-    if start_ms == end_ms and not allow_empty:
-        raise ValueError(
-            f"{subject}: window start {start_ms} must be before end {end_ms} "
-            "(windows are half-open [start, end))"
-        )
 
 
 def today_utc(now: int | None = None) -> date:

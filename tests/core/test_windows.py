@@ -17,7 +17,7 @@ def test_a_window_with_start_before_end_passes():
     [
         (5, 5, False, "s: window start 5 must be before end 5"),
         (6, 5, False, "s: window start 6 must be before end 5"),
-        (6, 5, True, "s: window start 6 must not be after end 5"),
+        (6, 5, True, "s: window start 6 is after its end 5"),
     ],
 )
 def test_an_empty_or_inverted_window_is_a_value_error(start, end, allow_empty, message):
