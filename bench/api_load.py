@@ -83,10 +83,10 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
     marker = root / f"built-{points}-{hot_days}-{cold_days}-{today.isoformat()}"
     if marker.exists():
         return root
-    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
+    from vitals.ace.client import AcePoint
     from vitals.cold.file import build_cold_table, cold_file_bytes
-    from vitals.cold.paths import cold_day_key, rollup_day_key
+    from vitals.cold.keys import cold_day_key, rollup_day_key
     from vitals.rollups.day import rollup_bytes_from_cold
 
     if root.exists():

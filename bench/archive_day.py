@@ -31,13 +31,10 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from bench.bms_day import full_load_day  # noqa: E402
-from vitals.cold.file import (  # noqa: E402
-    build_cold_table,
-    cold_file_bytes,
-    key_checksum,
-    verify_cold_bytes,
-)
-from vitals.cold.paths import cold_day_key  # noqa: E402
+from vitals.cold.file import build_cold_table, cold_file_bytes  # noqa: E402
+from vitals.cold.key_order import key_checksum  # noqa: E402
+from vitals.cold.keys import cold_day_key  # noqa: E402
+from vitals.cold.verify import verify_cold_bytes  # noqa: E402
 from vitals.samples import day_bounds_ms  # noqa: E402
 
 SITE = "ses_falls_city"
@@ -50,8 +47,8 @@ def peak_rss_mb() -> float:
 
 def prepare_hot_store(db_path: Path, points: int, per_point: int, jitter_ms: int) -> None:
     """Fill a SQLite hot store with one generated day (runs in a child process)."""
-    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
+    from vitals.ace.client import AcePoint
 
     table = full_load_day(
         SITE, day_bounds_ms(DAY)[0], points=points, per_point=per_point, jitter_ms=jitter_ms

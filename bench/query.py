@@ -38,11 +38,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitals.ace.client import AcePoint
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
+from vitals.ace.client import AcePoint
 from vitals.cold.file import build_cold_table, cold_file_bytes
-from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.query.engine import QueryEngine, ReadStats
 from vitals.query.files import FOOTERS
 from vitals.query.plan import QueryLimits

@@ -1,5 +1,7 @@
-"""Archive one site-day: build its cold file from every source, verify it, and only
-then delete the day's hot rows (DESIGN.md invariant 1).
+"""Archive one site-day: build its cold file, verify it, then maybe delete its hot rows.
+
+The one step that crosses the tiers, so it lives above both (``docs/design.md``
+invariant 1: hot rows go only after the file holding them is verified).
 
 Steps, in order, each safe to interrupt (a re-run converges to the same file):
 1. read sources: raw pulls (filtered to the point catalogue), the existing cold file,
@@ -19,26 +21,43 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vitals.cold.catalogue import configured_point_names
-from vitals.cold.file import (
-    ColdVerificationError,
-    build_cold_table,
-    cold_file_bytes,
-    key_checksum,
-    read_cold_bytes,
-    verify_cold_bytes,
-)
-from vitals.cold.key_order import merge_disjoint_sorted
-from vitals.cold.paths import cold_day_key
+from vitals.cold.catalogue import PointLister, configured_point_names
+from vitals.cold.file import build_cold_table, cold_file_bytes
+from vitals.cold.key_order import key_checksum, merge_disjoint_sorted
+from vitals.cold.keys import cold_day_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pieces
-from vitals.hot.store import HotStore
+from vitals.cold.read import ColdVerificationError, read_cold_bytes
+from vitals.cold.store import ColdStore
+from vitals.cold.verify import verify_cold_bytes
+from vitals.hot.base import UpsertResult
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms, plain_names
 
 StepHook = Callable[[str], None]
+
+
+class ArchiveHotStore(PointLister, Protocol):
+    """What archival needs from the hot store (``resources.hot_store`` provides it)."""
+
+    def read_samples(self, site: str, start_ms: int, end_ms: int) -> pa.Table:
+        """The site's samples in [start_ms, end_ms), sorted by (point_name, ts)."""
+        ...
+
+    def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
+        """Write samples idempotently (restoring a cold day)."""
+        ...
+
+    def delete_samples(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Delete the site's samples in [start_ms, end_ms); returns rows deleted."""
+        ...
+
+    def record_archive(self, site: str, day: date, *, rows: int, checksum: str, key: str) -> None:
+        """Record that a site-day's cold file was written and verified."""
+        ...
 
 
 class ArchiveError(RuntimeError):
@@ -70,7 +89,7 @@ def catalogue_shortfall(sources: DaySources, site: str, day: date) -> str | None
     Archival keeps raw samples of configured points only. With no catalogue at all
     (never fetched on this instance), or one that matches none of the day's samples,
     that filter would turn a full day into an empty "verified" file; both are refused
-    with what to run (DESIGN.md invariant 1).
+    with what to run (``docs/design.md`` invariant 1).
     """
     if not sources.raw_samples or sources.raw.num_rows:
         return None
@@ -108,7 +127,7 @@ class ArchiveOutcome:
     seconds: float
 
 
-def _filter_to_catalogue(samples: pa.Table, names: pa.Array) -> tuple[pa.Table, int]:
+def _filter_to_catalogue(samples: pa.Table, names: pa.StringArray) -> tuple[pa.Table, int]:
     """Rows whose point is in the catalogue, and how many were not.
 
     Dictionary-encoded names are matched on their few distinct values (a day's 6.5 M
@@ -117,22 +136,23 @@ def _filter_to_catalogue(samples: pa.Table, names: pa.Array) -> tuple[pa.Table, 
     if samples.num_rows == 0:
         return samples, 0
     column = samples.column("point_name")
-    masks: list[pa.Array | None] = []
+    masks: list[pa.BooleanArray | None] = []
     for chunk in column.chunks:
         if isinstance(chunk, pa.DictionaryArray):
             known = pc.is_in(chunk.dictionary, value_set=names)
-            masks.append(
-                None
-                if pc.all(known).as_py()
-                else pc.fill_null(pc.take(known, chunk.indices), False)
-            )
+            if pc.all(known).as_py():
+                masks.append(None)
+            else:
+                per_row: pa.BooleanArray = pc.take(known, chunk.indices)
+                # an array in, an array out (the stubs return a union of every shape)
+                masks.append(cast("pa.BooleanArray", pc.fill_null(per_row, pa.scalar(False))))
         else:
             masks.append(pc.is_in(chunk, value_set=names))
     if all(mask is None for mask in masks):
         return samples, 0
     full = [
-        mask if mask is not None else pc.is_valid(chunk)  # names are never null: all kept
-        for mask, chunk in zip(masks, column.chunks, strict=True)
+        mask if mask is not None else pc.is_valid(names_chunk)  # names are never null: all kept
+        for mask, names_chunk in zip(masks, column.chunks, strict=True)
     ]
     kept = samples.filter(pa.chunked_array(full, pa.bool_()))
     return kept, samples.num_rows - kept.num_rows
@@ -159,7 +179,12 @@ def _merge_raw_pulls(pieces: list[pa.Table], catalogue: set[str]) -> tuple[pa.Ta
 
 
 def read_day_sources(
-    hot_store: HotStore, cold_store, site: str, day: date, *, include_existing: bool = True
+    hot_store: ArchiveHotStore,
+    cold_store: ColdStore,
+    site: str,
+    day: date,
+    *,
+    include_existing: bool = True,
 ) -> DaySources:
     """Gather a site-day from raw pulls, the existing cold file and the hot store.
 
@@ -185,8 +210,8 @@ def read_day_sources(
 
 
 def archive_site_day(
-    hot_store: HotStore,
-    cold_store,
+    hot_store: ArchiveHotStore,
+    cold_store: ColdStore,
     site: str,
     day: date,
     *,
@@ -265,7 +290,9 @@ def archive_site_day(
     )
 
 
-def restore_site_day(hot_store: HotStore, cold_store, site: str, day: date) -> int:
+def restore_site_day(
+    hot_store: ArchiveHotStore, cold_store: ColdStore, site: str, day: date
+) -> int:
     """Copy a cold day back into the hot store (idempotent upsert); returns rows restored."""
     key = cold_day_key(site, day)
     samples = read_cold_bytes(cold_store.get_bytes(key))

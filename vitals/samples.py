@@ -10,23 +10,58 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SAMPLE_SCHEMA = pa.schema(
-    [
-        pa.field("point_name", pa.string(), nullable=False),
-        pa.field("ts", pa.int64(), nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-    ]
-)
+_SAMPLE_FIELDS: list[pa.Field[Any]] = [
+    pa.field("point_name", pa.string(), nullable=False),
+    pa.field("ts", pa.int64(), nullable=False),
+    pa.field("value", pa.float64(), nullable=False),
+]
+SAMPLE_SCHEMA = pa.schema(_SAMPLE_FIELDS)
 # The same samples with dictionary-encoded names, as Parquet hands them over cheaply
 # (``read_dictionary``): a day's 6.6 M rows name only ~4,600 points.
 DICTIONARY_NAMES = pa.dictionary(pa.int32(), pa.string())
 DICTIONARY_SAMPLE_SCHEMA = SAMPLE_SCHEMA.set(0, SAMPLE_SCHEMA.field(0).with_type(DICTIONARY_NAMES))
+
+
+def check_sample_table(
+    samples: object, *, label: str = "samples", dictionary_names: bool = False
+) -> pa.Table:
+    """Return ``samples`` if it is a sample table fit to store, else raise naming the fault.
+
+    The one rule for both tiers: ``SAMPLE_SCHEMA`` columns and types (``dictionary_names``
+    also admits dictionary-encoded names, as Parquet reads hand them over), no nulls, no
+    NaN or infinite values. The parser drops and counts such samples, so meeting one
+    here is a bug upstream and fails loudly. ``label`` names the table in messages.
+    """
+    if not isinstance(samples, pa.Table):
+        raise TypeError(f"{label} must be a pyarrow.Table, got {type(samples).__name__}")
+    allowed = [SAMPLE_SCHEMA.types] + [DICTIONARY_SAMPLE_SCHEMA.types] * dictionary_names
+    if samples.schema.names != SAMPLE_SCHEMA.names or samples.schema.types not in allowed:
+        raise ValueError(
+            f"{label} must have the sample schema {SAMPLE_SCHEMA}, got {samples.schema}"
+        )
+    for column in SAMPLE_SCHEMA.names:
+        nulls = samples.column(column).null_count
+        if nulls:
+            raise ValueError(
+                f"{label} has nulls in column {column!r}: {column!r} holds {nulls} null(s)"
+            )
+    finite = pc.is_finite(samples.column("value"))
+    if samples.num_rows and not pc.all(finite).as_py():
+        bad = samples.filter(pc.invert(finite))
+        first = bad.slice(0, 1).to_pylist()[0]
+        raise ValueError(
+            f"{label}: {bad.num_rows} non-finite value(s), e.g. point {first['point_name']!r} at "
+            f"ts {first['ts']}: NaN or infinite values are dropped by the parser, never stored"
+        )
+    return samples
 
 
 def plain_names(table: pa.Table) -> pa.Table:
@@ -34,33 +69,6 @@ def plain_names(table: pa.Table) -> pa.Table:
     if table.schema.field("point_name").type == DICTIONARY_NAMES:
         table = table.set_column(0, "point_name", table.column("point_name").cast(pa.string()))
     return pa.Table.from_arrays(table.columns, schema=SAMPLE_SCHEMA)
-
-
-def check_sample_table(samples: object) -> pa.Table:
-    """Return ``samples`` if it is a sample table fit to store, else raise ``ValueError``.
-
-    Nulls and non-finite values should have been dropped (and counted) by the parser;
-    reaching a store with them is a bug upstream, so it fails loudly here.
-    """
-    if not isinstance(samples, pa.Table):
-        raise TypeError(f"samples must be a pyarrow.Table, got {type(samples).__name__}")
-    got = [(f.name, f.type) for f in samples.schema]
-    want = [(f.name, f.type) for f in SAMPLE_SCHEMA]
-    if got != want:
-        raise ValueError(f"samples must have the sample schema {want}, got {got}")
-    for column in SAMPLE_SCHEMA.names:
-        nulls = samples.column(column).null_count
-        if nulls:
-            raise ValueError(f"samples column {column!r} holds {nulls} null(s)")
-    finite = pc.is_finite(samples.column("value"))
-    if samples.num_rows and not pc.all(finite).as_py():
-        bad = samples.filter(pc.invert(finite))
-        first = bad.slice(0, 1).to_pylist()[0]
-        raise ValueError(
-            f"samples hold {bad.num_rows} non-finite value(s), e.g. point {first['point_name']!r} "
-            f"at ts {first['ts']}: NaN/inf must be dropped before samples are stored"
-        )
-    return samples
 
 
 MS_PER_DAY = 86_400_000
@@ -174,10 +182,11 @@ class ParsedSamples:
 
     @property
     def dropped(self) -> int:
+        """Samples dropped for any reason."""
         return self.dropped_bad_value + self.dropped_bad_time + self.dropped_bad_name
 
 
-def parse_wire_samples(records: list[dict]) -> ParsedSamples:
+def parse_wire_samples(records: Sequence[object]) -> ParsedSamples:
     """Convert ``point_samples`` records (``name``, ``time``, ``value``) to a sample table.
 
     Records with a missing/invalid name, time or value are dropped and counted; no

@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.archive import catalogue_shortfall, read_day_sources
-from vitals.cold.file import ColdVerificationError, key_checksum, read_cold_bytes
-from vitals.cold.paths import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
+from vitals.cold.key_order import key_checksum
+from vitals.cold.keys import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
+from vitals.cold.read import ColdVerificationError, read_cold_bytes
 from vitals.config import load_settings
 from vitals.samples import MS_PER_DAY
 from vitals.windows import now_ms
@@ -92,7 +93,7 @@ def cold_reconciliation(
     matches none of them fails.
     """
     site, day = split_site_day_key(context.partition_key)
-    sources = read_day_sources(hot_store, cold_store, site, day)
+    sources = read_day_sources(hot_store, cold_store.store, site, day)
     if sources.cold_unreadable:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "cold file unreadable"})
     shortfall = catalogue_shortfall(sources, site, day)

@@ -7,7 +7,7 @@ import dagster as dg
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.archive import ArchiveError, archive_site_day
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.cold.raw_pulls import covered_ms, list_raw_pulls
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms

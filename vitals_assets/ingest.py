@@ -11,7 +11,7 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.ace.plan import expected_samples_per_hour, plan_pull
 from vitals.cold.catalogue import catalogue_intervals, configured_point_names, store_catalogue
-from vitals.cold.paths import raw_pull_key
+from vitals.cold.keys import raw_pull_key
 from vitals.cold.raw_pulls import RawPullFile, list_raw_pulls, read_parsed_pulls, store_raw_pull
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms

@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from resources.cold_store import ColdStoreResource
-from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.rollups.day import rollup_bytes_from_cold
 from vitals.rollups.month import compact_rollup_month
 from vitals_assets.cold import cold_timeseries
@@ -45,7 +45,7 @@ def cold_rollups(
     # Each month touched is compacted once per run, after its days (a range run of a whole
     # month rebuilds the month file once, not 31 times).
     months = sorted({(site, day.year, day.month) for site, day in site_days(context)})
-    compactions = [compact_rollup_month(cold_store, *month) for month in months]
+    compactions = [compact_rollup_month(cold_store.store, *month) for month in months]
     return dg.MaterializeResult(
         metadata={
             **(result.metadata or {}),

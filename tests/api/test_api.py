@@ -542,9 +542,9 @@ def test_same_answers_over_a_postgres_hot_store(api_site, pg_url, tmp_path):
     """The API is backend-agnostic: the site's hot rows copied to PostgreSQL answer the same."""
     from starlette.testclient import TestClient as Client
 
-    from vitals.ace.client import AcePoint
     from resources.hot_store import HotStoreResource
     from resources.query import QueryResource
+    from vitals.ace.client import AcePoint
     from vitals.api.app import create_app
     from vitals.config import load_settings
 

@@ -13,8 +13,9 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from tests.support.helpers import as_key_dict, catalogue, day_samples, point_names
 from vitals.archive import ArchiveError, archive_site_day, restore_site_day
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.cold.raw_pulls import store_raw_pull
+from vitals.cold.store import ColdStore
 from vitals.samples import day_bounds_ms, ms_to_iso
 
 SITE = "acme_hq"
@@ -124,7 +125,7 @@ def test_late_rows_for_an_archived_day_are_merged_not_lost(stores):
     assert hot.count_samples(SITE, start, end) == 0
 
 
-class TruncatingColdStore(ColdStoreResource):
+class TruncatingColdStore(ColdStore):
     """A storage fault: the backend keeps only half of what it is given."""
 
     def put_bytes(self, key: str, data: bytes) -> None:

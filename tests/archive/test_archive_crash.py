@@ -20,7 +20,7 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from tests.archive.test_archival import OLD_DAY, SITE, seed_day
 from vitals.archive import archive_site_day
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.samples import day_bounds_ms
 
 REPO = Path(__file__).resolve().parents[2]

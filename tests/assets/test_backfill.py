@@ -23,7 +23,7 @@ from tests.support.platform_helpers import (
     new_instance,
     point_platform_at,
 )
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals_assets.bindings import build_resources
@@ -201,7 +201,8 @@ def test_rerun_pulls_only_the_sub_windows_not_yet_stored(stores, simulator):
     )
     meta = metadata_of(first, ace_raw_samples)
     assert meta["sub_windows"] >= 3 and meta["sub_windows_reused"] == 0
-    from vitals.cold.raw_pulls import list_raw_pulls, parsed_key
+    from vitals.cold.keys import parsed_key
+    from vitals.cold.raw_pulls import list_raw_pulls
 
     pulls = list_raw_pulls(cold, SITE, day)
     lost = pulls[1]  # as if the run had died before storing this sub-window

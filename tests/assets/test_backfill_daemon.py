@@ -18,7 +18,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 
 from resources.cold_store import ColdStoreResource
 from tests.support.platform_helpers import expected_hot_rows
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.cold.raw_pulls import list_raw_pulls
 from vitals.samples import day_bounds_ms
 from vitals_assets.backfill_progress import backfill_progress

@@ -22,9 +22,9 @@ from tests.support.platform_helpers import (
     new_instance,
     point_platform_at,
 )
-from vitals.cold.catalogue import catalogue_key
-from vitals.cold.file import build_cold_table, cold_file_bytes, key_checksum
-from vitals.cold.paths import cold_day_key
+from vitals.cold.file import build_cold_table, cold_file_bytes
+from vitals.cold.key_order import key_checksum
+from vitals.cold.keys import catalogue_key, cold_day_key
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals_assets.bindings import build_resources

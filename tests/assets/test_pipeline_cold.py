@@ -21,7 +21,7 @@ from tests.support.platform_helpers import (
     new_instance,
     point_platform_at,
 )
-from vitals.cold.paths import cold_day_key
+from vitals.cold.keys import cold_day_key
 from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals_assets.bindings import build_resources

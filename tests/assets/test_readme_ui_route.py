@@ -22,7 +22,7 @@ import pytest
 from resources.cold_store import ColdStoreResource
 from tests.support.dagster_dev_process import REPO, dagster_dev, wait_for
 from tests.support.platform_helpers import expected_hot_rows
-from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls
 from vitals.rollups.day import rollup_matches_cold
 from vitals.samples import day_bounds_ms

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.cold_samples import DAY, SITE, point_names, samples, table
-from vitals.cold.file import COLD_SCHEMA, build_cold_table, key_checksum
-from vitals.cold.key_order import key_runs, merge_disjoint_sorted
+from vitals.cold.file import build_cold_table
+from vitals.cold.key_order import key_checksum, key_runs, merge_disjoint_sorted
+from vitals.cold.read import COLD_SCHEMA
 from vitals.names import InvalidNameError
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 

@@ -14,13 +14,10 @@ import pytest
 
 from tests.support.cold_samples import DAY, SITE, table
 from tests.support.hot_store_helpers import hot_url, points
-from vitals.cold.file import (
-    build_cold_table,
-    cold_file_bytes,
-    key_checksum,
-    read_cold_bytes,
-    verify_cold_bytes,
-)
+from vitals.cold.file import build_cold_table, cold_file_bytes
+from vitals.cold.key_order import key_checksum
+from vitals.cold.read import read_cold_bytes
+from vitals.cold.verify import verify_cold_bytes
 from vitals.samples import day_bounds_ms
 
 __all__ = ["hot_url"]

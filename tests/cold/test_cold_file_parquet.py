@@ -14,19 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.cold_samples import DAY, SITE, point_names, samples, table
-from vitals.cold.file import (
-    COLD_SCHEMA,
-    ColdLayout,
-    ColdVerificationError,
-    build_cold_table,
-    cold_file_bytes,
-    inspect_cold_bytes,
-    key_checksum,
-    read_cold_bytes,
-    row_group_bounds,
-    verify_cold_bytes,
-)
-from vitals.cold.paths import cold_day_key
+from vitals.cold.file import ColdLayout, build_cold_table, cold_file_bytes, row_group_bounds
+from vitals.cold.key_order import key_checksum
+from vitals.cold.keys import cold_day_key
+from vitals.cold.read import COLD_SCHEMA, ColdVerificationError, read_cold_bytes
+from vitals.cold.verify import inspect_cold_bytes, verify_cold_bytes
 from vitals.samples import day_bounds_ms
 
 START, _END = day_bounds_ms(DAY)

@@ -13,21 +13,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from resources.cold_store import (
-    ColdKeyMissingError,
-    ColdStoreError,
-    ColdStoreResource,
-    InvalidKeyError,
-)
+from resources.cold_store import ColdStoreResource
 from tests.support.cold_samples import DAY, SITE, point_names, samples
-from vitals.cold.file import (
-    build_cold_table,
-    cold_file_bytes,
-    key_checksum,
-    read_cold_bytes,
-    verify_cold_bytes,
-)
-from vitals.cold.paths import cold_day_key
+from vitals.cold.backends import ColdKeyMissingError, ColdStoreError
+from vitals.cold.file import build_cold_table, cold_file_bytes
+from vitals.cold.key_order import key_checksum
+from vitals.cold.keys import InvalidKeyError, cold_day_key
+from vitals.cold.read import read_cold_bytes
+from vitals.cold.verify import verify_cold_bytes
 
 HOSTILE_KEYS = [
     "../escape.parquet",

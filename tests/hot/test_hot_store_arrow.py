@@ -8,12 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.hot_store_helpers import rows_of, samples
-from vitals.hot.arrow import (
-    KEYED_SCHEMA,
-    key_samples,
-    name_ranges,
-    samples_from_rows,
-)
+from vitals.hot.arrow import KEYED_SCHEMA, key_samples, name_ranges, samples_from_rows
 from vitals.samples import SAMPLE_SCHEMA, check_sample_table
 
 NAMES = ["b", "a", "Ä", "c"]

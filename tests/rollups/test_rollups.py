@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.query_data import QuerySite, sample_table
-from vitals.cold.paths import cold_day_key, rollup_day_key, rollup_month_key
+from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key
 from vitals.query.engine import QueryEngine, ReadStats
 from vitals.rollups.day import (
     ROLLUP_SCHEMA,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from vitals.ace.client import AcePoint
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
+from vitals.ace.client import AcePoint
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.key_order import merge_last_wins
-from vitals.cold.paths import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.query.engine import QueryEngine
 from vitals.query.plan import QueryLimits
 from vitals.query.types import INTERVALS_MS

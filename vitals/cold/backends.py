@@ -1,23 +1,21 @@
-"""The two places cold objects live: a local folder and an S3-compatible bucket.
+"""Where cold objects live: the backend protocol, its errors, and the local folder.
 
-Both take keys already validated by :mod:`vitals.cold.keys` and offer the same small
-set of operations; :class:`resources.cold_store.ColdStoreResource` picks one from its
-URL. Writes are atomic in both: a reader sees the old object or the new one, never a
-half-written file (local: temp file in the same folder + fsync + ``os.replace``; S3/R2:
-one PUT).
+Backends take keys already validated by :mod:`vitals.cold.keys` and offer the same
+small set of operations; :class:`vitals.cold.store.ColdStore` picks one from its URL
+(the S3 one is :mod:`vitals.cold.s3`). Writes are atomic in both: a reader sees the old
+object or the new one, never a half-written file (local: temp file in the same folder +
+fsync + ``os.replace``; S3/R2: one PUT).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from vitals.cold.keys import validate_prefix
+from typing_extensions import override
 
 
 class ColdStoreError(RuntimeError):
@@ -37,17 +35,42 @@ class ColdKeyMissingError(KeyError):
 
 
 class ColdBackend(Protocol):
-    def put_bytes(self, key: str, data: bytes) -> None: ...
-    def get_bytes(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
-    def list_keys(self, prefix: str) -> list[str]: ...
-    def identities(self, prefix: str) -> dict[str, str]: ...
-    def delete(self, key: str) -> None: ...
-    def local_copy(self, key: str) -> Path: ...
-    def uri(self, key: str) -> str: ...
+    """What a place for cold objects offers; keys and prefixes arrive validated."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any older object."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; :class:`ColdKeyMissingError` if there is none."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        ...
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Sorted keys starting with ``prefix`` (a string prefix, as in S3)."""
+        ...
+
+    def identities(self, prefix: str) -> dict[str, str]:
+        """Key -> version identity (changes on every rewrite) for keys under ``prefix``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing key is not an error."""
+        ...
+
+    def local_copy(self, key: str) -> Path:
+        """A local file holding the object's bytes."""
+        ...
+
+    def uri(self, key: str) -> str:
+        """Where the object lives, for messages and readers that take a URI."""
+        ...
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write via a hidden temp file in the same folder, fsync it, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -68,45 +91,52 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-class LocalFolderBackend:
+class LocalFolderBackend(ColdBackend):
     """Objects as files under one root folder (the embedded default)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(os.path.abspath(os.path.expanduser(str(root))))
 
     def path(self, key: str) -> Path:
+        """The file of ``key``; refuses any path that resolves outside the root."""
         path = Path(os.path.normpath(self.root / key))
         if path == self.root or self.root not in path.parents:  # belt and braces
             raise ColdStoreError(f"cold store key {key!r} resolves outside {self.root}")
         return path
 
+    @override
     def uri(self, key: str) -> str:
         return str(self.path(key))
 
+    @override
     def put_bytes(self, key: str, data: bytes) -> None:
         try:
-            _write_atomically(self.path(key), data)
+            write_atomically(self.path(key), data)
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             raise ColdStoreError(
                 f"cannot write cold store key {key!r} under {self.root}: {exc}"
             ) from exc
 
+    @override
     def get_bytes(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ColdKeyMissingError(key, str(self.root)) from None
 
+    @override
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
     def _walk(self, start: Path) -> Iterator[str]:
+        """Keys of the visible files under ``start`` (hidden temp files are skipped)."""
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for filename in filenames:
                 if not filename.startswith("."):
                     yield (Path(dirpath) / filename).relative_to(self.root).as_posix()
 
+    @override
     def list_keys(self, prefix: str) -> list[str]:
         folder = prefix.rpartition("/")[0]
         start = self.root / folder if folder else self.root
@@ -114,6 +144,7 @@ class LocalFolderBackend:
             return []
         return sorted(key for key in self._walk(start) if key.startswith(prefix))
 
+    @override
     def identities(self, prefix: str) -> dict[str, str]:
         """Key -> ``local:{inode}-{size}-{mtime_ns}`` (every atomic rewrite changes it)."""
         found: dict[str, str] = {}
@@ -125,6 +156,7 @@ class LocalFolderBackend:
             found[key] = f"local:{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
         return found
 
+    @override
     def delete(self, key: str) -> None:
         path = self.path(key)
         if path.is_dir():
@@ -133,162 +165,9 @@ class LocalFolderBackend:
             )
         path.unlink(missing_ok=True)
 
+    @override
     def local_copy(self, key: str) -> Path:
         path = self.path(key)
         if not path.is_file():
             raise ColdKeyMissingError(key, str(self.root))
         return path
-
-
-def _client_error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-_SAFE_ETAG = re.compile(r"[^A-Za-z0-9-]")
-
-
-class S3Backend:
-    """Objects in an S3-compatible bucket (AWS S3, Cloudflare R2, moto in tests).
-
-    The client comes from dagster-aws's ``S3Resource`` so credentials follow the standard
-    AWS chain (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` env vars, profiles) and
-    ``endpoint_url`` points it at R2 or a test server; the code path is the same for all.
-    """
-
-    def __init__(
-        self, bucket: str, prefix: str, *, endpoint_url: str | None, cache_dir: Path
-    ) -> None:
-        from dagster_aws.s3 import S3Resource
-
-        self.bucket = bucket
-        self.prefix = prefix
-        self.endpoint_url = endpoint_url
-        self.cache_dir = cache_dir
-        self.client: Any = S3Resource(endpoint_url=endpoint_url).get_client()
-
-    @property
-    def where(self) -> str:
-        endpoint = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        return f"s3://{self.bucket}/{self.prefix}{endpoint}"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{key}"
-
-    def _fail(self, action: str, key: str, exc: Exception) -> ColdStoreError:
-        return ColdStoreError(f"cold store could not {action} {key!r} in {self.where}: {exc}")
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("write", key, exc) from exc
-
-    def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-            return response["Body"].read()
-        except ClientError as exc:
-            if _client_error_code(exc) in _MISSING_CODES:
-                raise ColdKeyMissingError(key, self.where) from None
-            raise self._fail("read", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._fail("read", key, exc) from exc
-
-    def _head(self, key: str) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as exc:
-            if _client_error_code(exc) in _MISSING_CODES:
-                return None
-            raise self._fail("look up", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._fail("look up", key, exc) from exc
-
-    def exists(self, key: str) -> bool:
-        return self._head(key) is not None
-
-    def list_keys(self, prefix: str) -> list[str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        validate_prefix(prefix)
-        keys: list[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix
-            )
-            for page in pages:
-                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("list", prefix, exc) from exc
-        return sorted(keys)
-
-    def identities(self, prefix: str) -> dict[str, str]:
-        """Key -> ``s3:{etag}-{size}`` from the listing itself (no request per object)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        validate_prefix(prefix)
-        found: dict[str, str] = {}
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    etag = str(item.get("ETag", "")).strip('"')
-                    found[item["Key"][len(self.prefix) :]] = f"s3:{etag}-{item['Size']}"
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("list", prefix, exc) from exc
-        return dict(sorted(found.items()))
-
-    def delete(self, key: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("delete", key, exc) from exc
-
-    def local_copy(self, key: str) -> Path:
-        """Download once into the cache; a changed object (new ETag or size) is fetched again."""
-        head = self._head(key)
-        if head is None:
-            raise ColdKeyMissingError(key, self.where)
-        folder = self.cache_dir / hashlib.sha256(self.uri(key).encode()).hexdigest()[:32]
-        suffix = Path(key).suffix
-
-        def cached_name(etag: str, size: int) -> Path:
-            return folder / f"{_SAFE_ETAG.sub('', etag)}-{size}{suffix}"
-
-        cached = cached_name(str(head.get("ETag", "")), int(head["ContentLength"]))
-        if cached.is_file() and cached.stat().st_size == int(head["ContentLength"]):
-            return cached
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-            data = response["Body"].read()
-        except ClientError as exc:
-            if _client_error_code(exc) in _MISSING_CODES:
-                raise ColdKeyMissingError(key, self.where) from None
-            raise self._fail("download", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._fail("download", key, exc) from exc
-        if len(data) != int(response["ContentLength"]):
-            raise ColdStoreError(
-                f"download of {key!r} from {self.where} returned {len(data)} bytes, "
-                f"expected {response['ContentLength']}"
-            )
-        cached = cached_name(str(response.get("ETag", "")), len(data))
-        _write_atomically(cached, data)
-        for stale in folder.iterdir():
-            if stale != cached and not stale.name.startswith("."):
-                stale.unlink(missing_ok=True)
-        return cached

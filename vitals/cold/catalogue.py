@@ -1,37 +1,56 @@
 """A snapshot of a site's configured points, kept in the cold store beside the data.
 
-``catalogue/{site}.json`` records each point's name and collection interval when
-``ace_points`` last ran: pull planning reads the expected sample rate from it, and a
-day can be rebuilt later without asking ACE what the points were.
+``catalogue/{site}.json`` (:func:`vitals.cold.keys.catalogue_key`) records each point's
+name and collection interval when ``ace_points`` last ran: pull planning reads the
+expected sample rate from it, and a day can be rebuilt later without asking ACE what the
+points were.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any, Protocol
 
-from vitals.hot.store import HotStore
-from vitals.names import validate_site_name
-
-CATALOGUE_PREFIX = "catalogue/"
-
-
-def catalogue_key(site: str) -> str:
-    return f"{CATALOGUE_PREFIX}{validate_site_name(site)}.json"
+from vitals.cold.keys import catalogue_key
+from vitals.cold.store import ColdStore
+from vitals.hot.base import PointRecord
 
 
-def store_catalogue(cold_store, site: str, points: Sequence) -> str:
+class CataloguedPoint(Protocol):
+    """What the snapshot keeps of a configured point (an ACE point, read-only)."""
+
+    @property
+    def name(self) -> str:
+        """The point's exact ACE name."""
+        ...
+
+    @property
+    def collect_interval(self) -> int | None:
+        """Seconds between samples, if ACE says."""
+        ...
+
+
+class PointLister(Protocol):
+    """What the catalogue needs from the hot store: its points of a site."""
+
+    def list_points(self, site: str) -> Sequence[PointRecord]:
+        """The site's catalogued points."""
+        ...
+
+
+def store_catalogue(cold_store: ColdStore, site: str, points: Sequence[CataloguedPoint]) -> str:
     """Write the snapshot (sorted, so an unchanged catalogue gives identical bytes)."""
     rows = sorted(
         ({"name": p.name, "collect_interval": p.collect_interval} for p in points),
-        key=lambda row: row["name"],
+        key=lambda row: str(row["name"]),
     )
     key = catalogue_key(site)
     cold_store.put_bytes(key, json.dumps({"site": site, "points": rows}).encode())
     return key
 
 
-def _catalogue_rows(cold_store, site: str) -> list[dict] | None:
+def _catalogue_rows(cold_store: ColdStore, site: str) -> list[dict[str, Any]] | None:
     """The snapshot's point rows, or ``None`` without a readable snapshot."""
     key = catalogue_key(site)
     if not cold_store.exists(key):
@@ -43,24 +62,23 @@ def _catalogue_rows(cold_store, site: str) -> list[dict] | None:
         return None
 
 
-def catalogue_intervals(cold_store, site: str) -> list[int | None] | None:
+def catalogue_intervals(cold_store: ColdStore, site: str) -> list[int | None] | None:
     """Collection intervals of the site's points, or ``None`` without a snapshot."""
     rows = _catalogue_rows(cold_store, site)
     return None if rows is None else [row.get("collect_interval") for row in rows]
 
 
-def catalogue_names(cold_store, site: str) -> set[str]:
+def catalogue_names(cold_store: ColdStore, site: str) -> set[str]:
     """Names of the site's configured points in the snapshot (empty without one)."""
-    return {row["name"] for row in _catalogue_rows(cold_store, site) or []}
+    return {str(row["name"]) for row in _catalogue_rows(cold_store, site) or []}
 
 
-def configured_point_names(hot_store: HotStore, cold_store, site: str) -> set[str]:
-    """Every point the site is known to have configured: the hot store's catalogue and
-    the cold store's snapshot together.
+def configured_point_names(hot_store: PointLister, cold_store: ColdStore, site: str) -> set[str]:
+    """Every point the site is known to have configured, from the hot and the cold tier.
 
-    Archival keeps only these points' samples. Either source alone can be absent (a new
+    The hot store's catalogue and the cold store's snapshot are read together. Archival keeps only these points' samples. Either source alone can be absent (a new
     hot store beside old cold files, or a snapshot never taken), so both are read; an
     empty answer means nobody has fetched the catalogue, which archival must refuse
-    rather than read as "no configured points" (DESIGN.md invariant 1).
+    rather than read as "no configured points" (``docs/design.md`` invariant 1).
     """
     return {point.name for point in hot_store.list_points(site)} | catalogue_names(cold_store, site)

@@ -1,4 +1,4 @@
-"""Cold Parquet day files: build, write, read back and verify (DESIGN.md "Cold file contract").
+"""Cold Parquet day files: build the day table and write it (``docs/design.md``, cold file contract).
 
 One file per site per UTC day holds every sample of the site's points, sorted by
 (point_name, ts) with one row per key. The layout (measured in bench/archive_day.py,
@@ -7,7 +7,8 @@ a few points touches a small fraction of it: row groups cut at point boundaries 
 row-count target, full-length min/max statistics on ``point_name`` only, a page index,
 dictionary-encoded names, delta-encoded timestamps, zstd. Key-value metadata carries the
 site, the day, the row count and the key checksum, so any Parquet reader can check a
-file without Vitals code.
+file without Vitals code. Reading back lives in :mod:`vitals.cold.read`, proving a file
+in :mod:`vitals.cold.verify`.
 """
 
 from __future__ import annotations
@@ -16,51 +17,25 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vitals.cold.key_order import key_checksum, key_runs, merge_disjoint_sorted, merge_last_wins
-from vitals.cold.read import (
-    COLD_SCHEMA,
-    COLD_SCHEMA_VERSION,
-    META_PREFIX,
-    ColdVerificationError,
-    cold_metadata,
-    read_cold_bytes,
-    read_cold_table,
-)
-from vitals.cold.verify import ColdFileInfo, inspect_cold_bytes, verify_cold_bytes
+from vitals.cold.read import COLD_SCHEMA, COLD_SCHEMA_VERSION, META_PREFIX
 from vitals.names import validate_site_name
 from vitals.samples import (
     DICTIONARY_NAMES,
     DICTIONARY_SAMPLE_SCHEMA,
     SAMPLE_SCHEMA,
+    check_sample_table,
     day_bounds_ms,
     plain_names,
 )
 
 _SITE_CHUNK_ROWS = 65_536
-
-__all__ = [
-    "COLD_SCHEMA",
-    "COLD_SCHEMA_VERSION",
-    "DEFAULT_LAYOUT",
-    "META_PREFIX",
-    "ColdFileInfo",
-    "ColdLayout",
-    "ColdVerificationError",
-    "build_cold_table",
-    "cold_file_bytes",
-    "cold_metadata",
-    "inspect_cold_bytes",
-    "key_checksum",
-    "read_cold_bytes",
-    "read_cold_table",
-    "row_group_bounds",
-    "verify_cold_bytes",
-]
 
 
 @dataclass(frozen=True)
@@ -71,7 +46,7 @@ class ColdLayout:
     past it, so no point is split and sparse days get few row groups (small footers).
     """
 
-    compression: str = "zstd"
+    compression: Literal["zstd", "lz4", "snappy", "gzip", "brotli", "none"] = "zstd"
     compression_level: int | None = 6
     row_group_rows: int = 24_576
     data_page_size: int = 1 << 20
@@ -83,23 +58,12 @@ class ColdLayout:
 DEFAULT_LAYOUT = ColdLayout()
 
 
-def _site_column(site: str, rows: int) -> pa.ChunkedArray:
+def _site_column(site: str, rows: int) -> pa.ChunkedArray[Any]:
     """A constant site column that reuses one small chunk instead of ``rows`` strings."""
     block = pa.array([site] * min(rows, _SITE_CHUNK_ROWS), pa.string())
     full, rest = divmod(rows, _SITE_CHUNK_ROWS) if rows else (0, 0)
     chunks = [block] * full + ([block.slice(0, rest)] if rest else [])
     return pa.chunked_array(chunks, pa.string())
-
-
-def _check_sample_table(table: pa.Table, label: str) -> None:
-    allowed = (SAMPLE_SCHEMA.types, DICTIONARY_SAMPLE_SCHEMA.types)
-    if table.schema.names != SAMPLE_SCHEMA.names or table.schema.types not in allowed:
-        raise ValueError(f"{label} must have the sample schema {SAMPLE_SCHEMA}, got {table.schema}")
-    for name in SAMPLE_SCHEMA.names:
-        if table.column(name).null_count:
-            raise ValueError(f"{label} has nulls in column {name!r}")
-    if table.num_rows and not pc.all(pc.is_finite(table.column("value"))).as_py():
-        raise ValueError(f"{label} has NaN or infinite values, which are never stored")
 
 
 def build_cold_table(site: str, day: date, sources: Sequence[pa.Table]) -> pa.Table:
@@ -116,17 +80,22 @@ def build_cold_table(site: str, day: date, sources: Sequence[pa.Table]) -> pa.Ta
     start_ms, end_ms = day_bounds_ms(day)
     in_day: list[pa.Table] = []
     for index, source in enumerate(sources):
-        _check_sample_table(source, f"source {index} for site {site!r} day {day}")
+        check_sample_table(
+            source, label=f"source {index} for site {site!r} day {day}", dictionary_names=True
+        )
         if source.num_rows == 0:
             continue
         # one exact schema (nullability, no metadata) so sources concatenate; zero-copy
         dictionary = source.schema.field("point_name").type == DICTIONARY_NAMES
         schema = DICTIONARY_SAMPLE_SCHEMA if dictionary else SAMPLE_SCHEMA
         source = pa.Table.from_arrays(source.columns, schema=schema)
-        bounds = pc.min_max(source.column("ts")).as_py()
-        if bounds["min"] < start_ms or bounds["max"] >= end_ms:
+        bounds = pc.min_max(source.column("ts"))
+        if bounds["min"].as_py() < start_ms or bounds["max"].as_py() >= end_ms:
             ts = source.column("ts")
-            source = source.filter(pc.and_(pc.greater_equal(ts, start_ms), pc.less(ts, end_ms)))
+            inside = pc.and_(
+                pc.greater_equal(ts, pa.scalar(start_ms)), pc.less(ts, pa.scalar(end_ms))
+            )
+            source = source.filter(inside)
         in_day.append(source)
     merged = merge_disjoint_sorted(in_day) if len(in_day) > 1 else None
     if merged is None:
@@ -163,7 +132,7 @@ def row_group_bounds(counts: Sequence[int], target_rows: int) -> list[tuple[int,
 def _check_cold_table(table: pa.Table, site: str) -> None:
     if table.schema.names != COLD_SCHEMA.names or table.schema.types != COLD_SCHEMA.types:
         raise ValueError(f"cold table must have schema {COLD_SCHEMA}, got {table.schema}")
-    if table.num_rows and not pc.all(pc.equal(table.column("site_name"), site)).as_py():
+    if table.num_rows and not pc.all(pc.equal(table.column("site_name"), pa.scalar(site))).as_py():
         raise ValueError(f"cold table holds rows of a site other than {site!r}")
 
 
@@ -217,7 +186,7 @@ def cold_file_bytes(
         schema,
         compression=layout.compression,
         compression_level=layout.compression_level,
-        use_dictionary=dictionary_columns,
+        use_dictionary=dictionary_columns,  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
         column_encoding=encodings or None,
         write_statistics=["point_name"],
         write_page_index=layout.write_page_index,

@@ -13,9 +13,11 @@ collation), never by locale.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +26,7 @@ from vitals.samples import SAMPLE_SCHEMA
 
 CHECKSUM_VERSION = b"vitals-key-checksum-v1\n"
 
-ArrowColumn = pa.Array | pa.ChunkedArray
+ArrowColumn: TypeAlias = "pa.Array[Any] | pa.ChunkedArray[Any]"
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _count_true(mask: ArrowColumn) -> int:
     return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
-def _name_boundaries(names: ArrowColumn) -> pa.ChunkedArray:
+def _name_boundaries(names: ArrowColumn) -> pa.ChunkedArray[Any]:
     """``names[i] != names[i + 1]`` for each row but the last, chunk by chunk.
 
     Dictionary chunks (cold files read with ``read_dictionary``) compare their integer
@@ -68,7 +70,7 @@ def _name_boundaries(names: ArrowColumn) -> pa.ChunkedArray:
     """
     all_chunks = names.chunks if isinstance(names, pa.ChunkedArray) else [names]
     chunks = [chunk for chunk in all_chunks if len(chunk)]
-    pieces: list[pa.Array] = []
+    pieces: list[pa.Array[Any]] = []
     for position, chunk in enumerate(chunks):
         comparable = chunk.indices if isinstance(chunk, pa.DictionaryArray) else chunk
         if len(chunk) > 1:
@@ -91,7 +93,8 @@ def key_runs(table: pa.Table) -> KeyRuns:
         return KeyRuns((names[0].as_py(),), (1,), True, 0, 0)
     head_ts, tail_ts = ts.slice(0, n - 1), ts.slice(1)
     boundary = _name_boundaries(names)
-    starts = [0, *(pc.add(pc.indices_nonzero(boundary), 1).to_pylist())]
+    # indices of a boundary mask hold no nulls
+    starts = [0, *cast("list[int]", pc.add(pc.indices_nonzero(boundary), 1).to_pylist())]
     counts = [b - a for a, b in zip(starts, [*starts[1:], n], strict=True)]
     run_names = pa.array(names.take(pa.array(starts, pa.int64())).to_pylist(), pa.string())
     same_name = pc.invert(boundary)
@@ -105,7 +108,7 @@ def key_runs(table: pa.Table) -> KeyRuns:
         )
     unsorted = ts_backwards + names_backwards
     return KeyRuns(
-        names=tuple(run_names.to_pylist()),
+        names=tuple(cast("list[str]", run_names.to_pylist())),  # names hold no nulls
         counts=tuple(counts),
         canonical=duplicates == 0 and unsorted == 0,
         duplicate_keys=duplicates,
@@ -149,7 +152,9 @@ def keep_last_per_key(sorted_table: pa.Table) -> pa.Table:
     )
     if not pc.any(same_as_next).as_py():
         return sorted_table
-    keep = pa.chunked_array([*pc.invert(same_as_next).chunks, pa.array([True])])
+    # table columns are chunked, so is the mask (the stubs type it as one array)
+    mask = cast("pa.ChunkedArray[Any]", pc.invert(same_as_next))
+    keep = pa.chunked_array([*mask.chunks, pa.array([True])])
     return sorted_table.filter(keep)
 
 
@@ -174,9 +179,10 @@ def is_canonical(table: pa.Table) -> bool:
     return not pc.any(backwards).as_py()
 
 
-def _take_runs(entries: Sequence[tuple[int, int]]) -> pa.Array:
-    """Row indices ``offset, offset+1, ... offset+count-1`` of each (offset, count), in
-    order, built vectorised (run-end decode + cumulative sum, no per-row Python).
+def _take_runs(entries: Sequence[tuple[int, int]]) -> pa.Array[Any]:
+    """Row indices ``offset, offset+1, ... offset+count-1`` of each (offset, count), in order.
+
+    Built vectorised (run-end decode + cumulative sum, no per-row Python).
     """
     run_ends: list[int] = []
     deltas: list[int] = []
@@ -191,18 +197,20 @@ def _take_runs(entries: Sequence[tuple[int, int]]) -> pa.Array:
             run_ends.append(end)
             deltas.append(1)
         last = offset + count - 1
-    encoded = pa.RunEndEncodedArray.from_arrays(
+    encoded: pa.RunEndEncodedArray[Any, Any] = pa.RunEndEncodedArray.from_arrays(
         pa.array(run_ends, pa.int64()), pa.array(deltas, pa.int64())
     )
-    return pc.cumulative_sum(pc.run_end_decode(encoded))
+    decoded: pa.Int64Array = pc.run_end_decode(encoded)  # type: ignore[attr-defined]  # not in pyarrow-stubs
+    return pc.cumulative_sum(decoded)
 
 
 _MAX_STRING_BYTES = 2**31 - 1
 
 
-def _repeated_names(runs: Sequence[tuple[str, int]]) -> pa.Array | None:
-    """A string array holding each name ``count`` times, built from two buffers (taking
-    6.6 M strings out of a dictionary costs ~1 s; this ~0.2 s). ``None`` past 2 GiB.
+def _repeated_names(runs: Sequence[tuple[str, int]]) -> pa.Array[Any] | None:
+    """A string array holding each name ``count`` times, built from two buffers.
+
+    Taking 6.6 M strings out of a dictionary costs ~1 s; this ~0.2 s. ``None`` past 2 GiB.
     """
     lengths = [len(name.encode("utf-8")) for name, _count in runs]
     counts = [count for _name, count in runs]
@@ -213,14 +221,13 @@ def _repeated_names(runs: Sequence[tuple[str, int]]) -> pa.Array | None:
         return None
     # one string per name holding it ``count`` times: their data buffer, back to back,
     # is exactly the data buffer of the wanted array
-    repeated = pc.binary_repeat(
-        pa.array([name for name, _count in runs], pa.string()), pa.array(counts, pa.int64())
-    )
-    run_ends, end = [], 0
+    repeated = pc.binary_repeat(pa.array([name for name, _count in runs], pa.string()), counts)
+    run_ends: list[int] = []
+    end = 0
     for count in counts:
         end += count
         run_ends.append(end)
-    per_row = pc.run_end_decode(
+    per_row: pa.Int32Array = pc.run_end_decode(  # type: ignore[attr-defined]  # not in pyarrow-stubs
         pa.RunEndEncodedArray.from_arrays(
             pa.array(run_ends, pa.int32()), pa.array(lengths, pa.int32())
         )
@@ -228,7 +235,10 @@ def _repeated_names(runs: Sequence[tuple[str, int]]) -> pa.Array | None:
     offsets = pa.concat_arrays(
         [pa.array([0], pa.int32()), pc.cumulative_sum(per_row).cast(pa.int32())]
     )
-    return pa.StringArray.from_buffers(end, offsets.buffers()[1], repeated.buffers()[2])
+    offsets_buffer, data_buffer = offsets.buffers()[1], repeated.buffers()[2]
+    if offsets_buffer is None or data_buffer is None:  # only an empty array lacks them
+        return None
+    return pa.StringArray.from_buffers(end, offsets_buffer, data_buffer)
 
 
 def merge_disjoint_sorted(
@@ -249,9 +259,11 @@ def merge_disjoint_sorted(
     runs = [key_runs(piece) for piece in pieces]
     if not all(run.canonical for run in runs):
         return None
-    spans = [pc.min_max(_as_int64(piece.column("ts"))).as_py() for piece in pieces]
-    order = sorted(range(len(pieces)), key=lambda i: spans[i]["min"])
-    if any(spans[a]["max"] >= spans[b]["min"] for a, b in zip(order, order[1:])):
+    spans = [pc.min_max(_as_int64(piece.column("ts"))) for piece in pieces]
+    starts = [int(span["min"].as_py()) for span in spans]
+    ends = [int(span["max"].as_py()) for span in spans]
+    order = sorted(range(len(pieces)), key=starts.__getitem__)
+    if any(ends[a] >= starts[b] for a, b in itertools.pairwise(order)):
         return None
     entries: list[tuple[str, int, int, int]] = []
     base = 0
@@ -297,7 +309,7 @@ def merge_last_wins(tables: Sequence[pa.Table]) -> pa.Table:
     return keep_last_per_key(sort_keys(merged))
 
 
-def _update_with_buffer(digest: hashlib._Hash, chunk: pa.Array, width: int) -> None:
+def _update_with_buffer(digest: hashlib._Hash, chunk: pa.Array[Any], width: int) -> None:
     """Feed the data bytes of a fixed-width chunk (honouring slice offsets) to a digest."""
     data = chunk.buffers()[1]
     if data is None or len(chunk) == 0:

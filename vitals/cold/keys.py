@@ -1,15 +1,26 @@
-"""Object keys of the cold store: validated so a key can never leave the store's root.
+"""Object keys of the cold store: how each kind is spelled, and the rules that keep it inside.
 
-Keys are relative, '/'-separated paths (``timeseries/site/2026/10/01.parquet``). The
-local backend joins them onto a folder and the S3 backend onto a bucket prefix, so the
-rules are strict and the same for both: no absolute paths, no ``.``/``..`` or empty
-segments, no hidden segments (the local backend's temp files start with a dot), no
-backslashes or control characters.
+Every key obeys rules that keep it inside the store's root, and each kind of object has
+one function here that spells its key.
+
+Layout (``docs/design.md`` invariant 2: one path per site-day):
+``timeseries/{site}/{YYYY}/{MM}/{DD}.parquet`` for the day files, with raw pulls
+(``raw/``), day rollups (``rollups/``) and month rollups (``rollup_months/``) beside
+them under their own prefixes.
+
+Keys are relative, '/'-separated paths. The local backend joins them onto a folder and
+the S3 backend onto a bucket prefix, so the rules are strict and the same for both: no
+absolute paths, no ``.``/``..`` or empty segments, no hidden segments (the local
+backend's temp files start with a dot), no backslashes or control characters.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from datetime import date
+
+from vitals.names import validate_site_name
 
 MAX_KEY_LENGTH = 1024
 
@@ -68,3 +79,80 @@ def validate_prefix(prefix: object) -> str:
             segments = segments[:-1]
         _check_segments(text, segments)
     return text
+
+
+# The areas of the store, one prefix each.
+TIMESERIES_PREFIX = "timeseries/"
+RAW_PREFIX = "raw/"
+ROLLUP_PREFIX = "rollups/"
+ROLLUP_MONTH_PREFIX = "rollup_months/"
+CATALOGUE_PREFIX = "catalogue/"
+
+_COLD_KEY_RE = re.compile(r"^timeseries/([^/]+)/(\d{4})/(\d{2})/(\d{2})\.parquet$")
+
+
+def cold_day_key(site: str, day: date) -> str:
+    """``timeseries/{site}/{YYYY}/{MM}/{DD}.parquet`` for a validated site name."""
+    validate_site_name(site)
+    return f"{TIMESERIES_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}.parquet"
+
+
+def cold_month_prefix(site: str, year: int, month: int) -> str:
+    """Folder of one site-month's cold day files (one listing gives their identities)."""
+    validate_site_name(site)
+    if not 1 <= month <= 12:
+        raise ValueError(f"month must be 1-12, got {month}")
+    return f"{TIMESERIES_PREFIX}{site}/{year:04d}/{month:02d}/"
+
+
+def parse_cold_day_key(key: str) -> tuple[str, date] | None:
+    """(site, day) for a contracted cold key, or ``None`` for anything else."""
+    match = _COLD_KEY_RE.match(key)
+    if not match:
+        return None
+    site, yyyy, mm, dd = match.groups()
+    try:
+        validate_site_name(site)
+        return site, date(int(yyyy), int(mm), int(dd))
+    except ValueError:
+        return None
+
+
+def raw_day_prefix(site: str, day: date) -> str:
+    """Folder holding every raw pull of one site-day (one Parquet file per pull window)."""
+    validate_site_name(site)
+    return f"{RAW_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}/"
+
+
+def raw_pull_key(site: str, day: date, start_ms: int, end_ms: int) -> str:
+    """Key of one raw pull covering [start_ms, end_ms) within ``day``."""
+    return f"{raw_day_prefix(site, day)}{start_ms}_{end_ms}.parquet"
+
+
+def parsed_key(raw_key: str) -> str:
+    """Key of the parsed-samples cache beside a raw pull (``{start}_{end}.samples.parquet``)."""
+    return raw_key.removesuffix(".parquet") + ".samples.parquet"
+
+
+def rollup_day_key(site: str, day: date) -> str:
+    """``rollups/{site}/{YYYY}/{MM}/{DD}.parquet``: per-point 15 min / 1 h / 1 d aggregates."""
+    validate_site_name(site)
+    return f"{ROLLUP_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}.parquet"
+
+
+def rollup_month_prefix(site: str, year: int) -> str:
+    """Folder of one site-year's month rollup files."""
+    validate_site_name(site)
+    return f"{ROLLUP_MONTH_PREFIX}{site}/{year:04d}/"
+
+
+def rollup_month_key(site: str, year: int, month: int) -> str:
+    """``rollup_months/{site}/{YYYY}/{MM}.parquet``: a month's 1 h and 1 d rollups in one file."""
+    if not 1 <= month <= 12:
+        raise ValueError(f"month must be 1-12, got {month}")
+    return f"{rollup_month_prefix(site, year)}{month:02d}.parquet"
+
+
+def catalogue_key(site: str) -> str:
+    """``catalogue/{site}.json``: the snapshot of a site's configured points."""
+    return f"{CATALOGUE_PREFIX}{validate_site_name(site)}.json"

@@ -1,5 +1,4 @@
-"""Raw ACE pulls kept in the cold store's ``raw/`` area, so a day can be rebuilt
-without calling ACE again.
+"""Raw ACE pulls kept in the cold store's ``raw/`` area, to rebuild a day without ACE.
 
 Each pull of a site window ``[start, end)`` is one Parquet file at
 ``raw/{site}/{YYYY}/{MM}/{DD}/{start_ms}_{end_ms}.parquet`` holding the samples exactly
@@ -24,7 +23,8 @@ import pyarrow.parquet as pq
 
 from vitals.ace.parse import RAW_SCHEMA, raw_to_samples
 from vitals.cold.key_order import sort_keys
-from vitals.cold.paths import raw_day_prefix, raw_pull_key
+from vitals.cold.keys import parsed_key, raw_day_prefix, raw_pull_key
+from vitals.cold.store import ColdStore
 from vitals.samples import (
     DICTIONARY_SAMPLE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -50,18 +50,19 @@ class RawPullFile:
 def raw_pull_bytes(table: pa.Table) -> bytes:
     """Serialise a raw pull (zstd Parquet; names dictionary-encoded)."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", compression_level=3, use_dictionary=["name"])
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=["name"],  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
+    )
     return sink.getvalue()
 
 
 PARSER_VERSION = b"2"
 _META_PARSER = b"vitals.parser_version"
 _META_DROPS = (b"vitals.dropped_bad_value", b"vitals.dropped_bad_time", b"vitals.dropped_bad_name")
-
-
-def parsed_key(raw_key: str) -> str:
-    """Key of the parsed-samples cache beside a raw pull."""
-    return raw_key.removesuffix(".parquet") + ".samples.parquet"
 
 
 def _parsed_bytes(parsed: ParsedSamples) -> bytes:
@@ -76,7 +77,7 @@ def _parsed_bytes(parsed: ParsedSamples) -> bytes:
         sink,
         compression="zstd",
         compression_level=1,
-        use_dictionary=["point_name"],
+        use_dictionary=["point_name"],  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
     )
     return sink.getvalue()
 
@@ -101,7 +102,7 @@ def _read_parsed(data: bytes, *, dictionary_names: bool = False) -> ParsedSample
 
 
 def store_raw_pull(
-    cold_store,
+    cold_store: ColdStore,
     site: str,
     start_ms: int,
     end_ms: int,
@@ -132,7 +133,7 @@ def store_raw_pull(
     return key
 
 
-def list_raw_pulls(cold_store, site: str, day: date) -> list[RawPullFile]:
+def list_raw_pulls(cold_store: ColdStore, site: str, day: date) -> list[RawPullFile]:
     """Every stored pull of a site-day, oldest window first."""
     pulls: list[RawPullFile] = []
     for key in cold_store.list_keys(raw_day_prefix(site, day)):
@@ -147,7 +148,7 @@ def list_raw_pulls(cold_store, site: str, day: date) -> list[RawPullFile]:
     return sorted(pulls, key=lambda pull: (pull.start_ms, pull.end_ms, pull.key))
 
 
-def read_raw_pulls(cold_store, pulls: Sequence[RawPullFile]) -> pa.Table:
+def read_raw_pulls(cold_store: ColdStore, pulls: Sequence[RawPullFile]) -> pa.Table:
     """Concatenate stored pulls (in the given order) into one raw table."""
     tables = []
     for pull in pulls:
@@ -169,11 +170,12 @@ class ParsedPulls:
 
     @property
     def dropped(self) -> int:
+        """Samples dropped for any reason, over all the pulls."""
         return sum(self.drops)
 
 
 def read_parsed_pieces(
-    cold_store, pulls: Sequence[RawPullFile], *, dictionary_names: bool = False
+    cold_store: ColdStore, pulls: Sequence[RawPullFile], *, dictionary_names: bool = False
 ) -> ParsedPulls:
     """The samples of each given pull, with the summed drop counts.
 
@@ -197,9 +199,10 @@ def read_parsed_pieces(
     return ParsedPulls(pieces, (counts[0], counts[1], counts[2]))
 
 
-def read_parsed_pulls(cold_store, pulls: Sequence[RawPullFile]) -> ParsedSamples:
-    """The samples of the given pulls as one table (string names), in pull order, with
-    the summed drop counts.
+def read_parsed_pulls(cold_store: ColdStore, pulls: Sequence[RawPullFile]) -> ParsedSamples:
+    """The samples of the given pulls as one table (string names), in pull order.
+
+    Drop counts are summed over the pulls.
     """
     parsed = read_parsed_pieces(cold_store, pulls)
     table = pa.concat_tables(parsed.pieces) if parsed.pieces else SAMPLE_SCHEMA.empty_table()

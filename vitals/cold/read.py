@@ -8,6 +8,7 @@ Unicode exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,14 +17,13 @@ import pyarrow.parquet as pq
 from vitals.samples import SAMPLE_SCHEMA
 
 COLD_SCHEMA_VERSION = 1
-COLD_SCHEMA = pa.schema(
-    [
-        pa.field("site_name", pa.string(), nullable=False),
-        pa.field("point_name", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-    ]
-)
+_COLD_FIELDS: list[pa.Field[Any]] = [
+    pa.field("site_name", pa.string(), nullable=False),
+    pa.field("point_name", pa.string(), nullable=False),
+    pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+    pa.field("value", pa.float64(), nullable=False),
+]
+COLD_SCHEMA = pa.schema(_COLD_FIELDS)
 META_PREFIX = "vitals."
 
 
@@ -38,7 +38,8 @@ def _undecodable(data: bytes, exc: Exception) -> ColdVerificationError:
 def open_cold_parquet(data: bytes, read_dictionary: Sequence[str] | None = None) -> pq.ParquetFile:
     """Open file bytes (footer only); unreadable bytes raise ColdVerificationError."""
     try:
-        return pq.ParquetFile(pa.BufferReader(data), read_dictionary=read_dictionary)
+        names = list(read_dictionary) if read_dictionary is not None else None
+        return pq.ParquetFile(pa.BufferReader(data), read_dictionary=names)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ColdVerificationError(
             f"cold file of {len(data)} bytes is not a readable Parquet file: {exc}"
@@ -63,18 +64,9 @@ def read_valid(
     return table
 
 
-def read_cold_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read cold file bytes as a table with the file's columns (all of COLD_SCHEMA by default)."""
-    return read_valid(data, columns)
-
-
 def read_cold_bytes(data: bytes) -> pa.Table:
     """Read a cold file's samples as a sample table (SAMPLE_SCHEMA)."""
-    table = read_cold_table(data, ["point_name", "ts", "value"])
-    return _to_samples(table)
-
-
-def _to_samples(table: pa.Table) -> pa.Table:
+    table = read_valid(data, ["point_name", "ts", "value"])
     return pa.Table.from_arrays(
         [
             table.column("point_name"),

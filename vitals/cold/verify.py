@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,16 +80,17 @@ def _verify_rows(table: pa.Table, label: str, site: str, day: date) -> None:
     sites: set[str] = set()
     for chunk in table.column("site_name").chunks:
         distinct = chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else pc.unique(chunk)
-        sites.update(distinct.to_pylist())
+        sites.update(cast("list[str]", distinct.to_pylist()))  # the schema forbids nulls
     if sites != {site}:
         raise ColdVerificationError(
             f"{label} holds rows of sites {sorted(sites)[:5]}, expected only {site!r}"
         )
     start_ms, end_ms = day_bounds_ms(day)
-    bounds = pc.min_max(pc.cast(table.column("ts"), pa.int64())).as_py()
-    if bounds["min"] < start_ms or bounds["max"] >= end_ms:
+    bounds = pc.min_max(pc.cast(table.column("ts"), pa.int64()))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low < start_ms or high >= end_ms:
         raise ColdVerificationError(
-            f"{label} holds timestamps outside the day: {bounds['min']}..{bounds['max']} ms, "
+            f"{label} holds timestamps outside the day: {low}..{high} ms, "
             f"day is [{start_ms}, {end_ms})"
         )
     if not pc.all(pc.is_finite(table.column("value"))).as_py():
@@ -110,6 +112,7 @@ class ColdFileInfo:
 
     @property
     def canonical(self) -> bool:
+        """Whether the file has the cold schema and (point_name, ts) order, no duplicates."""
         return self.schema_ok and self.duplicate_keys == 0 and self.unsorted_rows == 0
 
 

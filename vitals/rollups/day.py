@@ -1,7 +1,7 @@
 """Stored rollups: per point, per UTC day, count/sum/min/max/last at 15 min, 1 h and 1 d.
 
 A year-long chart at 1 h should not decode 2 billion raw samples. Each site-day gets one
-rollup file ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` (``vitals.cold.paths.rollup_day_key``)
+rollup file ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` (``vitals.cold.keys.rollup_day_key``)
 built from that day's consolidated samples. Buckets are ``floor(ts / interval) * interval``
 in UTC, and every interval divides a day, so no bucket straddles two files. ``avg`` is
 ``sum / count``, so rollup answers equal aggregation from raw. Layout and freshness rules:
@@ -10,18 +10,21 @@ docs/rollups.md.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from cachetools import LRUCache
 
+from vitals.cold.read import read_cold_bytes
 from vitals.names import validate_site_name
 from vitals.query.files import FileRead, ReadCounters, file_index, read_many
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
@@ -34,19 +37,18 @@ ROLLUP_INTERVALS_MS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86
 ROLLUP_ROWS_PER_GROUP: dict[int, int] = {900_000: 16_384, 3_600_000: 2_048, 86_400_000: 16_384}
 _TS = pa.timestamp("ms", tz="UTC")
 
-ROLLUP_SCHEMA = pa.schema(
-    [
-        pa.field("point_name", pa.string(), nullable=False),
-        pa.field("interval_ms", pa.int64(), nullable=False),
-        pa.field("bucket_ts", _TS, nullable=False),
-        pa.field("count", pa.int64(), nullable=False),
-        pa.field("sum", pa.float64(), nullable=False),
-        pa.field("min", pa.float64(), nullable=False),
-        pa.field("max", pa.float64(), nullable=False),
-        pa.field("last", pa.float64(), nullable=False),
-        pa.field("last_ts", _TS, nullable=False),
-    ]
-)
+_ROLLUP_FIELDS: list[pa.Field[Any]] = [
+    pa.field("point_name", pa.string(), nullable=False),
+    pa.field("interval_ms", pa.int64(), nullable=False),
+    pa.field("bucket_ts", _TS, nullable=False),
+    pa.field("count", pa.int64(), nullable=False),
+    pa.field("sum", pa.float64(), nullable=False),
+    pa.field("min", pa.float64(), nullable=False),
+    pa.field("max", pa.float64(), nullable=False),
+    pa.field("last", pa.float64(), nullable=False),
+    pa.field("last_ts", _TS, nullable=False),
+]
+ROLLUP_SCHEMA = pa.schema(_ROLLUP_FIELDS)
 ROLLUP_COLUMNS = tuple(ROLLUP_SCHEMA.names)
 # Key-value metadata: the reader checks source_rows against the cold file's row count.
 META_VERSION = b"vitals.rollup.schema_version"
@@ -55,7 +57,7 @@ META_DATE = b"vitals.date"
 META_SOURCE_ROWS = b"vitals.rollup.source_rows"
 META_BUILT_AT = b"vitals.rollup.built_at"
 META_SOURCE_CHECKSUM = b"vitals.rollup.source_key_checksum"
-# The cold store's version identity of the cold file (ColdStoreResource.identity): lets a
+# The cold store's version identity of the cold file (``ColdStore.identity``): lets a
 # reader check a rollup against a directory listing instead of opening the cold file.
 META_SOURCE_IDENTITY = b"vitals.rollup.source_identity"
 COLD_CHECKSUM_KEY = "vitals.key_checksum"  # written by vitals.cold.file into every cold file
@@ -116,12 +118,14 @@ def build_rollup_table(samples: pa.Table) -> pa.Table:
 
 
 def _group_bounds(table: pa.Table, target_rows: dict[int, int]) -> list[int]:
-    """Row offsets where row groups end: at every interval change, and at the first point
-    boundary past the interval's target rows inside its section (no point is split).
+    """Row offsets where row groups end, never splitting a point.
+
+    A group ends at every interval change, and at the first point boundary past the
+    interval's target rows inside its section.
     """
     if table.num_rows == 0:
         return []
-    sections = pc.run_end_encode(table.column("interval_ms").combine_chunks())
+    sections = pc.run_end_encode(table.column("interval_ms").combine_chunks())  # type: ignore[attr-defined]  # not in pyarrow-stubs
     bounds: list[int] = []
     start = 0
     for interval, section_end in zip(
@@ -130,7 +134,8 @@ def _group_bounds(table: pa.Table, target_rows: dict[int, int]) -> list[int]:
         target = target_rows.get(interval, 2_048)
         names = table.column("point_name").slice(start, section_end - start).combine_chunks()
         group_start = start
-        for run_end in pc.run_end_encode(names).run_ends.to_pylist():
+        point_runs = pc.run_end_encode(names)  # type: ignore[attr-defined]  # not in pyarrow-stubs
+        for run_end in point_runs.run_ends.to_pylist():
             if start + run_end - group_start >= target:
                 bounds.append(start + run_end)
                 group_start = start + run_end
@@ -174,7 +179,7 @@ def rollup_file_bytes(
     table = table.sort_by(
         [("interval_ms", "ascending"), ("point_name", "ascending"), ("bucket_ts", "ascending")]
     )
-    day_rows = table.filter(pc.equal(table.column("interval_ms"), 86_400_000))
+    day_rows = table.filter(pc.equal(table.column("interval_ms"), pa.scalar(86_400_000)))
     source_rows = int(pc.sum(day_rows.column("count")).as_py() or 0)
     table = table.replace_schema_metadata(
         {
@@ -202,7 +207,7 @@ def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> byt
         table.schema,
         compression="zstd",
         compression_level=3,
-        use_dictionary=["point_name"],
+        use_dictionary=["point_name"],  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
         write_statistics=["point_name", "interval_ms"],
         write_page_index=False,
         store_schema=True,
@@ -219,11 +224,11 @@ def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> byt
 def rollup_bytes_from_cold(
     cold_bytes: bytes, site: str, day: date, *, source_identity: str | None = None
 ) -> bytes:
-    """The rollup file for one cold day file's bytes, tied to it by its key checksum
-    (and, when given, by the cold store's identity of that file version).
-    """
-    from vitals.cold.file import read_cold_bytes
+    """The rollup file for one cold day file's bytes, tied to it by its key checksum.
 
+    ``source_identity``, when given, ties it also to the cold store's identity of that
+    file version.
+    """
     parquet = pq.ParquetFile(io.BytesIO(cold_bytes))
     checksum = (parquet.schema_arrow.metadata or {}).get(COLD_CHECKSUM_KEY.encode())
     table = build_rollup_table(read_cold_bytes(cold_bytes))
@@ -267,47 +272,57 @@ _OUT_COLUMNS = ["point_name", "bucket", "count", "sum", "min", "max", "last"]
 ROLLUP_CACHE_ROWS = 1_000_000
 
 
+SliceKey = tuple[str | int, ...]  # (path, mtime_ns, size, interval, start, end, point)
+
+
+def _slice_rows(table: pa.Table) -> int:
+    """A slice's weight in the cache: its rows (an empty slice still takes a place)."""
+    return max(1, table.num_rows)
+
+
 class _SliceCache:
     """Process-wide LRU of decoded rollup slices, one per (file version, interval, point).
 
     A chart that slides its window re-reads the same day files for the same points; reading
-    a handful of row groups from 365 files costs ~1 s, a cache hit a few microseconds. The
-    key holds the file's mtime and size, so a rewritten rollup file is never served stale.
-    Bounded by rows (about 60 bytes each), not entries.
+    a handful of row groups from 365 files costs ~1 s, a cache hit about a microsecond.
+    The key holds the file's mtime and size, so a rewritten rollup file is never served
+    stale. Bounded by rows (about 60 bytes each), not entries.
+
+    ``cachetools.LRUCache`` with a lock (it is not thread-safe; the API reads from worker
+    threads). Measured against the hand-rolled ``OrderedDict`` LRU it replaced
+    (50,000 keys of 24-row slices, 1 M-row bound): a hit costs 0.72 us instead of 0.29 us,
+    an insert with eviction 1.75 us instead of 0.45 us, a miss 0.26 us instead of 0.20 us.
+    A fully cached year of day rollups for 10 points (3,650 hits) pays ~1.6 ms more, next to
+    the ~1 s it saves; not worth hand-written code.
     """
 
     def __init__(self, max_rows: int) -> None:
-        self.max_rows = max_rows
-        self._items: OrderedDict[tuple, pa.Table] = OrderedDict()
-        self._rows = 0
+        self._slices: LRUCache[SliceKey, pa.Table] = LRUCache(
+            maxsize=max_rows, getsizeof=_slice_rows
+        )
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
-    def get(self, key: tuple) -> pa.Table | None:
+    def get(self, key: SliceKey) -> pa.Table | None:
+        """The cached slice, or ``None`` (a hit makes it the most recently used)."""
         with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return found
+            return self._slices.get(key)
 
-    def put(self, key: tuple, table: pa.Table) -> None:
+    def put(self, key: SliceKey, table: pa.Table) -> None:
+        """Keep a slice, evicting the least recently used beyond the row bound.
+
+        A slice already cached stays as it is (same file version, same rows); one larger
+        than the whole bound is not kept.
+        """
         with self._lock:
-            if key in self._items:
+            if key in self._slices:
                 return
-            self._items[key] = table
-            self._rows += max(1, table.num_rows)
-            while self._rows > self.max_rows and self._items:
-                _, old = self._items.popitem(last=False)
-                self._rows -= max(1, old.num_rows)
+            with contextlib.suppress(ValueError):  # cachetools: "value too large"
+                self._slices[key] = table
 
     def clear(self) -> None:
+        """Forget every slice (benchmarks measure cold reads with it)."""
         with self._lock:
-            self._items.clear()
-            self._rows = self.hits = self.misses = 0
+            self._slices.clear()
 
 
 ROLLUP_SLICES = _SliceCache(ROLLUP_CACHE_ROWS)
@@ -317,7 +332,7 @@ def _split_points(table: pa.Table, points: Sequence[str], empty: pa.Table) -> di
     """Per-point slices of a table sorted by point_name (empty tables for absent points)."""
     out = {point: empty for point in points}
     if table.num_rows:
-        runs = pc.run_end_encode(table.column("point_name").combine_chunks())
+        runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # not in pyarrow-stubs
         start = 0
         for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
             if name in out:
@@ -340,8 +355,8 @@ def read_rollup_rows(
     """
     if interval_ms not in ROLLUP_INTERVALS_MS.values():
         raise RollupError(f"no stored rollup at interval {interval_ms} ms")
-    keys: list[tuple] = []
-    slices: list[dict[str, pa.Table | None]] = []
+    keys: list[SliceKey] = []
+    slices: list[dict[str, pa.Table]] = []  # per item: point -> its slice, once known
     to_read: dict[tuple[str, ...], list[int]] = {}
     for position, item in enumerate(items):
         stat = item.path.stat()
@@ -353,8 +368,12 @@ def read_rollup_rows(
             item.start_ms,
             item.end_ms,
         )
-        found = {point: ROLLUP_SLICES.get((*key, point)) for point in points}
-        missing = tuple(point for point, table in found.items() if table is None)
+        found: dict[str, pa.Table] = {}
+        for point in points:
+            cached = ROLLUP_SLICES.get((*key, point))
+            if cached is not None:
+                found[point] = cached
+        missing = tuple(point for point in points if point not in found)
         if missing:
             to_read.setdefault(missing, []).append(position)
         keys.append(key)

@@ -4,10 +4,10 @@ A year-long chart at 1 h reading day rollups opens 365 files (and, to prove each
 current, 365 cold-file footers): ~1.5 s before the caches are warm. A month file holds the
 same rows for up to 31 days, so the same chart opens 12 files, and each day in it is
 tied to the exact cold file version it describes by that file's version identity
-(``ColdStoreResource.identities``: inode/size/mtime locally, ETag/size on S3), which the
+(``ColdStore.identities``: inode/size/mtime locally, ETag/size on S3), which the
 query engine compares against one directory listing, without opening any cold file.
 
-Key: ``rollup_months/{site}/{YYYY}/{MM}.parquet`` (:func:`vitals.cold.paths.rollup_month_key`).
+Key: ``rollup_months/{site}/{YYYY}/{MM}.parquet`` (:func:`vitals.cold.keys.rollup_month_key`).
 Columns and sort are those of the day rollups (``ROLLUP_SCHEMA``, sorted interval, point,
 bucket), 1 h and 1 d only. Key-value metadata ``vitals.rollup.month_days`` maps each
 included day (ISO date) to the cold file identity its rows were built from. A day that is
@@ -29,7 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vitals.cold.paths import cold_day_key, rollup_day_key, rollup_month_key
+from vitals.cold.keys import (
+    ROLLUP_MONTH_PREFIX,
+    cold_day_key,
+    cold_month_prefix,
+    rollup_day_key,
+    rollup_month_key,
+)
+from vitals.cold.store import ColdStore
 from vitals.names import validate_site_name
 from vitals.query.files import file_index
 from vitals.rollups.day import (
@@ -111,7 +118,9 @@ def month_day_identities(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items() if isinstance(v, str)}
 
 
-def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthCompaction:
+def compact_rollup_month(
+    cold_store: ColdStore, site: str, year: int, month: int
+) -> MonthCompaction:
     """(Re)build one site-month's month file from its day rollups.
 
     A day is included only if its day rollup recorded the identity of the cold file it was
@@ -122,8 +131,7 @@ def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthC
     """
     began = time.monotonic()
     key = rollup_month_key(site, year, month)
-    month_prefix = cold_day_key(site, date(year, month, 1)).rsplit("/", 1)[0] + "/"
-    cold_ids = cold_store.identities(month_prefix)
+    cold_ids = cold_store.identities(cold_month_prefix(site, year, month))
     parts: dict[date, tuple[str, pa.Table]] = {}
     skipped = 0
     for number in range(1, monthrange(year, month)[1] + 1):
@@ -135,15 +143,15 @@ def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthC
         if not cold_store.exists(rollup_key):
             skipped += 1
             continue
-        data = io.BytesIO(cold_store.get_bytes(rollup_key))
+        day_file = io.BytesIO(cold_store.get_bytes(rollup_key))
         try:
-            recorded = (pq.read_schema(data).metadata or {}).get(META_SOURCE_IDENTITY)
+            recorded = (pq.read_schema(day_file).metadata or {}).get(META_SOURCE_IDENTITY)
             if recorded is None or recorded.decode() != identity:
                 skipped += 1
                 continue
             # row-group statistics on interval_ms skip the 15 min section unread
-            wanted = [("interval_ms", "in", list(MONTH_INTERVALS_MS))]
-            parts[day] = (identity, pq.read_table(data, filters=wanted))
+            wanted = pc.field("interval_ms").isin(list(MONTH_INTERVALS_MS))
+            parts[day] = (identity, pq.read_table(day_file, filters=wanted))
         except (pa.ArrowInvalid, OSError):
             skipped += 1  # an unreadable day rollup: the next cold_rollups run rebuilds it
     data = month_file_bytes(site, year, month, parts)
@@ -160,14 +168,12 @@ def compact_rollup_month(cold_store, site: str, year: int, month: int) -> MonthC
     )
 
 
-def warm_month_files(cold_store, *, months_per_site: int = 36) -> int:
+def warm_month_files(cold_store: ColdStore, *, months_per_site: int = 36) -> int:
     """Parse the footers of each site's newest month files into the process cache.
 
     Run once at API start-up (in the background) so the first year-long chart after a
     restart does not pay ~7 ms of footer parsing per month. Returns files warmed.
     """
-    from vitals.cold.paths import ROLLUP_MONTH_PREFIX
-
     by_site: dict[str, list[str]] = {}
     for key in cold_store.list_keys(ROLLUP_MONTH_PREFIX):
         by_site.setdefault(key.split("/")[1], []).append(key)
