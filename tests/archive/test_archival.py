@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -178,7 +179,7 @@ def test_raw_only_day_from_many_pulls_equals_the_reference(stores, overlapping):
     cuts = [start, start + 5 * 3_600_000, start + 11 * 3_600_000, end]
     expected = {}
     unknown = 0
-    for lo, hi in zip(cuts, cuts[1:]):
+    for lo, hi in itertools.pairwise(cuts):
         ts = samples.column("ts")
         part = samples.filter(
             pa.compute.and_(pa.compute.greater_equal(ts, lo), pa.compute.less(ts, hi))

@@ -117,5 +117,7 @@ def test_kill_at_each_step_then_rerun_converges(tmp_path, reference, step, delay
     assert hot.count_samples(SITE, start, end) == 0
     assert cold.get_bytes(key) == reference_bytes
     table = pq.read_table(cold.local_copy(key))
-    keys = list(zip(table.column("point_name").to_pylist(), table.column("ts").to_pylist()))
+    keys = list(
+        zip(table.column("point_name").to_pylist(), table.column("ts").to_pylist(), strict=True)
+    )
     assert len(keys) == len(set(keys)) == len(expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from datetime import timedelta
 
@@ -106,7 +107,7 @@ def test_empty_sources_give_an_empty_cold_table():
 
 def test_bad_sources_are_refused_with_clear_errors():
     good = table(["p"], [START], [1.0])
-    with pytest.raises(ValueError, match="source 1 .* sample schema"):
+    with pytest.raises(ValueError, match=r"source 1 .* sample schema"):
         build_cold_table(SITE, DAY, [good, good.rename_columns(["name", "ts", "value"])])
     with pytest.raises(ValueError, match="NaN or infinite"):
         build_cold_table(SITE, DAY, [table(["p", "q"], [START, START], [1.0, float("nan")])])
@@ -223,9 +224,9 @@ def test_sorted_disjoint_pieces_merge_without_a_sort_and_equal_the_reference(
     cuts, rows_, dictionary, overlap, duplicate, shuffle_pieces
 ):
     bounds = [START, *sorted(cuts), END]
-    pieces_rows = [[r for r in rows_ if lo <= r[1] < hi] for lo, hi in zip(bounds, bounds[1:])]
+    pieces_rows = [[r for r in rows_ if lo <= r[1] < hi] for lo, hi in itertools.pairwise(bounds)]
     if overlap and len(pieces_rows) > 1 and pieces_rows[0]:
-        pieces_rows[1].append(pieces_rows[0][0][:2] + (123.0,))  # a key in two windows
+        pieces_rows[1].append((*pieces_rows[0][0][:2], 123.0))  # a key in two windows
     if duplicate and rows_:
         pieces_rows[-1].append(rows_[-1])  # a repeated key inside one pull
     expected: dict[tuple[str, int], float] = {}
@@ -244,7 +245,7 @@ def test_sorted_disjoint_pieces_merge_without_a_sort_and_equal_the_reference(
         assert fast.schema == SAMPLE_SCHEMA and key_runs(fast).canonical
     repeats = any(len({(n, t) for n, t, _v in p}) < len(p) for p in pieces_rows)
     spans = sorted((min(r[1] for r in p), max(r[1] for r in p)) for p in pieces_rows if p)
-    disjoint = all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    disjoint = all(a[1] < b[0] for a, b in itertools.pairwise(spans))
     assert (fast is not None) == (disjoint and not repeats and bool(spans))  # no-sort path
     cold = build_cold_table(SITE, DAY, pieces)
     want = sorted(

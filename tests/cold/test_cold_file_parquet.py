@@ -275,7 +275,7 @@ def test_files_are_deterministic_for_the_same_rows(day_file):
 def test_a_wrong_checksum_passed_to_the_writer_is_caught_by_verification():
     cold = build_cold_table(SITE, DAY, [HOT])
     data = cold_file_bytes(cold, site=SITE, day=DAY, sources=["hot"], checksum="f" * 64)
-    with pytest.raises(ColdVerificationError, match="vitals.key_checksum is 'f+', expected"):
+    with pytest.raises(ColdVerificationError, match=r"vitals.key_checksum is 'f+', expected"):
         verify(data)
     with pytest.raises(ColdVerificationError, match="key checksum of the rows read back"):
         verify(data, expected_checksum="f" * 64)

@@ -1,6 +1,6 @@
 """Contract suite for ColdStoreResource, run against a local folder and a real S3 endpoint.
 
-The S3 backend talks HTTP to moto's server on loopback through dagster-aws, the same
+The S3 backend talks HTTP to moto's server on loopback through boto3, the same
 code path that talks to Cloudflare R2 in production.
 """
 
@@ -135,12 +135,12 @@ def test_hostile_keys_are_refused_by_every_method(cold_store, tmp_path):
     cold_store.put_bytes("timeseries/acme_hq/2026/10/01.parquet", b"keep")
     for key in HOSTILE_KEYS:
         calls = [
-            lambda: cold_store.put_bytes(key, b"evil"),
-            lambda: cold_store.get_bytes(key),
-            lambda: cold_store.exists(key),
-            lambda: cold_store.delete(key),
-            lambda: cold_store.local_copy(key),
-            lambda: cold_store.uri(key),
+            lambda key=key: cold_store.put_bytes(key, b"evil"),
+            lambda key=key: cold_store.get_bytes(key),
+            lambda key=key: cold_store.exists(key),
+            lambda key=key: cold_store.delete(key),
+            lambda key=key: cold_store.local_copy(key),
+            lambda key=key: cold_store.uri(key),
         ]
         for call in calls:
             with pytest.raises(InvalidKeyError, match="cold store key"):

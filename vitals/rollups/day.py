@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
-from vitals.cold.read import read_cold_bytes
+from vitals.cold.read import META_PREFIX, read_cold_bytes
 from vitals.names import validate_site_name
 from vitals.query.files import FileRead, ReadCounters, file_index, read_many
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
@@ -49,7 +49,6 @@ _ROLLUP_FIELDS: list[pa.Field[Any]] = [
     pa.field("last_ts", _TS, nullable=False),
 ]
 ROLLUP_SCHEMA = pa.schema(_ROLLUP_FIELDS)
-ROLLUP_COLUMNS = tuple(ROLLUP_SCHEMA.names)
 # Key-value metadata: the reader checks source_rows against the cold file's row count.
 META_VERSION = b"vitals.rollup.schema_version"
 META_SITE = b"vitals.site"
@@ -60,7 +59,7 @@ META_SOURCE_CHECKSUM = b"vitals.rollup.source_key_checksum"
 # The cold store's version identity of the cold file (``ColdStore.identity``): lets a
 # reader check a rollup against a directory listing instead of opening the cold file.
 META_SOURCE_IDENTITY = b"vitals.rollup.source_identity"
-COLD_CHECKSUM_KEY = "vitals.key_checksum"  # written by vitals.cold.file into every cold file
+COLD_CHECKSUM_KEY = f"{META_PREFIX}key_checksum"  # written by vitals.cold.file into every cold file
 
 _BUILD_SQL = """
 SELECT point_name,
