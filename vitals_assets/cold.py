@@ -25,7 +25,7 @@ def _refuse_partial_raw_day(
     A cancelled or failed backfill then never produces a partial cold file.
     """
     start_ms, end_ms = day_bounds_ms(day)
-    covered = covered_ms(list_raw_pulls(cold_store, site, day))
+    covered = covered_ms(list_raw_pulls(cold_store.store, site, day))
     if covered >= end_ms - start_ms:
         return
     if hot_store.count_samples(site, start_ms, end_ms) or cold_store.exists(
@@ -77,7 +77,7 @@ def _archive_site_day(
     delete_hot = is_past_hot_window(day, settings.hot_storage_days)
     _refuse_partial_raw_day(hot_store, cold_store, site, day)
     try:
-        outcome = archive_site_day(hot_store, cold_store, site, day, delete_hot=delete_hot)
+        outcome = archive_site_day(hot_store, cold_store.store, site, day, delete_hot=delete_hot)
     except ArchiveError as exc:
         raise dg.Failure(str(exc)) from exc
     context.log.info(

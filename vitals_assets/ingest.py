@@ -66,7 +66,7 @@ def _refresh_catalogue(
     began = time.monotonic()
     points = ace.fetch_configured_points(site)
     written = hot_store.upsert_points(site, points)
-    store_catalogue(cold_store, site, points)
+    store_catalogue(cold_store.store, site, points)
     return {
         "site": site,
         "points": len(points),
@@ -117,17 +117,17 @@ def _pull_site_day(
     if window.empty:
         raise dg.Failure(f"site-day {site} {day} has not started yet; nothing to pull")
     catalogue_fetched = 0
-    if not configured_point_names(hot_store, cold_store, site):
+    if not configured_point_names(hot_store, cold_store.store, site):
         # Without a catalogue the pull could not be planned from the point rates, and
         # archival would keep none of its samples: fetch it now (one listing per site).
         catalogue_fetched = _refresh_catalogue(ace, hot_store, cold_store, site)["points"]
         context.log.info(f"site {site} had no point catalogue; fetched {catalogue_fetched} points")
-    intervals = catalogue_intervals(cold_store, site) or []
+    intervals = catalogue_intervals(cold_store.store, site) or []
     plan = plan_pull(window.start_ms, window.end_ms, intervals, page_size=ace.page_size)
     _, day_end = day_bounds_ms(day)
     reuse = config.reuse_stored_windows and not window.incremental and day_end <= now_ms()
     stored = (
-        {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store, site, day)} if reuse else set()
+        {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store.store, site, day)} if reuse else set()
     )
     keys, rows, reused = [], 0, 0
     totals = dict.fromkeys(
@@ -142,7 +142,7 @@ def _pull_site_day(
         # Each sub-window is stored as soon as it is complete: a cancelled or failed
         # run keeps what it finished, and never a partial window.
         keys.append(
-            store_raw_pull(cold_store, site, start_ms, end_ms, pull.table, parsed=pull.to_samples())
+            store_raw_pull(cold_store.store, site, start_ms, end_ms, pull.table, parsed=pull.to_samples())
         )
         rows += pull.table.num_rows
         for name in totals:
@@ -177,7 +177,7 @@ def _pulls_of_this_run(
     context: dg.AssetExecutionContext, cold_store: ColdStoreResource, site: str, day: date
 ) -> tuple[list[RawPullFile], bool]:
     """The raw pulls this run wrote for the partition, or every pull of the day."""
-    all_pulls = list_raw_pulls(cold_store, site, day)
+    all_pulls = list_raw_pulls(cold_store.store, site, day)
     records = context.instance.get_records_for_run(
         context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
@@ -264,7 +264,7 @@ def _upsert_site_day(
             f"site {site!r} has no configured points in the hot store; materialize ace_points first"
         )
     pulls, this_run_only = _pulls_of_this_run(context, cold_store, site, day)
-    parsed = read_parsed_pulls(cold_store, pulls)
+    parsed = read_parsed_pulls(cold_store.store, pulls)
     result = hot_store.upsert_samples(site, parsed.table)
     if pulls:
         reached = max(pull.end_ms for pull in pulls)

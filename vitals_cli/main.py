@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import date
 
 from vitals.arrow_memory import configure_arrow_memory
+from vitals.cold.store import ColdStore
+from vitals.config import Settings, load_settings
+from vitals.hot.store import HotStore
 
 USAGE = """\
 usage: vitals <command> [options]
@@ -40,16 +43,13 @@ def _site_day_args(
     return parser.parse_args(argv)
 
 
-def _stores():
-    from resources.cold_store import ColdStoreResource
-    from resources.hot_store import HotStoreResource
-    from vitals.config import load_settings
-
+def _stores() -> tuple[Settings, HotStore, ColdStore]:
+    """The configured settings and the library stores they name (no Dagster resources)."""
     settings = load_settings()
     return (
         settings,
-        HotStoreResource(url=settings.hot_store),
-        ColdStoreResource(url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url),
+        HotStore(settings.hot_store),
+        ColdStore(settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url),
     )
 
 

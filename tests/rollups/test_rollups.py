@@ -331,7 +331,7 @@ def test_month_compaction_skips_days_without_a_current_day_rollup(tmp_path: Path
 
 
 def test_warm_up_parses_month_footers_before_the_first_chart(tmp_path: Path) -> None:
-    from vitals.query.files import FOOTERS
+    from vitals.cold.point_reads import FOOTERS
     from vitals.rollups.month import warm_month_files
 
     site, days = _site_with_month_files(tmp_path)

@@ -28,9 +28,11 @@ from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, O
 from vitals.api.openapi import build_openapi
 from vitals.api.routes import legacy, ops, v1
 from vitals.api.service import ApiState, PointSearch
-from vitals.api.stores import InterimColdStore, InterimHotStore, open_cold_store, open_hot_store
+from vitals.api.stores import open_cold_store, open_hot_store
+from vitals.cold.store import ColdStore
 from vitals.config import Settings
-from vitals.query.engine import ColdReader, QueryEngine
+from vitals.hot.store import HotStore
+from vitals.query.engine import QueryEngine
 from vitals.query.types import QueryError
 
 _LOG = logging.getLogger("vitals.api")
@@ -73,7 +75,7 @@ def _ordered_methods(allow: str) -> str:
     return ", ".join(sorted(methods, key=lambda m: (_METHOD_ORDER.get(m, len(_METHOD_ORDER)), m)))
 
 
-def default_stores(settings: Settings) -> tuple[InterimHotStore, InterimColdStore]:
+def default_stores(settings: Settings) -> tuple[HotStore, ColdStore]:
     """The hot and cold stores at the configured locations."""
     hot = open_hot_store(settings.hot_store)
     cold = open_cold_store(
@@ -89,7 +91,7 @@ def create_app(
     engine: QueryEngine | None = None,
     *,
     hot_store: PointSearch | None = None,
-    cold_store: ColdReader | None = None,
+    cold_store: ColdStore | None = None,
     allow_anonymous: bool = False,
     cache_max_bytes: int = DEFAULT_MAX_BYTES,
     hot_ttl_s: float = DEFAULT_HOT_TTL_S,
@@ -151,7 +153,7 @@ def create_app(
     return app
 
 
-def _warm_up(cold_store: ColdReader) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+def _warm_up(cold_store: ColdStore) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Lifespan: parse month rollup footers in a background thread (never delays start-up)."""
 
     @contextlib.asynccontextmanager

@@ -26,9 +26,10 @@ from vitals.api.cache import CachedResponse, ResponseCache, cache_key, ttl_for_r
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import TIER_STATE
 from vitals.api.params import ParsedRequest
+from vitals.cold.store import ColdStore
 from vitals.config import Settings
 from vitals.hot.base import PointRecord
-from vitals.query.engine import ColdReader, QueryEngine
+from vitals.query.engine import QueryEngine
 from vitals.query.plan import QueryPlan
 from vitals.query.types import QueryResult
 
@@ -58,7 +59,7 @@ class ApiState:
     settings: Settings
     engine: QueryEngine
     hot_store: PointSearch
-    cold_store: ColdReader
+    cold_store: ColdStore
     cache: ResponseCache
     metrics: ApiMetrics
     auth: AuthPolicy

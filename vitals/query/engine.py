@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
-from vitals.query.files import FileRead, ReadCounters, map_in_pool, read_many
+from vitals.cold.point_reads import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query.merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
 from vitals.query.plan import (
     PointCatalogue,

@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
+from vitals.cold.point_reads import FileRead, ReadCounters, file_index, read_many
 from vitals.cold.read import META_PREFIX, read_cold_bytes
 from vitals.names import validate_site_name
-from vitals.query.files import FileRead, ReadCounters, file_index, read_many
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
 ROLLUP_SCHEMA_VERSION = "1"

@@ -36,9 +36,9 @@ from vitals.cold.keys import (
     rollup_day_key,
     rollup_month_key,
 )
+from vitals.cold.point_reads import file_index
 from vitals.cold.store import ColdStore
 from vitals.names import validate_site_name
-from vitals.query.files import file_index
 from vitals.rollups.day import (
     META_SITE,
     META_SOURCE_IDENTITY,
