@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 import httpx
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from vitals.ace.client import AceClient, AcePoint, RawPull
 
@@ -28,6 +28,7 @@ class AceApiResource(dg.ConfigurableResource):
 
     base_url: str  # ACE_API_URL, e.g. https://flightdeck.aceiot.cloud/api
     api_key: str  # secret: bind as dg.EnvVar("ACE_API_KEY"); never logged
+    sites: list[str] = Field(default_factory=list)  # VITALS_SITES; empty: every site listed
     requests_per_minute: int = 30  # shared by every process using the same state_dir
     state_dir: str  # folder of the shared limiter / breaker SQLite file
     timeout_seconds: float = 30.0  # per request (connect, read, write, pool)

@@ -15,6 +15,7 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import PrivateAttr
 
+from vitals.config import DEFAULT_HOT_STORAGE_DAYS
 from vitals.hot.base import AcePointLike, ArchiveRecord, PointRecord, UpsertResult
 from vitals.hot.store import HotStore
 from vitals.redact import redact_url
@@ -39,6 +40,9 @@ class HotStoreResource(dg.ConfigurableResource["HotStoreResource"]):
     """Recent samples per site in SQL (SQLite file or PostgreSQL), one interface."""
 
     url: str  # may hold a password: bind as dg.EnvVar("VITALS_HOT_STORE")
+    # The one archive threshold (HOT_STORAGE_DAYS, read once by vitals.config and bound
+    # here): days that ended more than this long ago leave the hot store.
+    hot_storage_days: int = DEFAULT_HOT_STORAGE_DAYS
 
     _hot_store: HotStore | None = PrivateAttr(default=None)
 

@@ -8,7 +8,6 @@ after the file is verified. Late rows for an archived day are merged by that re-
 import dagster as dg
 
 from resources.hot_store import HotStoreResource
-from vitals.config import load_settings
 from vitals.samples import MS_PER_DAY
 from vitals_assets.jobs import archive_job
 from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
@@ -53,7 +52,7 @@ def _archival_schedule(name: str, cron: str, description: str) -> dg.ScheduleDef
         sites = list(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
         now_ms = int(context.scheduled_execution_time.timestamp() * 1000)
         requests = archival_run_requests(
-            sites, hot_store, now_ms, hot_storage_days=load_settings().hot_storage_days
+            sites, hot_store, now_ms, hot_storage_days=hot_store.hot_storage_days
         )
         return requests or dg.SkipReason("no site-day past the hot window holds hot rows")
 

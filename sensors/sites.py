@@ -3,15 +3,13 @@
 import dagster as dg
 
 from resources.ace import AceApiResource
-from vitals.config import load_settings
 from vitals.names import InvalidNameError, validate_site_name
 from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_partitions
 
 
 def wanted_sites(ace: AceApiResource) -> list[str]:
     """VITALS_SITES if set, else every site the API lists (hostile names skipped)."""
-    configured = load_settings().sites
-    names = list(configured) if configured else ace.list_sites()
+    names = list(ace.sites) if ace.sites else ace.list_sites()
     valid = []
     for name in names:
         try:

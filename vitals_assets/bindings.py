@@ -53,8 +53,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             state_dir=str(settings.state_dir),
             # Sub-windows are planned by the assets from the catalogue (vitals/ace/plan.py).
             page_size=MAX_PAGE_SIZE,
+            sites=list(settings.sites),
         ),
-        "hot_store": HotStoreResource(url=hot_store),
+        "hot_store": HotStoreResource(url=hot_store, hot_storage_days=settings.hot_storage_days),
         "cold_store": ColdStoreResource(
             url=settings.cold_store, s3_endpoint_url=settings.s3_endpoint_url
         ),

@@ -14,7 +14,6 @@ from vitals.archive import catalogue_shortfall, read_day_sources
 from vitals.cold.key_order import key_checksum
 from vitals.cold.keys import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
 from vitals.cold.read import ColdVerificationError, read_cold_bytes
-from vitals.config import load_settings
 from vitals.samples import MS_PER_DAY
 from vitals.windows import now_ms
 from vitals_assets.cold import cold_timeseries
@@ -150,8 +149,7 @@ def cold_prefix_contract(cold_store: ColdStoreResource) -> dg.AssetCheckResult:
 )
 def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
     """Every day past HOT_STORAGE_DAYS is archived within a day (no hot rows left)."""
-    settings = load_settings()
-    cutoff = now_ms() - (settings.hot_storage_days + 1) * MS_PER_DAY
+    cutoff = now_ms() - (hot_store.hot_storage_days + 1) * MS_PER_DAY
     overdue = {site: hot_store.days_with_samples(site, cutoff) for site in hot_store.list_sites()}
     overdue = {site: days for site, days in overdue.items() if days}
     return dg.AssetCheckResult(

@@ -9,7 +9,6 @@ from resources.hot_store import HotStoreResource
 from vitals.archive import ArchiveError, archive_site_day
 from vitals.cold.keys import cold_day_key
 from vitals.cold.raw_pulls import covered_ms, list_raw_pulls
-from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples
@@ -73,8 +72,7 @@ def _archive_site_day(
     _, day_end = day_bounds_ms(day)
     if day_end > now_ms():
         raise dg.Failure(f"site-day {site} {day} has not ended; its cold file would be partial")
-    settings = load_settings()
-    delete_hot = is_past_hot_window(day, settings.hot_storage_days)
+    delete_hot = is_past_hot_window(day, hot_store.hot_storage_days)
     _refuse_partial_raw_day(hot_store, cold_store, site, day)
     try:
         outcome = archive_site_day(hot_store, cold_store.store, site, day, delete_hot=delete_hot)

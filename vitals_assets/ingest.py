@@ -13,7 +13,6 @@ from vitals.ace.plan import expected_samples_per_hour, plan_pull
 from vitals.cold.catalogue import catalogue_intervals, configured_point_names, store_catalogue
 from vitals.cold.keys import raw_pull_key
 from vitals.cold.raw_pulls import RawPullFile, list_raw_pulls, read_parsed_pulls, store_raw_pull
-from vitals.config import load_settings
 from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.backfill_progress import progress_metadata
@@ -213,7 +212,7 @@ def hot_samples(
     Days inside the hot window only: a day past HOT_STORAGE_DAYS is not materialised; it
     is recorded as an observation and goes to cold_timeseries.
     """
-    hot_storage_days = load_settings().hot_storage_days
+    hot_storage_days = hot_store.hot_storage_days
     targeted = site_days(context)
     past = {(site, day) for site, day in targeted if is_past_hot_window(day, hot_storage_days)}
     if not past:

@@ -148,7 +148,9 @@ def test_archival_schedule_archives_only_days_past_the_threshold(
     monkeypatch.setenv("HOT_STORAGE_DAYS", "2")  # now only day -3 ended more than 2 days ago
     now = datetime.now(UTC)
     context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=now, resources={"hot_store": hot}
+        instance=instance,
+        scheduled_execution_time=now,
+        resources={"hot_store": build_resources(load_settings())["hot_store"]},
     )
     requests = daily_archival_schedule(context)
     assert [r.partition_key for r in requests] == [str(site_day_key(SITE, days[2]))]
