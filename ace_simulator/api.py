@@ -1,4 +1,4 @@
-"""The ACE API routes (ACE_API.md), independent of the HTTP server that carries them.
+"""The ACE API routes (docs/ace_client.md), independent of the HTTP server that carries them.
 
 Routing runs on the raw request path split at ``/`` before percent-decoding, so a
 point name's ``%2F`` stays inside its segment. Windows are ``[start_time, end_time)``:

@@ -263,7 +263,7 @@ def _equipment(
                     out.append((name, kind, "niagara", device))
             elif unit % 4 == 0:  # every fourth VAV is on the Niagara station
                 device = f"{niagara_ip}/n4/{station}"
-                for obj, kind in VAV_POINTS:
+                for _obj, kind in VAV_POINTS:
                     name = f"{prefix}/{device}/S.{station}.Vav{400 + unit}.{VAV_LEAVES[kind]}"
                     out.append((name, kind, "niagara", device))
             else:

@@ -61,7 +61,7 @@ def date_filter(points: list[SimPoint], query: dict[str, str]) -> list[SimPoint]
 
 
 def site_json(site: SimSite) -> dict[str, Any]:
-    """A Site object (ACE_API.md 6.4)."""
+    """A Site object (docs/ace_client.md)."""
     return {
         "id": site.site_id,
         "name": site.name,
@@ -84,7 +84,7 @@ def site_json(site: SimSite) -> dict[str, Any]:
 
 
 def point_json(site: SimSite, p: SimPoint) -> dict[str, Any]:
-    """A Point object (ACE_API.md 6.2); BACnet points carry ``bacnet_data``."""
+    """A Point object (docs/ace_client.md); BACnet points carry ``bacnet_data``."""
     bacnet = None
     if p.object_type not in ("weather", "niagara"):
         address, _, device_id = p.device.rpartition("-")

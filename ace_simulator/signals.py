@@ -122,8 +122,10 @@ class SiteSignals:
         return cls(site_key=site.key, **arrays)
 
     def gap_mask(self, pidx: pa.Array, sample_us: pa.Array) -> pa.Array:
-        """True where a sample is missing: gappy points lose ~30% of hours, and the
-        site's gateway drops out for 10-20 minutes on ~30% of days.
+        """True where a sample is missing.
+
+        Gappy points lose ~30% of hours, and the site's gateway drops out for 10-20
+        minutes on ~30% of days.
         """
         hour = pc.divide(sample_us, 3600 * US_PER_S)
         lost_hour = pc.and_(
@@ -196,8 +198,9 @@ def time_text(ts_us: pa.Array) -> pa.Array:
 
 
 def time_parts(ts_us: pa.Array) -> list[pa.Array]:
-    """Pieces of the time text ("YYYY-MM-DDTHH:MM:", "SS.", "ffffff"), to be joined by the
-    caller; strftime runs once per distinct minute, not per sample.
+    """Pieces of the time text ("YYYY-MM-DDTHH:MM:", "SS.", "ffffff") for the caller to join.
+
+    strftime runs once per distinct minute, not per sample.
     """
     minutes = pc.divide(ts_us, US_PER_MIN)
     distinct = pc.unique(minutes)

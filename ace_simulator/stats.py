@@ -48,9 +48,11 @@ class Stats:
         epoch: int | None = None,
         target: str = "",
     ) -> None:
-        """Count one answered API request (``samples`` only when the body went out whole;
-        ``seconds`` the time spent building the answer, injected delays excluded;
-        ``target`` the path and query asked, so a bench can replay a client's requests).
+        """Count one answered API request.
+
+        ``samples`` only when the body went out whole; ``seconds`` the time spent building
+        the answer, injected delays excluded; ``target`` the path and query asked, so a
+        bench can replay a client's requests.
         """
         with self._lock:
             if epoch is not None and epoch != self.epoch:

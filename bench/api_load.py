@@ -42,7 +42,7 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
+from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms  # noqa: E402
 
 SITE = "bench_site"
 API_KEY = "bench-key-0123456789abcdef"

@@ -10,7 +10,7 @@ idempotent re-run, the read-back time as Arrow, count and delete times, and peak
     .venv/bin/python bench/hot_ingest.py --pg-url postgresql://postgres@127.0.0.1/mydb
 
 Without ``--pg-url`` it creates a temporary database on the local server and drops it
-afterwards. Floors to beat (PERF_NOTES.md): SQLite insert 377k rows/s point-major,
+afterwards. Floors to beat (docs/benchmarks.md): SQLite insert 377k rows/s point-major,
 ADBC read of a site-day 3.0 s.
 """
 

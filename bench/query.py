@@ -43,8 +43,8 @@ from resources.hot_store import HotStoreResource
 from vitals.ace.client import AcePoint
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.keys import cold_day_key, rollup_day_key
-from vitals.query.engine import QueryEngine, ReadStats
 from vitals.cold.point_reads import FOOTERS
+from vitals.query.engine import QueryEngine, ReadStats
 from vitals.query.plan import QueryLimits
 from vitals.rollups.day import (
     COLD_CHECKSUM_KEY,

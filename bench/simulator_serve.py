@@ -45,7 +45,10 @@ def page_build_times(points: int, page_size: int, repeats: int = 5) -> tuple[flo
         generate.append(t1 - t0)
         serialise.append(t2 - t1)
         cursor = page.next_cursor
-    median = lambda xs: sorted(xs)[repeats // 2] * 1000
+
+    def median(xs: list[float]) -> float:
+        return sorted(xs)[repeats // 2] * 1000
+
     return median(generate), median(serialise), median(cpu)
 
 

@@ -2,7 +2,7 @@
 
 Every part of Vitals (assets, archival, backfill, query API, CLI) takes its settings
 from :func:`load_settings`, so one threshold (``HOT_STORAGE_DAYS``) and one set of
-store locations are shared by all of them (DESIGN.md invariant 3).
+store locations are shared by all of them (docs/design.md invariant 3).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _positive_int(name: str, raw: str | None, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved Vitals settings (see DESIGN.md, "Operator interface")."""
+    """Resolved Vitals settings (see docs/design.md, "Operator interface")."""
 
     data_dir: Path
     ace_api_url: str

@@ -1,6 +1,6 @@
 """Site and point names: validation and the case-folded look-up key.
 
-Names are untrusted input (DESIGN.md invariants 6 and 7). Site names become path
+Names are untrusted input (docs/design.md invariants 6 and 7). Site names become path
 segments under ``timeseries/``, so anything that could escape that prefix is refused
 here, before any path or SQL is built.
 """
@@ -13,7 +13,7 @@ MAX_NAME_LENGTH = 512
 # How much of a refused name an error message shows: a 900 KB name must not come back
 # in a 900 KB answer.
 _SHOWN_CHARS = 80
-# ACE's own site-name rule (ACE_API.md 6.4) plus path and control characters.
+# ACE's own site-name rule (docs/ace_client.md) plus path and control characters.
 _FORBIDDEN_SITE_CHARS = set(" /\\?#[]@!$&'()*+,;=%:\"<>|`{}^~")
 
 

@@ -126,7 +126,9 @@ def _pull_site_day(
     _, day_end = day_bounds_ms(day)
     reuse = config.reuse_stored_windows and not window.incremental and day_end <= now_ms()
     stored = (
-        {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store.store, site, day)} if reuse else set()
+        {(p.start_ms, p.end_ms) for p in list_raw_pulls(cold_store.store, site, day)}
+        if reuse
+        else set()
     )
     keys, rows, reused = [], 0, 0
     totals = dict.fromkeys(
@@ -141,7 +143,9 @@ def _pull_site_day(
         # Each sub-window is stored as soon as it is complete: a cancelled or failed
         # run keeps what it finished, and never a partial window.
         keys.append(
-            store_raw_pull(cold_store.store, site, start_ms, end_ms, pull.table, parsed=pull.to_samples())
+            store_raw_pull(
+                cold_store.store, site, start_ms, end_ms, pull.table, parsed=pull.to_samples()
+            )
         )
         rows += pull.table.num_rows
         for name in totals:

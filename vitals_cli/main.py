@@ -1,4 +1,4 @@
-"""The ``vitals`` console script (DESIGN.md "Operator interface")."""
+"""The ``vitals`` console script (docs/design.md "Operator interface")."""
 
 from __future__ import annotations
 

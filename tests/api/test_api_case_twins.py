@@ -1,6 +1,6 @@
 """Case twins (issue 9, section 2): two points whose names differ only in case.
 
-``AHU-2/Fan`` and ``AHU-2/FAN`` are distinct points with distinct data (DESIGN.md
+``AHU-2/Fan`` and ``AHU-2/FAN`` are distinct points with distinct data (docs/design.md
 invariant 6). Both must be chartable in one request, in either order, from every
 endpoint and format, cached or not; the response cache must never hand one twin's
 values to the other; and ``ahu-2/fan`` (matching both) is a 409 naming both, even

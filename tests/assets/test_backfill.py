@@ -65,9 +65,9 @@ def materialize_range(instance, first, last, *, resources=None, raise_on_error=T
 def file_keys(cold, day) -> dict:
     table = pq.read_table(cold.local_copy(cold_day_key(SITE, day)))
     ts = [int(t.timestamp() * 1000) for t in table.column("ts").to_pylist()]
-    keys = list(zip(table.column("point_name").to_pylist(), ts))
+    keys = list(zip(table.column("point_name").to_pylist(), ts, strict=False))
     assert len(keys) == len(set(keys)), "duplicate (point, ts) in a cold file"
-    return dict(zip(keys, table.column("value").to_pylist()))
+    return dict(zip(keys, table.column("value").to_pylist(), strict=False))
 
 
 def test_range_across_the_hot_threshold(stores, simulator, monkeypatch):

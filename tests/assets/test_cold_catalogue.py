@@ -57,7 +57,11 @@ def _file_rows(cold: ColdStoreResource, day) -> dict:
     table = pq.read_table(cold.local_copy(cold_day_key(SITE, day)))
     ts = [int(t.timestamp() * 1000) for t in table.column("ts").to_pylist()]
     return dict(
-        zip(zip(table.column("point_name").to_pylist(), ts), table.column("value").to_pylist())
+        zip(
+            zip(table.column("point_name").to_pylist(), ts, strict=False),
+            table.column("value").to_pylist(),
+            strict=False,
+        )
     )
 
 
@@ -213,7 +217,7 @@ def test_reconciliation_catches_an_empty_verified_file_and_a_rerun_repairs_it(st
 def test_reconciliation_fails_an_empty_file_while_the_catalogue_is_still_missing(
     stores, tmp_path, monkeypatch
 ):
-    hot, cold = stores
+    _hot, cold = stores
     instance = new_instance([SITE])
     materialize_day(instance, SITE, OLD_DAY, assets=[ace_raw_samples])
     fresh_hot = _forget_catalogue(cold, tmp_path, monkeypatch)

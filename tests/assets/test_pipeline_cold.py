@@ -58,7 +58,11 @@ def _file_rows(cold, day):
     table = pq.read_table(cold.local_copy(cold_day_key(SITE, day)))
     ts = [int(t.timestamp() * 1000) for t in table.column("ts").to_pylist()]
     return dict(
-        zip(zip(table.column("point_name").to_pylist(), ts), table.column("value").to_pylist())
+        zip(
+            zip(table.column("point_name").to_pylist(), ts, strict=False),
+            table.column("value").to_pylist(),
+            strict=False,
+        )
     )
 
 

@@ -35,9 +35,11 @@ def test_example_asset_reads_hourly_averages_through_the_query_resource(
     start, end = day_bounds_ms(DAY)
     rows = hot.read_samples(SITE, start, end, [first])
     buckets: dict[int, list[float]] = defaultdict(list)
-    for ts, value in zip(rows.column("ts").to_pylist(), rows.column("value").to_pylist()):
+    for ts, value in zip(
+        rows.column("ts").to_pylist(), rows.column("value").to_pylist(), strict=False
+    ):
         buckets[ts // 3_600_000].append(value)
     expected = [sum(v) / len(v) for _, v in sorted(buckets.items())]
     got = meta["summary"][first]["avg"]
     assert len(got) == len(expected)
-    assert all(abs(a - b) < 1e-9 for a, b in zip(got, expected))
+    assert all(abs(a - b) < 1e-9 for a, b in zip(got, expected, strict=False))

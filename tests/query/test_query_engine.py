@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.query_data import QuerySite
-from vitals.query.engine import ReadStats
 from vitals.cold.point_reads import FOOTERS
+from vitals.query.engine import ReadStats
 from vitals.query.plan import QueryLimits
 from vitals.query.series import choose_auto_interval
 from vitals.query.types import (

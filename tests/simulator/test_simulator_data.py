@@ -1,4 +1,4 @@
-"""The simulated building looks like production data (ACE_API.md section 11)."""
+"""The simulated building looks like production data (docs/simulator.md)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_full_site_hour_of_samples(full_site):
     assert decimals <= {1, 2, 3, 4}
     assert all(
         float(t) == v
-        for t, v in zip(texts, table["value"].to_pylist())
+        for t, v in zip(texts, table["value"].to_pylist(), strict=False)
         if t not in ("true", "false")
     )
     assert not any(re.search(r"\de[+-]?\d", t) for t in texts)  # no exponent notation
@@ -69,9 +69,15 @@ def test_stuck_sensors_and_gaps(full_site):
         [("value_text", "count_distinct"), ("value_text", "count")]
     )
     distinct = dict(
-        zip(grouped["name"].to_pylist(), grouped["value_text_count_distinct"].to_pylist())
+        zip(
+            grouped["name"].to_pylist(),
+            grouped["value_text_count_distinct"].to_pylist(),
+            strict=False,
+        )
     )
-    counts = dict(zip(grouped["name"].to_pylist(), grouped["value_text_count"].to_pylist()))
+    counts = dict(
+        zip(grouped["name"].to_pylist(), grouped["value_text_count"].to_pylist(), strict=False)
+    )
     stuck = [p for p in site.points if p.stuck and p.exported and not p.case_twin]
     assert stuck and all(distinct[p.name] == 1 for p in stuck)
     lively = [p for p in site.points if p.kind == "zone_temp" and not p.stuck]
@@ -174,10 +180,10 @@ def test_pages_tile_the_window_exactly(page_size):
         page = export.page(start_us, end_us, page_size, raw=True, cursor=cursor)
         assert 0 < len(page.chunk) <= page_size
         assert page.next_cursor is None or len(page.chunk) == page_size
-        seen += zip(page.chunk.emit_us.to_pylist(), page.chunk.pidx.to_pylist())
+        seen += zip(page.chunk.emit_us.to_pylist(), page.chunk.pidx.to_pylist(), strict=False)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    assert seen == list(zip(whole.emit_us.to_pylist(), whole.pidx.to_pylist()))
+    assert seen == list(zip(whole.emit_us.to_pylist(), whole.pidx.to_pylist(), strict=False))
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
     assert all(start_us <= t < end_us for t, _ in seen)

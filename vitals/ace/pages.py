@@ -32,7 +32,7 @@ def loads(body: bytes) -> Any:
         return json.loads(body)
 
 
-# ACE's accepted page sizes (CLI choices, ACE_API.md 5.4) and per_page values (2.1).
+# ACE's accepted page sizes (its own CLI's choices) and per_page values: docs/ace_client.md.
 VALID_PAGE_SIZES = frozenset(
     {3, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 300000, 500000}
 )
