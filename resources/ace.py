@@ -18,7 +18,7 @@ from pydantic import Field, PrivateAttr
 from vitals.ace.client import AceClient, AcePoint, RawPull
 
 
-class AceApiResource(dg.ConfigurableResource):
+class AceApiResource(dg.ConfigurableResource["AceApiResource"]):
     """Client for the ACE IoT API (FlightDeck): one resource per external system.
 
     Built in Dagster as ``AceApiResource(base_url=..., api_key=dg.EnvVar("ACE_API_KEY"),

@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 from vitals.cold.store import ColdStore
 
 
-class ColdStoreResource(dg.ConfigurableResource):
+class ColdStoreResource(dg.ConfigurableResource["ColdStoreResource"]):
     """Objects (cold day files, raw pulls) in a local folder or an S3-compatible bucket.
 
     ``url`` is a folder path or ``s3://bucket/prefix``; ``s3_endpoint_url`` points the

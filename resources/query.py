@@ -14,16 +14,17 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.cold_store import ColdStoreResource
-from resources.hot_store import HotStoreResource, resolved_setting
+from resources.hot_store import resolved_setting
+from vitals.cold.store import ColdStore
 from vitals.config import Settings, load_settings
+from vitals.hot.store import HotStore
 from vitals.query.engine import QueryEngine
 from vitals.query.plan import QueryLimits, QueryPlan
 from vitals.query.types import QueryResult
 from vitals.redact import redact_url
 
 
-class QueryResource(dg.ConfigurableResource):
+class QueryResource(dg.ConfigurableResource["QueryResource"]):
     """Time-series queries over both tiers: raw or downsampled, hot wins on conflicts."""
 
     hot_store_url: str  # may hold a password: bind as dg.EnvVar("VITALS_HOT_STORE")
@@ -59,8 +60,8 @@ class QueryResource(dg.ConfigurableResource):
         if limits is None and self._engine is not None:
             return self._engine
         engine = QueryEngine(
-            HotStoreResource(url=resolved_setting(self.hot_store_url, "hot_store_url")),
-            ColdStoreResource(url=self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url),
+            HotStore(resolved_setting(self.hot_store_url, "hot_store_url")),
+            ColdStore(self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url),
             limits=limits,
             hot_storage_days=self.hot_storage_days,
         )

@@ -12,8 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from resources.ace import AceApiResource
-from resources.cold_store import ColdStoreResource
-from resources.hot_store import HotStoreResource
 from tests.support.helpers import as_key_dict
 from tests.support.platform_helpers import (
     INGEST,
@@ -21,7 +19,6 @@ from tests.support.platform_helpers import (
     materialize_day,
     metadata_of,
     new_instance,
-    point_platform_at,
 )
 from vitals.cold.keys import cold_day_key
 from vitals.config import load_settings
@@ -34,19 +31,6 @@ from vitals_assets.partitions import site_day_key
 SITE = "acme_hq"
 TODAY = datetime.now(UTC).date()
 BACKFILL = [*INGEST, cold_timeseries]
-
-
-@pytest.fixture
-def stores(monkeypatch, simulator, tmp_path):
-    point_platform_at(
-        monkeypatch,
-        simulator,
-        hot_store=str(tmp_path / "hot.sqlite"),
-        cold_store=str(tmp_path / "cold"),
-    )
-    return HotStoreResource(url=str(tmp_path / "hot.sqlite")), ColdStoreResource(
-        url=str(tmp_path / "cold")
-    )
 
 
 def materialize_range(instance, first, last, *, resources=None, raise_on_error=True):

@@ -9,18 +9,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pyarrow.parquet as pq
-import pytest
 
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from tests.support.platform_helpers import (
     INGEST,
+    check_results,
+    cold_file_rows,
     expected_hot_rows,
     materialize_day,
     metadata_of,
     new_instance,
-    point_platform_at,
+    run_checks,
 )
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.key_order import key_checksum
@@ -31,7 +31,7 @@ from vitals_assets.bindings import build_resources
 from vitals_assets.checks import cold_file_integrity, cold_reconciliation
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.ingest import ace_raw_samples, hot_samples
-from vitals_assets.partitions import site_day_key, site_day_partitions
+from vitals_assets.partitions import site_day_key
 
 SITE = "acme_hq"
 TODAY = datetime.now(UTC).date()
@@ -40,54 +40,9 @@ RECENT_DAY = TODAY - timedelta(days=2)
 CHECKS = [cold_file_integrity, cold_reconciliation]
 
 
-@pytest.fixture
-def stores(monkeypatch, simulator, tmp_path):
-    point_platform_at(
-        monkeypatch,
-        simulator,
-        hot_store=str(tmp_path / "hot.sqlite"),
-        cold_store=str(tmp_path / "cold"),
-    )
-    return HotStoreResource(url=str(tmp_path / "hot.sqlite")), ColdStoreResource(
-        url=str(tmp_path / "cold")
-    )
-
-
-def _file_rows(cold: ColdStoreResource, day) -> dict:
-    table = pq.read_table(cold.local_copy(cold_day_key(SITE, day)))
-    ts = [int(t.timestamp() * 1000) for t in table.column("ts").to_pylist()]
-    return dict(
-        zip(
-            zip(table.column("point_name").to_pylist(), ts, strict=False),
-            table.column("value").to_pylist(),
-            strict=False,
-        )
-    )
-
-
-def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-
-
 def _check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict:
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
     return {key: value.value for key, value in evaluation.metadata.items()}
-
-
-def _run_checks(instance, day) -> dg.ExecuteInProcessResult:
-    """Only the cold checks of one partition, as the UI's "Execute checks" runs them."""
-    defs = dg.Definitions(
-        assets=[cold_timeseries],
-        asset_checks=CHECKS,
-        jobs=[dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks(*CHECKS))],
-        resources=build_resources(load_settings()),
-    )
-    key = site_day_partitions.get_partition_key_from_str(str(site_day_key(SITE, day)))
-    tags = {"dagster/partition": str(key)}
-    tags.update({f"dagster/partition/{dim}": value for dim, value in key.keys_by_dimension.items()})
-    return defs.resolve_job_def("checks_only").execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False
-    )
 
 
 def _write_empty_verified_file(hot: HotStoreResource, cold: ColdStoreResource, day) -> None:
@@ -117,10 +72,10 @@ def test_backfill_without_ace_points_on_a_fresh_instance_writes_full_files(store
     start, end = day_bounds_ms(OLD_DAY)
     expected = expected_hot_rows(simulator, SITE, start, end)
     assert len(expected) > 1000
-    assert _file_rows(cold, OLD_DAY) == expected
+    assert cold_file_rows(cold, SITE, OLD_DAY) == expected
     assert metadata_of(result, ace_raw_samples)["catalogue_points_fetched"] > 0
     assert metadata_of(result, cold_timeseries)["rows"] == len(expected)
-    assert _check_results(result) == {"cold_file_integrity": True, "cold_reconciliation": True}
+    assert check_results(result) == {"cold_file_integrity": True, "cold_reconciliation": True}
     # One catalogue listing per site: the next day's pull finds it and does not ask again.
     other = OLD_DAY - timedelta(days=1)
     again = materialize_day(new_instance([SITE]), SITE, other, assets=[ace_raw_samples])
@@ -202,16 +157,16 @@ def test_reconciliation_catches_an_empty_verified_file_and_a_rerun_repairs_it(st
     instance = new_instance([SITE])
     materialize_day(instance, SITE, OLD_DAY, assets=[ace_raw_samples])
     _write_empty_verified_file(hot, cold, OLD_DAY)
-    checks = _run_checks(instance, OLD_DAY)
-    assert _check_results(checks) == {"cold_file_integrity": True, "cold_reconciliation": False}
+    checks = run_checks(instance, CHECKS, str(site_day_key(SITE, OLD_DAY)))
+    assert check_results(checks) == {"cold_file_integrity": True, "cold_reconciliation": False}
     start, end = day_bounds_ms(OLD_DAY)
     expected = expected_hot_rows(simulator, SITE, start, end)
     assert _check_metadata(checks, "cold_reconciliation")["raw_keys_missing"] == len(expected)
 
     repaired = materialize_day(instance, SITE, OLD_DAY, assets=[cold_timeseries, *CHECKS])
-    assert _file_rows(cold, OLD_DAY) == expected
+    assert cold_file_rows(cold, SITE, OLD_DAY) == expected
     assert metadata_of(repaired, cold_timeseries)["previous_file_rows"] == 0
-    assert _check_results(repaired) == {"cold_file_integrity": True, "cold_reconciliation": True}
+    assert check_results(repaired) == {"cold_file_integrity": True, "cold_reconciliation": True}
 
 
 def test_reconciliation_fails_an_empty_file_while_the_catalogue_is_still_missing(
@@ -222,8 +177,8 @@ def test_reconciliation_fails_an_empty_file_while_the_catalogue_is_still_missing
     materialize_day(instance, SITE, OLD_DAY, assets=[ace_raw_samples])
     fresh_hot = _forget_catalogue(cold, tmp_path, monkeypatch)
     _write_empty_verified_file(fresh_hot, cold, OLD_DAY)
-    checks = _run_checks(instance, OLD_DAY)
-    assert _check_results(checks)["cold_reconciliation"] is False
+    checks = run_checks(instance, CHECKS, str(site_day_key(SITE, OLD_DAY)))
+    assert check_results(checks)["cold_reconciliation"] is False
     meta = _check_metadata(checks, "cold_reconciliation")
     assert meta["catalogue_points"] == 0 and meta["raw_samples"] > 1000
     assert "no point catalogue" in meta["problem"]
@@ -241,7 +196,7 @@ def test_hot_samples_does_not_materialise_days_past_the_hot_window(stores, simul
     start, end = day_bounds_ms(OLD_DAY)
     assert hot.count_samples(SITE, start, end) == 0
     # cold_timeseries ran in the same run although hot_samples yielded nothing.
-    assert _file_rows(cold, OLD_DAY) == expected_hot_rows(simulator, SITE, start, end)
+    assert cold_file_rows(cold, SITE, OLD_DAY) == expected_hot_rows(simulator, SITE, start, end)
 
     materialize_day(instance, SITE, RECENT_DAY)
     recent_key = str(site_day_key(SITE, RECENT_DAY))

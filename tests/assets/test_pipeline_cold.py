@@ -9,17 +9,17 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from resources.cold_store import ColdStoreResource
-from resources.hot_store import HotStoreResource
 from sensors.archival import daily_archival_schedule
 from sensors.sync import sync_schedule
 from tests.support.platform_helpers import (
     INGEST,
+    check_results,
+    cold_file_rows,
     expected_hot_rows,
     materialize_day,
     metadata_of,
     new_instance,
-    point_platform_at,
+    run_checks,
 )
 from vitals.cold.keys import cold_day_key
 from vitals.config import load_settings
@@ -31,7 +31,7 @@ from vitals_assets.checks import (
     cold_reconciliation,
 )
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partitions import site_day_key, site_day_partitions
+from vitals_assets.partitions import site_day_key
 from vitals_assets.rollups import cold_rollups
 
 SITE = "acme_hq"
@@ -39,58 +39,6 @@ TODAY = datetime.now(UTC).date()
 OLD_DAY = TODAY - timedelta(days=40)
 RECENT_DAY = TODAY - timedelta(days=2)
 CHECKS = [cold_file_integrity, cold_reconciliation]
-
-
-@pytest.fixture
-def stores(monkeypatch, simulator, tmp_path):
-    point_platform_at(
-        monkeypatch,
-        simulator,
-        hot_store=str(tmp_path / "hot.sqlite"),
-        cold_store=str(tmp_path / "cold"),
-    )
-    return HotStoreResource(url=str(tmp_path / "hot.sqlite")), ColdStoreResource(
-        url=str(tmp_path / "cold")
-    )
-
-
-def _file_rows(cold, day):
-    table = pq.read_table(cold.local_copy(cold_day_key(SITE, day)))
-    ts = [int(t.timestamp() * 1000) for t in table.column("ts").to_pylist()]
-    return dict(
-        zip(
-            zip(table.column("point_name").to_pylist(), ts, strict=False),
-            table.column("value").to_pylist(),
-            strict=False,
-        )
-    )
-
-
-def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {
-        evaluation.check_name: evaluation.passed
-        for evaluation in result.get_asset_check_evaluations()
-    }
-
-
-def _run_checks(instance, checks, partition_key=None) -> dg.ExecuteInProcessResult:
-    """Run only the given checks, as the UI's "Execute checks" does."""
-    defs = dg.Definitions(
-        assets=[cold_timeseries],
-        asset_checks=checks,
-        jobs=[dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks(*checks))],
-        resources=build_resources(load_settings()),
-    )
-    tags = {}
-    if partition_key:
-        key = site_day_partitions.get_partition_key_from_str(partition_key)
-        tags = {"dagster/partition": partition_key}
-        tags.update(
-            {f"dagster/partition/{dim}": value for dim, value in key.keys_by_dimension.items()}
-        )
-    return defs.resolve_job_def("checks_only").execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False
-    )
 
 
 def test_old_day_goes_straight_to_a_verified_cold_file(stores, simulator):
@@ -102,10 +50,10 @@ def test_old_day_goes_straight_to_a_verified_cold_file(stores, simulator):
     start, end = day_bounds_ms(OLD_DAY)
     expected = expected_hot_rows(simulator, SITE, start, end)
     assert hot.count_samples(SITE, start, end) == 0  # never touched the hot store
-    assert _file_rows(cold, OLD_DAY) == expected
+    assert cold_file_rows(cold, SITE, OLD_DAY) == expected
     meta = metadata_of(result, cold_timeseries)
     assert meta["rows"] == len(expected) and meta["verified"] is True
-    assert _check_results(result) == {"cold_file_integrity": True, "cold_reconciliation": True}
+    assert check_results(result) == {"cold_file_integrity": True, "cold_reconciliation": True}
     rollup = pq.read_table(cold.local_copy(f"rollups/{SITE}/{OLD_DAY:%Y/%m/%d}.parquet"))
     assert rollup.num_rows > 0
 
@@ -120,8 +68,8 @@ def test_corrupt_file_fails_the_check_and_keeps_hot_rows(stores, simulator):
     key = cold_day_key(SITE, RECENT_DAY)
     good = cold.get_bytes(key)
     cold.put_bytes(key, good[: len(good) // 3])
-    result = _run_checks(instance, CHECKS, partition_key=str(site_day_key(SITE, RECENT_DAY)))
-    assert _check_results(result) == {"cold_file_integrity": False, "cold_reconciliation": False}
+    result = run_checks(instance, CHECKS, partition_key=str(site_day_key(SITE, RECENT_DAY)))
+    assert check_results(result) == {"cold_file_integrity": False, "cold_reconciliation": False}
     assert hot.count_samples(SITE, start, end) == rows
 
 
@@ -129,8 +77,8 @@ def test_stray_keys_under_timeseries_fail_the_prefix_check(stores):
     _hot, cold = stores
     cold.put_bytes("timeseries/acme_hq/2026/11/notes.txt", b"not a day file")
     cold.put_bytes(cold_day_key(SITE, OLD_DAY), b"x")
-    result = _run_checks(new_instance([SITE]), [cold_prefix_contract])
-    assert _check_results(result) == {"cold_prefix_contract": False}
+    result = run_checks(new_instance([SITE]), [cold_prefix_contract])
+    assert check_results(result) == {"cold_prefix_contract": False}
 
 
 @pytest.fixture
@@ -165,7 +113,7 @@ def test_archival_schedule_archives_only_days_past_the_threshold(
         assert hot.count_samples(SITE, start, end) > 0
     start, end = day_bounds_ms(days[2])
     assert hot.count_samples(SITE, start, end) == 0
-    assert _file_rows(cold, days[2]) == expected_hot_rows(simulator, SITE, start, end)
+    assert cold_file_rows(cold, SITE, days[2]) == expected_hot_rows(simulator, SITE, start, end)
 
 
 def test_sync_schedule_requests_today_for_each_site(stores, instance_with_ref):
