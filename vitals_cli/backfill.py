@@ -13,9 +13,12 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from vitals.config import load_settings
 from vitals.names import validate_site_name
+from vitals.windows import is_past_hot_window
 
-DEFAULT_ASSETS = ("ace_points", "ace_raw_samples", "hot_samples", "cold_timeseries")
+HOT_SAMPLES_ASSET = "hot_samples"
+DEFAULT_ASSETS = ("ace_points", "ace_raw_samples", HOT_SAMPLES_ASSET, "cold_timeseries")
 
 
 def backfill_partition_keys(sites: list[str], start: date, end: date) -> list[str]:
@@ -28,6 +31,28 @@ def backfill_partition_keys(sites: list[str], start: date, end: date) -> list[st
     return [str(site_day_key(validate_site_name(site), day)) for day in days for site in sites]
 
 
+def backfill_targets(
+    assets: tuple[str, ...], sites: list[str], start: date, end: date, *, hot_storage_days: int
+) -> list[tuple[str, str]]:
+    """(asset, partition key) pairs: every asset for every site-day but one exception.
+
+    ``hot_samples`` is left out for days past the hot window.
+
+    Those days go straight to cold files; ``hot_samples`` does not materialise them (its
+    partitions mean "in the hot store"), so targeting them would leave the backfill
+    waiting for materialisations that never come (Dagster then marks it failed).
+    """
+    targets: list[tuple[str, str]] = []
+    for day_offset in range((end - start).days + 1):
+        day = start + timedelta(days=day_offset)
+        past = is_past_hot_window(day, hot_storage_days)
+        for key in backfill_partition_keys(sites, day, day):
+            targets.extend(
+                (name, key) for name in assets if not (past and name == HOT_SAMPLES_ASSET)
+            )
+    return targets
+
+
 def submit_backfill(
     instance: dg.DagsterInstance,
     *,
@@ -38,26 +63,31 @@ def submit_backfill(
     title: str | None = None,
 ) -> str:
     """Register sites as partitions and add an asset backfill; returns its id."""
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+    from dagster._core.definitions.events import AssetKeyPartitionKey
     from dagster._core.execution.backfill import PartitionBackfill
 
     from vitals_assets.definitions import defs
     from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
-    keys = backfill_partition_keys(sites, start, end)
+    backfill_partition_keys(sites, start, end)  # refuses a bad range or site name early
     known = set(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
     missing = [site for site in sites if site not in known]
     if missing:
         instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, missing)
     backfill_id = uuid.uuid4().hex[:8]
-    backfill = PartitionBackfill.from_asset_partitions(
+    asset_graph = defs.resolve_asset_graph()
+    targets = backfill_targets(
+        assets, sites, start, end, hot_storage_days=load_settings().hot_storage_days
+    )
+    backfill = PartitionBackfill.from_asset_graph_subset(
         backfill_id=backfill_id,
-        asset_graph=defs.resolve_asset_graph(),
-        partition_names=keys,
-        asset_selection=[dg.AssetKey(name) for name in assets],
         backfill_timestamp=time.time(),
         tags={"vitals/kind": "backfill"},
         dynamic_partitions_store=instance,
-        all_partitions=False,
+        asset_graph_subset=AssetGraphSubset.from_asset_partition_set(
+            {AssetKeyPartitionKey(dg.AssetKey(name), key) for name, key in targets}, asset_graph
+        ),
         title=title or f"vitals backfill {','.join(sites)} {start}..{end}",
         description=None,
         run_config=None,
