@@ -119,7 +119,9 @@ def test_launched_backfill_cancels_promptly_and_resumes_to_completion(
             )
             progress = backfill_progress(instance, resumed)
             assert progress is not None and progress.fraction_done == 1.0
-            assert progress.materialized == progress.targeted == 2 * 4  # 2 days x 4 assets
+            # 2 days x 3 assets: days past the hot window are not hot_samples partitions'
+            # to materialise, so the backfill does not target them there (issue 9)
+            assert progress.materialized == progress.targeted == 2 * 3
     finally:
         simulator.set_faults(None)
         os.killpg(daemon.pid, signal.SIGTERM)
