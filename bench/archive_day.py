@@ -31,11 +31,15 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from bench.bms_day import full_load_day  # noqa: E402
+from vitals.arrow_memory import configure_arrow_memory  # noqa: E402
 from vitals.cold.file import build_cold_table, cold_file_bytes  # noqa: E402
 from vitals.cold.key_order import key_checksum  # noqa: E402
 from vitals.cold.keys import cold_day_key  # noqa: E402
 from vitals.cold.verify import verify_cold_bytes  # noqa: E402
 from vitals.samples import day_bounds_ms  # noqa: E402
+
+# Measured as a Vitals process runs: Arrow on the allocator the code location sets.
+configure_arrow_memory()
 
 SITE = "ses_falls_city"
 DAY = date(2026, 10, 1)

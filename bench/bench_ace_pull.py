@@ -16,7 +16,11 @@ import time
 from ace_simulator.server import start_simulator
 from resources.ace import AceApiResource
 from vitals.ace.parse import raw_to_samples
+from vitals.arrow_memory import configure_arrow_memory
 from vitals.samples import parse_ts_ms
+
+# Measured as a Vitals process runs: Arrow on the allocator the code location sets.
+configure_arrow_memory()
 
 
 def main() -> None:

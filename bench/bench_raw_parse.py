@@ -16,7 +16,11 @@ import pyarrow as pa
 
 from vitals.ace.pages import decode_page_body
 from vitals.ace.parse import RAW_SCHEMA, raw_to_samples
+from vitals.arrow_memory import configure_arrow_memory
 from vitals.samples import parse_wire_samples
+
+# Measured as a Vitals process runs: Arrow on the allocator the code location sets.
+configure_arrow_memory()
 
 
 def build_raw_day(points: int, per_point: int) -> pa.Table:

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.ace.client import AcePoint
+from vitals.arrow_memory import configure_arrow_memory
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.cold.point_reads import FOOTERS
@@ -54,6 +55,10 @@ from vitals.rollups.day import (
 )
 from vitals.rollups.month import compact_rollup_month
 from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
+
+# Measured as a Vitals process runs: Arrow on the allocator the code location sets.
+configure_arrow_memory()
+
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
