@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 DEFAULT_HOT_STORAGE_DAYS = 20
 DEFAULT_REQUESTS_PER_MINUTE = 30
 DEFAULT_SIMULATOR_PORT = 8765
+DEFAULT_HISTORY_START = date(2024, 1, 1)
 
 
 def default_data_dir() -> Path:
@@ -54,6 +56,7 @@ class Settings:
     ace_requests_per_minute: int
     api_keys: tuple[str, ...] = field(repr=False, default=())
     allowed_origins: tuple[str, ...] = ()
+    history_start: date = DEFAULT_HISTORY_START
 
     @property
     def state_dir(self) -> Path:
@@ -83,4 +86,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         api_keys=_split_csv(env.get("VITALS_API_KEYS")),
         allowed_origins=_split_csv(env.get("VITALS_ALLOWED_ORIGINS")),
+        history_start=_history_start(env.get("VITALS_HISTORY_START")),
     )
+
+
+def _history_start(raw: str | None) -> date:
+    """The first partition day: a site whose history is older must be able to reach it."""
+    if raw is None or raw.strip() == "":
+        return DEFAULT_HISTORY_START
+    try:
+        day = date.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise ValueError(f"VITALS_HISTORY_START must be a day as YYYY-MM-DD, got {raw!r}") from exc
+    if day > datetime.now(UTC).date():
+        raise ValueError(f"VITALS_HISTORY_START {raw!r} is in the future")
+    return day

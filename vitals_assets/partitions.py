@@ -6,7 +6,10 @@ from datetime import date
 
 import dagster as dg
 
-PARTITIONS_START = "2024-01-01"
+from vitals.config import load_settings
+
+# VITALS_HISTORY_START (default 2024-01-01): the first day a backfill can reach.
+PARTITIONS_START = load_settings().history_start.isoformat()
 
 # end_offset=1: today is a partition too, so the 5-minute sync writes into it.
 date_partitions = dg.DailyPartitionsDefinition(
