@@ -13,7 +13,7 @@ from vitals.ace.plan import expected_samples_per_hour, plan_pull
 from vitals.cold.catalogue import catalogue_intervals, configured_point_names, store_catalogue
 from vitals.cold.keys import raw_pull_key
 from vitals.cold.raw_pulls import RawPullFile, list_raw_pulls, read_parsed_pulls, store_raw_pull
-from vitals.samples import day_bounds_ms
+from vitals.samples import day_bounds_ms, ms_to_iso
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.backfill_progress import progress_metadata
 from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
@@ -157,6 +157,7 @@ def _pull_site_day(
     )
     return {
         "raw_keys": dg.MetadataValue.json(keys),
+        "window": f"[{ms_to_iso(window.start_ms)}, {ms_to_iso(window.end_ms)})",
         "window_start_ms": window.start_ms,
         "window_end_ms": window.end_ms,
         "incremental": window.incremental,

@@ -26,7 +26,7 @@ from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.key_order import key_checksum
 from vitals.cold.keys import catalogue_key, cold_day_key
 from vitals.config import load_settings
-from vitals.samples import day_bounds_ms
+from vitals.samples import day_bounds_ms, ms_to_iso
 from vitals_assets.bindings import build_resources
 from vitals_assets.checks import cold_file_integrity, cold_reconciliation
 from vitals_assets.cold import cold_timeseries
@@ -74,6 +74,10 @@ def test_backfill_without_ace_points_on_a_fresh_instance_writes_full_files(store
     assert len(expected) > 1000
     assert cold_file_rows(cold, SITE, OLD_DAY) == expected
     assert metadata_of(result, ace_raw_samples)["catalogue_points_fetched"] > 0
+    # window bounds an operator can read (ISO, UTC), beside the epoch-ms figures
+    assert metadata_of(result, ace_raw_samples)["window"] == (
+        f"[{ms_to_iso(start)}, {ms_to_iso(end)})"
+    )
     assert metadata_of(result, cold_timeseries)["rows"] == len(expected)
     assert check_results(result) == {"cold_file_integrity": True, "cold_reconciliation": True}
     # One catalogue listing per site: the next day's pull finds it and does not ask again.
