@@ -16,7 +16,15 @@ from vitals_assets.partitions import split_site_day_key
 # One site-day's figures: plain numbers/strings/bools or Dagster metadata values.
 SiteDayMetadata = dict[str, Any]
 SiteDayBody = Callable[[str, date], SiteDayMetadata]
-_NOT_SUMMED = {"site", "window", "window_start_ms", "window_end_ms", "key", "checksum", "incremental"}
+_NOT_SUMMED = {
+    "site",
+    "window",
+    "window_start_ms",
+    "window_end_ms",
+    "key",
+    "checksum",
+    "incremental",
+}
 
 
 def site_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
