@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vitals.ace.rate_limit import SharedRateLimiter
+from vitals.ace.rate_limit import SharedRateLimiter, open_state_db
 
 
 def max_in_any_window(stamps: list[float], window: float) -> int:
@@ -86,3 +86,29 @@ def test_processes_sharing_a_state_file_stay_within_the_limit(tmp_path: Path):
     # (the simulator test checks the sends as the server saw them).
     assert max_in_any_window(stamps, window) <= limit
     assert max(stamps) - min(stamps) >= 4 * window - 0.1
+
+
+def _open_at_once(path: str, barrier, out) -> None:
+    barrier.wait()
+    try:
+        conn = open_state_db(Path(path))
+        out.put(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        conn.close()
+    except Exception as exc:  # the report of the race is what the test asserts on
+        out.put(f"error: {exc}")
+
+
+def test_processes_opening_a_new_state_file_together_all_get_wal(tmp_path):
+    """Runs that start together open the new state file together: none may fail with
+    "database is locked" while another switches it to WAL."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(20):
+        path = str(tmp_path / f"state-{round_}.sqlite")
+        barrier, out = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, out)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        answers = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=30)
+        assert answers == ["wal"] * 6, answers
