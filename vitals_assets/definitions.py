@@ -6,7 +6,7 @@ import dagster as dg
 
 from sensors.alerts import health_checks_schedule, run_failure_alert
 from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
-from sensors.automation import rollups_automation_sensor
+from sensors.rollups import rollups_follow_cold_files
 from sensors.sites import site_discovery_sensor
 from sensors.sync import sync_schedule
 from vitals.arrow_memory import configure_arrow_memory
@@ -42,7 +42,7 @@ def _operations_defs() -> dg.Definitions:
             late_data_sweep_schedule,
             health_checks_schedule,
         ],
-        sensors=[site_discovery_sensor, run_failure_alert, rollups_automation_sensor],
+        sensors=[site_discovery_sensor, run_failure_alert, rollups_follow_cold_files],
     )
 
 

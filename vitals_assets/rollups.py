@@ -1,4 +1,7 @@
-"""Stored rollups beside the cold files, kept current with ``cold_timeseries``."""
+"""Stored rollups beside the cold files, kept current with ``cold_timeseries``.
+
+Who launches them: ``sensors/rollups.py`` (one run per changed cold file).
+"""
 
 import io
 import time
@@ -15,22 +18,12 @@ from vitals_assets.cold import cold_timeseries
 from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
 from vitals_assets.partitions import site_day_partitions
 
-# eager() considers only the latest date partition, and a cold file is always of an
-# older day, so plain eager() would never rebuild a rollup: every partition whose cold
-# file changed is rebuilt (evaluated by sensors/automation.py).
-ROLLUPS_FOLLOW_COLD_FILES = (
-    dg.AutomationCondition.eager()
-    .without(dg.AutomationCondition.in_latest_time_window())
-    .with_label("eager (every day)")
-)
-
 
 @dg.asset(
     partitions_def=site_day_partitions,
     deps=[cold_timeseries],
     kinds={"parquet", "duckdb"},
     group_name="cold",
-    automation_condition=ROLLUPS_FOLLOW_COLD_FILES,
 )
 def cold_rollups(
     context: dg.AssetExecutionContext, cold_store: ColdStoreResource

@@ -1,7 +1,7 @@
 """Tell Dagster about a cold file written outside a run (``archive-day``, ``rebuild-day``).
 
-``cold_rollups`` then follows it as it follows a run's file: the automation sensor
-reacts to the recorded ``cold_timeseries`` materialisation.
+``cold_rollups`` then follows it as it follows a run's file: the rollups sensor
+(``rollups_follow_cold_files``) follows the recorded ``cold_timeseries`` materialisation.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def _archive(argv: list[str], *, rebuild: bool) -> int:
         from vitals_cli.cold_events import report_cold_file_change
 
         if report_cold_file_change(outcome):
-            print("recorded in Dagster: its rollups follow (rollups_automation_sensor)")
+            print("recorded in Dagster: its rollups follow (rollups_follow_cold_files)")
         else:
             print(
                 "DAGSTER_HOME is not set: not recorded in Dagster; materialise its "

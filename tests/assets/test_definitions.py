@@ -49,13 +49,13 @@ def test_dagster_definitions_validate_cli(tmp_path):
 
 def test_every_schedule_and_sensor_is_on_by_default():
     """The README's claim: everything is on in `vitals dev` (and wherever the code location
-    is loaded), the automation sensor that builds rollups included; no default
+    is loaded), the sensor that builds rollups included; no default
     (STOPPED) automation sensor is added by Dagster behind our back."""
     from vitals_assets.definitions import defs
 
     repository = defs.get_repository_def()
     sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
-    assert "rollups_automation_sensor" in sensors
+    assert "rollups_follow_cold_files" in sensors
     assert "default_automation_condition_sensor" not in sensors
     for sensor in sensors.values():
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name

@@ -4,7 +4,7 @@
 - asset lineage -> right-click `cold_timeseries` -> *Show upstream graph* -> *Materialize
   all* -> pick dates x site -> *Launch backfill* sends ``launchPartitionBackfill`` with
   ``cold_timeseries`` and its upstream assets; the cold files it leaves hold every sample;
-- with no manual step, the rollups follow: the code location's automation sensor is on
+- with no manual step, the rollups follow: the code location's rollups sensor is on
   and rebuilds ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` for each new cold file."""
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def test_rollups_follow_cold_files_without_a_manual_step(backfilled):
     wait_for(
         lambda: all(current_rollup(day) for day in DAYS),
         150,
-        "the automation sensor to build the rollups",
+        "the rollups sensor to build the rollups",
         every=2,
     )
     with dev.instance() as instance:
@@ -134,9 +134,9 @@ def test_rollups_follow_cold_files_without_a_manual_step(backfilled):
         partitions = {event.partition_key for event in events}
         assert {str(site_day_key(SITE, day)) for day in DAYS} <= partitions
         runs = [instance.get_run_by_id(run_id) for run_id in {event.run_id for event in events}]
-        # launched by the automation sensor, not by the backfill or a person
+        # launched by the rollups sensor, not by the backfill or a person
         assert runs and all(
-            run.tags.get("dagster/from_automation_condition") == "true" for run in runs
+            run.tags.get("dagster/sensor_name") == "rollups_follow_cold_files" for run in runs
         ), [run.tags for run in runs]
 
 
