@@ -16,21 +16,25 @@ import httpx
 from pydantic import Field, PrivateAttr
 
 from vitals.ace.client import AceClient, AcePoint, RawPull
+from vitals.redact import redact_url
 
 
 class AceApiResource(dg.ConfigurableResource["AceApiResource"]):
     """Client for the ACE IoT API (FlightDeck): one resource per external system.
 
     Built in Dagster as ``AceApiResource(base_url=..., api_key=dg.EnvVar("ACE_API_KEY"),
-    requests_per_minute=..., state_dir=...)``; outside Dagster the same constructor
+    requests_per_minute=..., state_dir=..., state_url=dg.EnvVar("VITALS_STATE_URL"))``; outside Dagster the same constructor
     with a plain key works, and the methods can be called directly.
     """
 
     base_url: str  # ACE_API_URL, e.g. https://flightdeck.aceiot.cloud/api
     api_key: str  # secret: bind as dg.EnvVar("ACE_API_KEY"); never logged
     sites: list[str] = Field(default_factory=list)  # VITALS_SITES; empty: every site listed
-    requests_per_minute: int = 30  # shared by every process using the same state_dir
+    requests_per_minute: int = 30  # shared by every process using the same state
     state_dir: str  # folder of the shared limiter / breaker SQLite file
+    # VITALS_STATE_URL: postgresql:// URL shared by every host; empty: SQLite in state_dir.
+    # May carry a password: bind as dg.EnvVar (vitals_assets.bindings does).
+    state_url: str = ""
     timeout_seconds: float = 30.0  # per request (connect, read, write, pool)
     max_retries: int = 6  # retries after the first attempt (429, 5xx, network, bad body)
     breaker_failure_threshold: int = 5  # consecutive failed attempts that open the breaker
@@ -48,7 +52,11 @@ class AceApiResource(dg.ConfigurableResource["AceApiResource"]):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Never show the API key (reprs end up in logs and tracebacks)."""
         for name, value in super().__repr_args__():
-            yield name, ("***" if name == "api_key" and value else value)
+            if name == "api_key" and value:
+                value = "***"
+            elif name == "state_url" and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     def with_transport(self, transport: httpx.BaseTransport) -> AceApiResource:
         """Send requests through ``transport`` (e.g. ``httpx.MockTransport`` in tests)."""
@@ -61,6 +69,7 @@ class AceApiResource(dg.ConfigurableResource["AceApiResource"]):
             base_url=self.base_url,
             api_key=self.api_key,
             state_dir=self.state_dir,
+            state_url=self.state_url or None,
             requests_per_minute=self.requests_per_minute,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from vitals.redact import redact_url
+
 DEFAULT_HOT_STORAGE_DAYS = 20
 DEFAULT_REQUESTS_PER_MINUTE = 30
 DEFAULT_SIMULATOR_PORT = 8765
@@ -57,6 +59,9 @@ class Settings:
     api_keys: tuple[str, ...] = field(repr=False, default=())
     allowed_origins: tuple[str, ...] = ()
     history_start: date = DEFAULT_HISTORY_START
+    # Limiter/breaker state shared across hosts: a postgresql:// URL, or None for SQLite
+    # files under state_dir. May carry a password, so it is kept out of the repr.
+    state_url: str | None = field(repr=False, default=None)
 
     @property
     def state_dir(self) -> Path:
@@ -68,12 +73,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read every Vitals setting from the environment (or a given mapping)."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("VITALS_DATA_DIR") or default_data_dir()).resolve()
+    hot_store = env.get("VITALS_HOT_STORE") or str(data_dir / "hot.sqlite")
     return Settings(
         data_dir=data_dir,
         ace_api_url=env.get("ACE_API_URL") or f"http://127.0.0.1:{DEFAULT_SIMULATOR_PORT}/api",
         ace_api_key=env.get("ACE_API_KEY") or None,
         sites=_split_csv(env.get("VITALS_SITES")),
-        hot_store=env.get("VITALS_HOT_STORE") or str(data_dir / "hot.sqlite"),
+        hot_store=hot_store,
         cold_store=env.get("VITALS_COLD_STORE") or str(data_dir / "cold"),
         s3_endpoint_url=env.get("VITALS_S3_ENDPOINT_URL") or None,
         hot_storage_days=_positive_int(
@@ -87,6 +93,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_keys=_split_csv(env.get("VITALS_API_KEYS")),
         allowed_origins=_split_csv(env.get("VITALS_ALLOWED_ORIGINS")),
         history_start=_history_start(env.get("VITALS_HISTORY_START")),
+        state_url=_state_url(env.get("VITALS_STATE_URL"), hot_store),
     )
 
 
@@ -101,3 +108,27 @@ def _history_start(raw: str | None) -> date:
     if day > datetime.now(UTC).date():
         raise ValueError(f"VITALS_HISTORY_START {raw!r} is in the future")
     return day
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _state_url(raw: str | None, hot_store: str) -> str | None:
+    """Where the ACE limiter and breaker share state (``VITALS_STATE_URL``).
+
+    Unset: the hot store when that is PostgreSQL (every host already reaches it), else
+    None (SQLite files under the state folder, shared by one machine's processes).
+    ``sqlite`` asks for the files explicitly, even beside a PostgreSQL hot store.
+    """
+    if raw is None or raw.strip() == "":
+        return hot_store if _is_postgres(hot_store) else None
+    value = raw.strip()
+    if value == "sqlite":
+        return None
+    if _is_postgres(value):
+        return value
+    raise ValueError(
+        "VITALS_STATE_URL must be a postgresql:// URL or 'sqlite' (files under the state "
+        f"folder), got {redact_url(value)!r}"
+    )

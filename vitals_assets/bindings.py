@@ -22,6 +22,7 @@ from vitals.config import Settings, load_settings
 from vitals.redact import redact_url, url_password
 
 HOT_STORE_ENV = "VITALS_HOT_STORE"
+STATE_URL_ENV = "VITALS_STATE_URL"
 
 
 def _hot_store_binding(settings: Settings) -> str:
@@ -41,6 +42,27 @@ def _hot_store_binding(settings: Settings) -> str:
     return settings.hot_store
 
 
+def _state_url_binding(settings: Settings) -> str:
+    """The limiter/breaker state URL as the variable it came from (it may hold a password).
+
+    ``VITALS_STATE_URL`` when set; by default the state is the PostgreSQL hot store, so
+    ``VITALS_HOT_STORE``; empty for the embedded SQLite files. A URL with a password
+    from neither variable is refused, as for the hot store.
+    """
+    url = settings.state_url
+    if url is None:
+        return ""
+    for name in (STATE_URL_ENV, HOT_STORE_ENV):
+        if os.environ.get(name) == url:
+            return dg.EnvVar(name)
+    if url_password(url) is not None:
+        raise ValueError(
+            f"state URL {redact_url(url)!r} carries a password but is not ${STATE_URL_ENV}: "
+            "set it there (bound as dg.EnvVar) or put the password in PGPASSWORD"
+        )
+    return url
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     """One resource per external system; secrets are bound only through EnvVar."""
     settings = settings or load_settings()
@@ -51,6 +73,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             api_key=dg.EnvVar("ACE_API_KEY"),
             requests_per_minute=settings.ace_requests_per_minute,
             state_dir=str(settings.state_dir),
+            state_url=_state_url_binding(settings),
             # Sub-windows are planned by the assets from the catalogue (vitals/ace/plan.py).
             page_size=MAX_PAGE_SIZE,
             sites=list(settings.sites),

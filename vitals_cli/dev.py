@@ -86,6 +86,7 @@ def _register_sites(env: dict[str, str]) -> list[str]:
             api_key=env["ACE_API_KEY"],
             requests_per_minute=settings.ace_requests_per_minute,
             state_dir=str(settings.state_dir),
+            state_url=settings.state_url,
         ).list_sites()
     )
     with dg.DagsterInstance.get() as instance:

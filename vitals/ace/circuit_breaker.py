@@ -1,24 +1,26 @@
-"""A circuit breaker whose state is shared by every process (SQLite under the state folder).
+"""A circuit breaker whose state is shared by every process (the shared state database).
 
-Why: when ACE is down, every concurrent Dagster run (one process each) would otherwise
-keep hammering it with retries. The breaker counts consecutive failures of the service
-(5xx, connection errors, timeouts, malformed bodies) across all processes; after
-``failure_threshold`` of them it opens and every caller fails fast. After
-``cooldown_seconds`` it half-opens: exactly one caller (machine-wide) is let through
-as a probe; success closes the breaker, failure re-opens it for another cool-down.
-A probe whose process died is forgotten after ``probe_timeout_seconds``.
+Why: when ACE is down, every concurrent Dagster run (one process each, on this machine
+or on others) would otherwise keep hammering it with retries. The breaker counts
+consecutive failures of the service (5xx, connection errors, timeouts, malformed
+bodies) across all processes; after ``failure_threshold`` of them it opens and every
+caller fails fast. After ``cooldown_seconds`` it half-opens: exactly one caller (across
+every host sharing the state) is let through as a probe; success closes the breaker,
+failure re-opens it for another cool-down. A probe whose process died is forgotten
+after ``probe_timeout_seconds``. State lives where the rate limiter's does
+(:mod:`vitals.ace.state`: SQLite file or PostgreSQL), and every instant (opened at,
+probe started at) is the database's clock, so hosts whose clocks disagree agree on
+when the cool-down ends.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from vitals.ace.rate_limit import open_state_db
+from vitals.ace.state import StateBackend, StateTx, open_state
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -26,16 +28,15 @@ T = TypeVar("T")
 # (state, failures, opened_at, probe_started_at, last_error)
 Row = tuple[str, int, float | None, float | None, str | None]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS circuit_breakers (
-    name TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    failures INTEGER NOT NULL,
-    opened_at REAL,
-    probe_started_at REAL,
-    last_error TEXT
-);
-"""
+
+def _schema(real: str) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS circuit_breakers (name TEXT PRIMARY KEY, state TEXT NOT NULL, "
+        f"failures INTEGER NOT NULL, opened_at {real}, probe_started_at {real}, last_error TEXT)"
+    ]
+
+
+_SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
 
 
 class BreakerOpenError(RuntimeError):
@@ -64,11 +65,15 @@ class BreakerState:
 
 
 class SharedCircuitBreaker:
-    """Closed -> open after N consecutive failures -> half-open probe -> closed."""
+    """Closed -> open after N consecutive failures -> half-open probe -> closed.
+
+    ``state`` is a SQLite file path or a ``postgresql://`` URL (see
+    :mod:`vitals.ace.state`); processes sharing it and ``name`` share one breaker.
+    """
 
     def __init__(
         self,
-        path: Path | str,
+        state: Path | str,
         *,
         name: str,
         failure_threshold: int = 5,
@@ -81,48 +86,34 @@ class SharedCircuitBreaker:
             )
         if cooldown_seconds < 0:
             raise ValueError(f"breaker cool-down must be >= 0 seconds, got {cooldown_seconds!r}")
-        self.path = Path(path)
+        self.state: StateBackend = open_state(state)
         self.name = name
         self.failure_threshold = failure_threshold
         self.cooldown_seconds = float(cooldown_seconds)
         self.probe_timeout_seconds = float(probe_timeout_seconds)
-        conn = open_state_db(self.path)
-        try:
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+        self.state.ensure_schema(_SCHEMAS[self.state.kind])
 
-    def _transact(self, change: Callable[[sqlite3.Connection, Row, float], T]) -> T:
-        """Run ``change(conn, row, now)`` inside one BEGIN IMMEDIATE transaction."""
-        conn = open_state_db(self.path)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT state, failures, opened_at, probe_started_at, last_error "
-                    "FROM circuit_breakers WHERE name = ?",
-                    (self.name,),
-                ).fetchone()
-                current: Row = row if row is not None else (CLOSED, 0, None, None, None)
-                result = change(conn, current, time.time())
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+    def _transact(self, change: Callable[[StateTx, Row, float], T]) -> T:
+        """Run ``change(tx, row, now)`` in one transaction holding this breaker's lock."""
+        with self.state.locked(f"breaker:{self.name}") as tx:
+            rows = tx.execute(
+                "SELECT state, failures, opened_at, probe_started_at, last_error "
+                "FROM circuit_breakers WHERE name = ?",
+                (self.name,),
+            )
+            current = cast(Row, rows[0]) if rows else (CLOSED, 0, None, None, None)
+            return change(tx, current, tx.now)
 
     def _write(
         self,
-        conn: sqlite3.Connection,
+        tx: StateTx,
         state: str,
         failures: int,
         opened_at: float | None,
         probe_started_at: float | None,
         last_error: str | None,
     ) -> None:
-        conn.execute(
+        tx.execute(
             "INSERT INTO circuit_breakers (name, state, failures, opened_at, probe_started_at, "
             "last_error) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
             "state = excluded.state, failures = excluded.failures, opened_at = excluded.opened_at, "
@@ -133,7 +124,7 @@ class SharedCircuitBreaker:
     def before_request(self) -> None:
         """Let a request through, or raise :class:`BreakerOpenError` (fail fast)."""
 
-        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
+        def change(tx: StateTx, row: Row, now: float) -> None:
             state, failures, opened_at, probe_started_at, last_error = row
             if state == CLOSED:
                 return
@@ -141,45 +132,45 @@ class SharedCircuitBreaker:
                 reopen_at = (opened_at or now) + self.cooldown_seconds
                 if now < reopen_at:
                     raise BreakerOpenError(self.name, reopen_at - now, last_error)
-                self._write(conn, HALF_OPEN, failures, opened_at, now, last_error)
+                self._write(tx, HALF_OPEN, failures, opened_at, now, last_error)
                 return  # this caller is the probe
             # HALF_OPEN: one probe at a time; a probe that never reported is replaced.
             probe_age = now - (probe_started_at or 0.0)
             if probe_age < self.probe_timeout_seconds:
                 wait = self.probe_timeout_seconds - probe_age
                 raise BreakerOpenError(self.name, wait, last_error)
-            self._write(conn, HALF_OPEN, failures, opened_at, now, last_error)
+            self._write(tx, HALF_OPEN, failures, opened_at, now, last_error)
 
         self._transact(change)
 
     def record_success(self) -> None:
         """The service answered: close the breaker and reset the failure count."""
 
-        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
+        def change(tx: StateTx, row: Row, now: float) -> None:
             if row[0] != CLOSED or row[1] != 0:
-                self._write(conn, CLOSED, 0, None, None, None)
+                self._write(tx, CLOSED, 0, None, None, None)
 
         self._transact(change)
 
     def record_failure(self, error: str) -> None:
         """The service failed: count it; open on the threshold or on a failed probe."""
 
-        def change(conn: sqlite3.Connection, row: Row, now: float) -> None:
+        def change(tx: StateTx, row: Row, now: float) -> None:
             state, failures, opened_at, _probe, _last = row
             failures += 1
             if state == HALF_OPEN or (state == CLOSED and failures >= self.failure_threshold):
-                self._write(conn, OPEN, failures, now, None, error)
+                self._write(tx, OPEN, failures, now, None, error)
             elif state == OPEN:
-                self._write(conn, OPEN, failures, opened_at, None, error)
+                self._write(tx, OPEN, failures, opened_at, None, error)
             else:
-                self._write(conn, CLOSED, failures, None, None, error)
+                self._write(tx, CLOSED, failures, None, None, error)
 
         self._transact(change)
 
     def snapshot(self) -> BreakerState:
         """The current shared state."""
 
-        def change(conn: sqlite3.Connection, row: Row, now: float) -> BreakerState:
+        def change(tx: StateTx, row: Row, now: float) -> BreakerState:
             return BreakerState(self.name, row[0], row[1], row[2], row[4])
 
         return self._transact(change)

@@ -37,7 +37,9 @@ from vitals.ace.pages import (
 )
 from vitals.ace.parse import concat_raw_tables, filter_raw_window, raw_to_samples
 from vitals.ace.rate_limit import SharedRateLimiter
+from vitals.ace.state import is_postgres_state
 from vitals.names import InvalidNameError, validate_site_name
+from vitals.redact import redact_url
 from vitals.samples import ParsedSamples, ms_to_iso
 from vitals.windows import check_window
 
@@ -113,7 +115,9 @@ class AceClient:
     base_url: str  # ACE_API_URL, e.g. https://flightdeck.aceiot.cloud/api
     api_key: str = field(repr=False)  # secret: never logged, never in a repr or a URL
     state_dir: str | Path  # folder of the shared limiter / breaker SQLite file
-    requests_per_minute: int = 30  # shared by every process using the same state_dir
+    requests_per_minute: int = 30  # shared by every process using the same state
+    # A postgresql:// URL shared by every host (VITALS_STATE_URL); None: SQLite in state_dir.
+    state_url: str | None = field(default=None, repr=False)
     timeout_seconds: float = 30.0  # per request (connect, read, write, pool)
     max_retries: int = 6  # retries after the first attempt (429, 5xx, network, bad body)
     breaker_failure_threshold: int = 5  # consecutive failed attempts that open the breaker
@@ -143,6 +147,11 @@ class AceClient:
             raise AceConfigError(
                 f"ACE per_page {self.per_page} is not one ACE accepts: {sorted(VALID_PER_PAGE)}"
             )
+        if self.state_url and not is_postgres_state(self.state_url):
+            raise AceConfigError(
+                f"ACE state_url {redact_url(self.state_url)!r} must be a postgresql:// URL "
+                "(or empty for SQLite files under state_dir)"
+            )
         if self.requests_per_minute <= 0:
             raise AceConfigError(
                 f"requests_per_minute must be positive, got {self.requests_per_minute}"
@@ -151,7 +160,7 @@ class AceClient:
     # ------------------------------------------------------------------ plumbing
 
     def _requester(self, client: httpx.Client, counters: RequestCounters) -> AceRequester:
-        state = Path(self.state_dir) / _STATE_FILE
+        state = self.state_url or Path(self.state_dir) / _STATE_FILE
         bucket = self.base_url.rstrip("/")
         limiter = SharedRateLimiter(
             state,

@@ -1,30 +1,37 @@
-"""A request rate limit shared by every process on the machine (SQLite sliding window).
+"""A request rate limit shared by every process that reaches one state database.
 
 Why: ACE allows a fixed number of requests per minute per account, and Dagster runs
-each partition in its own process, so an in-memory limiter would let N concurrent runs
-send N times the limit. The limiter keeps the send times of the last window in a small
-SQLite file under the state folder; every acquire is one ``BEGIN IMMEDIATE``
-transaction (a machine-wide lock), so at most ``limit`` requests start in any window
-of ``window_seconds`` across all processes that share the file. A sliding log is used
-rather than a token bucket because it is exact for "N per minute" (a bucket lets a
-burst plus a refill exceed N inside one minute).
+each partition in its own process, on this machine or on others, so an in-memory
+limiter would let N concurrent runs send N times the limit. The limiter keeps the send
+times of the last window in the shared state database (:mod:`vitals.ace.state`: a
+SQLite file under the state folder by default, PostgreSQL when ``VITALS_STATE_URL`` or
+a PostgreSQL hot store says so); every acquire is one transaction holding the bucket's
+lock, so at most ``limit`` requests start in any window of ``window_seconds`` across
+all processes that share the database. Send times come from the database's clock, read
+after the lock is taken, so hosts whose clocks disagree still count one window. A
+sliding log is used rather than a token bucket because it is exact for "N per minute"
+(a bucket lets a burst plus a refill exceed N inside one minute).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rate_limit_sends (
-    bucket TEXT NOT NULL,
-    sent_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rate_limit_sends_bucket ON rate_limit_sends (bucket, sent_at);
-"""
-_BUSY_TIMEOUT_SECONDS = 60.0
+from vitals.ace.state import StateBackend, StateTx, open_state, open_state_db
+
+__all__ = ["Permit", "SharedRateLimiter", "open_state_db"]
+
+
+def _schema(real: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS rate_limit_sends (bucket TEXT NOT NULL, sent_at {real} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS rate_limit_sends_bucket ON rate_limit_sends (bucket, sent_at)",
+    ]
+
+
+_SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
 
 
 @dataclass(frozen=True)
@@ -33,142 +40,90 @@ class Permit:
 
     waited_seconds: float
     waits: int  # how many times the caller had to sleep (0 when the slot was free)
-    granted_at: float  # wall-clock time recorded in the shared window for this send
-
-
-def open_state_db(path: Path) -> sqlite3.Connection:
-    """Open a state SQLite file for short cross-process transactions.
-
-    Autocommit mode (``isolation_level=None``) so each caller issues its own
-    ``BEGIN IMMEDIATE``; WAL so readers never block the writer.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    _enable_wal(conn, path)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection, path: Path) -> None:
-    """Switch the file to WAL, waiting out other processes doing the same.
-
-    Changing the journal mode needs an exclusive lock and SQLite answers "database is
-    locked" at once, without its busy handler, while another process holds one: two runs
-    opening a new state file together raced here. WAL is stored in the file, so the
-    switch happens once; later opens see it and skip it.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise sqlite3.OperationalError(f"state file {path}: {exc}") from exc
-            time.sleep(0.02)
+    granted_at: float  # the state database's clock (epoch s) recorded for this send
 
 
 class SharedRateLimiter:
-    """At most ``limit`` acquisitions per ``window_seconds``, across processes.
+    """At most ``limit`` acquisitions per ``window_seconds``, across processes and hosts.
 
-    Every process that opens the same ``path`` with the same ``bucket`` shares the
-    limit. The wall clock is used because it is the one clock all processes share;
-    entries from a clock that jumped back beyond a window are discarded.
+    ``state`` is a SQLite file path or a ``postgresql://`` URL; every process that opens
+    the same state with the same ``bucket`` shares the limit. Entries from a database
+    clock that jumped back beyond a window are discarded.
     """
 
     def __init__(
-        self, path: Path | str, *, limit: int, window_seconds: float = 60.0, bucket: str = "default"
+        self,
+        state: Path | str,
+        *,
+        limit: int,
+        window_seconds: float = 60.0,
+        bucket: str = "default",
     ) -> None:
         if limit <= 0:
             raise ValueError(f"rate limit must be a positive number of requests, got {limit!r}")
         if window_seconds <= 0:
             raise ValueError(f"rate limit window must be positive seconds, got {window_seconds!r}")
-        self.path = Path(path)
+        self.state: StateBackend = open_state(state)
         self.limit = limit
         self.window_seconds = float(window_seconds)
         self.bucket = bucket
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        self.state.ensure_schema(_SCHEMAS[self.state.kind])
 
-    def _connect(self) -> _Closing:
-        return _Closing(open_state_db(self.path))
-
-    def _try_take(self, conn: sqlite3.Connection, now: float) -> float:
+    def _take(self, tx: StateTx) -> float:
         """Take a slot (return 0.0) or return how long to wait before trying again."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "DELETE FROM rate_limit_sends WHERE bucket = ? AND (sent_at <= ? OR sent_at > ?)",
-                (self.bucket, now - self.window_seconds, now + self.window_seconds),
+        now = tx.now
+        tx.execute(
+            "DELETE FROM rate_limit_sends WHERE bucket = ? AND (sent_at <= ? OR sent_at > ?)",
+            (self.bucket, now - self.window_seconds, now + self.window_seconds),
+        )
+        [(count, oldest)] = tx.execute(
+            "SELECT COUNT(*), MIN(sent_at) FROM rate_limit_sends WHERE bucket = ?",
+            (self.bucket,),
+        )
+        if count < self.limit:
+            tx.execute(
+                "INSERT INTO rate_limit_sends (bucket, sent_at) VALUES (?, ?)", (self.bucket, now)
             )
-            count, oldest = conn.execute(
-                "SELECT COUNT(*), MIN(sent_at) FROM rate_limit_sends WHERE bucket = ?",
-                (self.bucket,),
-            ).fetchone()
-            if count < self.limit:
-                conn.execute(
-                    "INSERT INTO rate_limit_sends (bucket, sent_at) VALUES (?, ?)",
-                    (self.bucket, now),
-                )
-                wait = 0.0
-            else:
-                # The slot frees when the (count - limit + 1)-th oldest send leaves the window.
-                nth = conn.execute(
-                    "SELECT sent_at FROM rate_limit_sends WHERE bucket = ? "
-                    "ORDER BY sent_at LIMIT 1 OFFSET ?",
-                    (self.bucket, count - self.limit),
-                ).fetchone()
-                wait = max((nth[0] if nth else oldest) + self.window_seconds - now, 0.001)
-            conn.execute("COMMIT")
-            return wait
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            return 0.0
+        # The slot frees when the (count - limit + 1)-th oldest send leaves the window.
+        nth = tx.execute(
+            "SELECT sent_at FROM rate_limit_sends WHERE bucket = ? "
+            "ORDER BY sent_at LIMIT 1 OFFSET ?",
+            (self.bucket, count - self.limit),
+        )
+        start = nth[0][0] if nth else oldest
+        return float(max(start + self.window_seconds - now, 0.001))
 
     def acquire(self, *, max_wait_seconds: float | None = None) -> Permit:
         """Block until a request may be sent; return how long (and how often) we waited.
 
         Raises ``TimeoutError`` naming the limit if ``max_wait_seconds`` would be
-        exceeded (used so a run never hangs silently behind other runs).
+        exceeded (used so a run never hangs silently behind other runs). Waits are
+        durations (the host's monotonic clock); only instants come from the database.
         """
         started = time.monotonic()
         waits = 0
-        with self._connect() as conn:
-            while True:
-                now = time.time()
-                wait = self._try_take(conn, now)
-                if wait == 0.0:
-                    return Permit(time.monotonic() - started, waits, now)
-                elapsed = time.monotonic() - started
-                if max_wait_seconds is not None and elapsed + wait > max_wait_seconds:
-                    raise TimeoutError(
-                        f"rate limit of {self.limit} requests per {self.window_seconds:g} s "
-                        f"(bucket {self.bucket!r}) kept this request waiting over "
-                        f"{max_wait_seconds:g} s"
-                    )
-                waits += 1
-                time.sleep(wait)
+        while True:
+            with self.state.locked(f"rate_limit:{self.bucket}") as tx:
+                wait = self._take(tx)
+                granted_at = tx.now
+            if wait == 0.0:
+                return Permit(time.monotonic() - started, waits, granted_at)
+            elapsed = time.monotonic() - started
+            if max_wait_seconds is not None and elapsed + wait > max_wait_seconds:
+                raise TimeoutError(
+                    f"rate limit of {self.limit} requests per {self.window_seconds:g} s "
+                    f"(bucket {self.bucket!r}) kept this request waiting over "
+                    f"{max_wait_seconds:g} s"
+                )
+            waits += 1
+            time.sleep(wait)
 
     def sends_in_window(self) -> int:
         """Requests started within the last window (for tests and metrics)."""
-        now = time.time()
-        with self._connect() as conn:
-            (count,) = conn.execute(
+        with self.state.locked(f"rate_limit:{self.bucket}") as tx:
+            [(count,)] = tx.execute(
                 "SELECT COUNT(*) FROM rate_limit_sends WHERE bucket = ? AND sent_at > ?",
-                (self.bucket, now - self.window_seconds),
-            ).fetchone()
+                (self.bucket, tx.now - self.window_seconds),
+            )
         return int(count)
-
-
-class _Closing:
-    """Context manager that closes a sqlite3 connection (sqlite3's own only commits)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
