@@ -25,6 +25,7 @@ commands:
   restore-day    copy a cold site-day back into the hot store
   backfill       submit a Dagster partition backfill for sites x dates
   sites          add|list|remove the site partitions of the Dagster instance (DAGSTER_HOME)
+  state          where the ACE rate limiter and circuit breaker share state, and what it holds
 
 `vitals <command> --help` for options.
 """
@@ -131,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             from vitals_cli.sites import main as sites
 
             return sites(rest)
+        if command == "state":
+            from vitals_cli.state import main as state
+
+            return state(rest)
     except (ValueError, KeyError, RuntimeError) as exc:
         print(f"vitals {command}: {exc}", file=sys.stderr)
         return 2

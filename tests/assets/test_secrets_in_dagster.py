@@ -9,10 +9,12 @@ there (compute logs) and the repository snapshot the webserver shows are searche
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +49,7 @@ class Secrets:
     """One distinctive value per secret-bearing setting."""
 
     hot_password: str
+    state_password: str
     ace_key: str
     s3_secret: str
     api_key: str
@@ -54,17 +57,19 @@ class Secrets:
     def all(self) -> dict[str, str]:
         return {
             "hot store password": self.hot_password,
+            "state store password": self.state_password,
             "ACE key": self.ace_key,
             "S3 secret": self.s3_secret,
             "query API key": self.api_key,
         }
 
 
-@pytest.fixture
-def pg_role_url() -> Iterator[tuple[str, str]]:
+@contextmanager
+def role_database(kind: str) -> Iterator[tuple[str, str]]:
     """A database owned by a new login role with a password: (URL with it, password)."""
     tag = uuid.uuid4().hex[:10]
-    role, database, password = f"vitals_user_{tag}", f"vitals_secret_{tag}", f"SECRET-HOT-{tag}"
+    role, database = f"vitals_{kind}_{tag}", f"vitals_{kind}_secret_{tag}"
+    password = f"SECRET-{kind.upper()}-{tag}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
         conn.execute(f'CREATE DATABASE "{database}" OWNER {role}')
@@ -78,11 +83,34 @@ def pg_role_url() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def secret_platform(monkeypatch, tmp_path, simulator, pg_role_url, s3_endpoint_url, s3_cold_url):
+def pg_role_url() -> Iterator[tuple[str, str]]:
+    """The hot store's database and role."""
+    with role_database("hot") as url_password:
+        yield url_password
+
+
+@pytest.fixture
+def pg_state_role_url() -> Iterator[tuple[str, str]]:
+    """The limiter/breaker state's own database and role (VITALS_STATE_URL)."""
+    with role_database("state") as url_password:
+        yield url_password
+
+
+@pytest.fixture
+def secret_platform(
+    monkeypatch, tmp_path, simulator, pg_role_url, pg_state_role_url, s3_endpoint_url, s3_cold_url
+):
     """The environment of a production-like deployment, every secret distinctive."""
     hot_url, hot_password = pg_role_url
+    state_url, state_password = pg_state_role_url
     tag = uuid.uuid4().hex[:10]
-    secrets = Secrets(hot_password, f"SECRET-ACE-{tag}", f"SECRET-S3-{tag}", f"SECRET-API-{tag}")
+    secrets = Secrets(
+        hot_password,
+        state_password,
+        f"SECRET-ACE-{tag}",
+        f"SECRET-S3-{tag}",
+        f"SECRET-API-{tag}",
+    )
     home = tmp_path / "dagster_home"
     home.mkdir()
     for name, value in {
@@ -91,6 +119,7 @@ def secret_platform(monkeypatch, tmp_path, simulator, pg_role_url, s3_endpoint_u
         "ACE_API_KEY": secrets.ace_key,
         "ACE_REQUESTS_PER_MINUTE": "6000",
         "VITALS_HOT_STORE": hot_url,
+        "VITALS_STATE_URL": state_url,
         "VITALS_COLD_STORE": s3_cold_url,
         "VITALS_S3_ENDPOINT_URL": s3_endpoint_url,
         "AWS_SECRET_ACCESS_KEY": secrets.s3_secret,  # moto accepts any secret
@@ -218,12 +247,39 @@ def test_no_secret_in_dagster_storage_logs_or_ui_resource_config(secret_platform
     # The search itself works: run, event and schedule storage and the compute logs were
     # read, and snapshot bodies decompressed (env var names live in job snapshots).
     assert haystack.databases >= 3 and haystack.other_files >= 1
-    for name in ("ACE_API_KEY", "VITALS_HOT_STORE"):
+    for name in ("ACE_API_KEY", "VITALS_HOT_STORE", "VITALS_STATE_URL"):
         assert haystack.unpacked_holds(name), f"{name!r} not found: the storage search is broken"
     assert ui["ace"]["api_key"] == _env_var("ACE_API_KEY")
+    assert ui["ace"]["state_url"] == _env_var("VITALS_STATE_URL")
     assert ui["hot_store"]["url"] == _env_var("VITALS_HOT_STORE")
     assert ui["query"]["hot_store_url"] == _env_var("VITALS_HOT_STORE")
     assert "VITALS_HOT_STORE" in snapshot_text
+    # The runs really limited their ACE requests through the state database.
+    with psycopg.connect(os.environ["VITALS_STATE_URL"]) as conn:
+        (sends,) = conn.execute("SELECT COUNT(*) FROM rate_limit_sends").fetchone()
+    assert sends > 0
+
+
+def test_the_state_defaults_to_the_postgres_hot_store_variable(monkeypatch, tmp_path):
+    """No VITALS_STATE_URL: the state is the hot store's database, bound by that name."""
+    monkeypatch.setenv("VITALS_HOT_STORE", "postgresql://u:SECRET-HOT-y@127.0.0.1/db")
+    resources = build_resources(load_settings())
+    assert resources["ace"].state_url == dg.EnvVar("VITALS_HOT_STORE")
+    assert "SECRET-HOT-y" not in repr(resources["ace"])
+    monkeypatch.setenv("VITALS_STATE_URL", "sqlite")
+    assert build_resources(load_settings())["ace"].state_url == ""
+
+
+def test_a_state_url_with_a_password_not_from_the_environment_is_refused(tmp_path):
+    settings = load_settings(
+        {
+            "VITALS_STATE_URL": "postgresql://u:SECRET-STATE-x@127.0.0.1/db",
+            "VITALS_DATA_DIR": str(tmp_path),
+        }
+    )
+    with pytest.raises(ValueError, match="VITALS_STATE_URL") as refused:
+        build_resources(settings)
+    assert "SECRET-STATE-x" not in str(refused.value)
 
 
 def test_redact_url_masks_only_the_password():

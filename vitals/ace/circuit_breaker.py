@@ -36,7 +36,7 @@ def _schema(real: str) -> list[str]:
     ]
 
 
-_SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
+SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
 
 
 class BreakerOpenError(RuntimeError):
@@ -91,7 +91,7 @@ class SharedCircuitBreaker:
         self.failure_threshold = failure_threshold
         self.cooldown_seconds = float(cooldown_seconds)
         self.probe_timeout_seconds = float(probe_timeout_seconds)
-        self.state.ensure_schema(_SCHEMAS[self.state.kind])
+        self.state.ensure_schema(SCHEMAS[self.state.kind])
 
     def _transact(self, change: Callable[[StateTx, Row, float], T]) -> T:
         """Run ``change(tx, row, now)`` in one transaction holding this breaker's lock."""

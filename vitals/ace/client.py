@@ -44,7 +44,7 @@ from vitals.samples import ParsedSamples, ms_to_iso
 from vitals.windows import check_window
 
 log = logging.getLogger("vitals.ace")
-_STATE_FILE = "ace_client.sqlite"
+STATE_FILE = "ace_client.sqlite"  # under state_dir when no state_url is set
 
 
 class AceConfigError(ValueError):
@@ -97,6 +97,11 @@ class RawPull:
     def to_samples(self) -> ParsedSamples:
         """The pull as a sample table with drop counts (``raw_to_samples``, times reused)."""
         return raw_to_samples(self.table, times=self.times)
+
+
+def state_location(state_dir: str | Path, state_url: str | None) -> str | Path:
+    """Where the limiter and breaker keep state: ``state_url``, else a file in ``state_dir``."""
+    return state_url or Path(state_dir) / STATE_FILE
 
 
 def window_label(start_ms: int, end_ms: int) -> str:
@@ -160,7 +165,7 @@ class AceClient:
     # ------------------------------------------------------------------ plumbing
 
     def _requester(self, client: httpx.Client, counters: RequestCounters) -> AceRequester:
-        state = self.state_url or Path(self.state_dir) / _STATE_FILE
+        state = state_location(self.state_dir, self.state_url)
         bucket = self.base_url.rstrip("/")
         limiter = SharedRateLimiter(
             state,

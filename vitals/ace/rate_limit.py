@@ -31,7 +31,7 @@ def _schema(real: str) -> list[str]:
     ]
 
 
-_SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
+SCHEMAS = {"sqlite": _schema("REAL"), "postgres": _schema("DOUBLE PRECISION")}
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class SharedRateLimiter:
         self.limit = limit
         self.window_seconds = float(window_seconds)
         self.bucket = bucket
-        self.state.ensure_schema(_SCHEMAS[self.state.kind])
+        self.state.ensure_schema(SCHEMAS[self.state.kind])
 
     def _take(self, tx: StateTx) -> float:
         """Take a slot (return 0.0) or return how long to wait before trying again."""
