@@ -64,9 +64,8 @@ def dev_environment(args: argparse.Namespace) -> dict[str, str]:
     env.setdefault("ACE_API_KEY", "dev-simulator-key")
     if "VITALS_API_KEYS" not in env:
         env["VITALS_API_KEYS"] = dev_api_key(data_dir / "api_key.txt")
-    env.setdefault(
-        "VITALS_ALLOWED_ORIGINS", f"http://127.0.0.1:{args.dagster_port},http://localhost:5173"
-    )
+    # No CORS allowance by default: the explorer page is served by the API itself (same
+    # origin). Set VITALS_ALLOWED_ORIGINS for a front end on another origin.
     env["DAGSTER_HOME"] = str(ensure_dagster_home(data_dir))
     return env
 

@@ -314,8 +314,7 @@ def hostile_cases(start: int) -> Iterator[tuple[str, str, dict]]:
     for method in ["PUT", "DELETE", "PATCH"]:
         yield method, "/v1/timeseries", {}
         yield method, "/timeseries/query", {}
-    for path in [
-        "/",
+    for path in [  # "/" is the explorer page (tests/api/test_explorer.py)
         "/v1",
         "/v1/",
         "/v1/timeseries/",

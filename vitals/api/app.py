@@ -20,13 +20,14 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vitals.api.assets import load_assets
 from vitals.api.auth import AuthPolicy, CorsPolicy, GuardMiddleware, split_origins
 from vitals.api.cache import DEFAULT_COLD_TTL_S, DEFAULT_HOT_TTL_S, DEFAULT_MAX_BYTES, ResponseCache
 from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response, from_query_error
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
 from vitals.api.openapi import build_openapi
-from vitals.api.routes import legacy, ops, v1
+from vitals.api.routes import explorer, legacy, ops, v1
 from vitals.api.service import ApiState, PointSearch
 from vitals.api.stores import open_cold_store, open_hot_store
 from vitals.cold.store import ColdStore
@@ -135,7 +136,7 @@ def create_app(
         engine_slots=engine_slots,
     )
     app = Starlette(
-        routes=[*v1.ROUTES, *legacy.ROUTES, *ops.ROUTES],
+        routes=[*v1.ROUTES, *legacy.ROUTES, *ops.ROUTES, *explorer.ROUTES],
         middleware=[
             Middleware(ObserveMiddleware, metrics=metrics),
             Middleware(GuardMiddleware, auth=state.auth, cors=state.cors),
@@ -150,6 +151,7 @@ def create_app(
     )
     app.state.vitals = state
     app.state.openapi = build_openapi()
+    app.state.assets = load_assets()
     return app
 
 

@@ -5,12 +5,15 @@ each is compared with :func:`hmac.compare_digest` against every configured key (
 early exit), so timing does not leak which bytes matched. With no keys configured the
 API answers loopback clients only (and ``vitals serve`` refuses a non-loopback bind
 unless ``--insecure-no-auth``). ``/healthz``, ``/metrics`` and ``/openapi.json`` are
-open so probes and scrapers need no secret.
+open so probes and scrapers need no secret; so are the explorer page (``/``) and its
+files (``/static/...``), which hold no data: the page asks for a key and sends it.
 
-CORS answers only the origins in ``VITALS_ALLOWED_ORIGINS`` (exact match), echoes the
-origin (never ``*`` unless ``*`` itself is configured), adds ``Vary: Origin``, and
-refuses a request that carries an ``Origin`` not on the list with 403, so a page on
-another site cannot even make the API do the work.
+CORS answers only the origins in ``VITALS_ALLOWED_ORIGINS`` (exact match; empty by
+default), echoes the origin (never ``*`` unless ``*`` itself is configured), adds
+``Vary: Origin``, and refuses a request that carries an ``Origin`` not on the list with
+403, so a page on another site cannot even make the API do the work. A request whose
+``Origin`` is the API's own (scheme and ``Host`` of the request: the explorer page,
+whose POSTs carry it) is same-origin, not cross-origin, and needs no allowance.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitals.api.errors import ERROR_CODE_STATE, error_response
 
-OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/"})
+OPEN_PREFIXES = ("/static/",)
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, Accept"
 EXPOSED_HEADERS = "X-Query-Time-Ms, X-Cache-Hit, X-Vitals-Tiers"
@@ -43,6 +47,24 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_open_path(path: str) -> bool:
+    """Whether ``path`` is served without a key (probes, the page and its files)."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def is_same_origin(origin: str, scope: Scope) -> bool:
+    """Whether ``origin`` is the origin this request was sent to (scheme + Host header).
+
+    A browser sends ``Origin`` on same-origin POSTs too; the page served at ``/`` must not
+    need a CORS entry for its own API. (A DNS-rebinding page also looks same-origin, but
+    it could send a GET without any ``Origin`` anyway: keys are what protect the data.)
+    """
+    host = Headers(scope=scope).get("host")
+    if not host:
+        return False
+    return origin.lower() == f"{scope.get('scheme', 'http')}://{host}".lower()
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,8 @@ class GuardMiddleware:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
+        if origin is not None and is_same_origin(origin, scope):
+            origin = None  # the page's own calls: no CORS headers, no allowance needed
         if origin is not None and not self.cors.allows(origin):
             await self._refuse(
                 scope,
@@ -135,7 +159,7 @@ class GuardMiddleware:
         ):
             await self._preflight(origin, scope, receive, send)
             return
-        if scope["path"] not in OPEN_PATHS:
+        if not is_open_path(scope["path"]):
             client = scope.get("client")
             allowed, reason = self.auth.check(
                 headers.get("authorization"), client[0] if client else None

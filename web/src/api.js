@@ -1,0 +1,71 @@
+// The query API, same-origin, with the key from sessionStorage (kept for this browser tab
+// only, never in the URL or localStorage).
+
+const KEY = "vitals.apiKey";
+
+export class AuthError extends Error {}
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function storedKey() {
+  return sessionStorage.getItem(KEY) || "";
+}
+
+export function storeKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+/** GET `path` (with `params`: an object whose array values repeat) as parsed JSON. */
+export async function getJson(path, params = {}, key = storedKey()) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value === undefined || value === null) continue;
+    for (const item of Array.isArray(value) ? value : [value]) query.append(name, String(item));
+  }
+  const url = query.toString() ? `${path}?${query}` : path;
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const answer = await fetch(url, { headers, credentials: "omit", cache: "default" });
+  if (answer.status === 401) {
+    const body = await answer.json().catch(() => ({}));
+    throw new AuthError(body.detail || "API key needed");
+  }
+  if (!answer.ok) {
+    const body = await answer.json().catch(() => ({}));
+    throw new ApiError(answer.status, body.error, body.detail);
+  }
+  return { url, body: await answer.json(), headers: answer.headers };
+}
+
+/**
+ * What the API offers, read from its OpenAPI document: intervals, aggregates, and the
+ * optional parameters (`tz`, `max_points`) newer servers take. Falls back to the v1
+ * vocabulary if the document cannot be read.
+ */
+export async function capabilities() {
+  const fallback = {
+    intervals: ["raw", "1m", "5m", "15m", "1h", "1d", "auto"],
+    aggs: ["avg", "min", "max", "last"],
+    params: new Set(["site", "points", "start", "end", "interval", "agg", "fill", "max_gap", "format"]),
+  };
+  try {
+    const { body } = await getJson("/openapi.json", {}, "");
+    const get = body.paths["/v1/timeseries"].get.parameters;
+    const params = new Set(get.map((p) => p.name));
+    const interval = get.find((p) => p.name === "interval");
+    const intervals = interval?.schema?.enum || fallback.intervals;
+    const request = body.components?.schemas?.TimeseriesRequest?.properties?.agg;
+    const listed = (request?.oneOf || request?.anyOf || []).find((o) => o.type === "array");
+    const aggs = listed?.items?.enum || fallback.aggs;
+    return { intervals, aggs, params };
+  } catch {
+    return fallback;
+  }
+}
