@@ -177,7 +177,8 @@ def run_dev(argv: list[str] | None = None) -> int:
             f"  ACE simulator   {env['ACE_API_URL']}  (sites: {', '.join(sites)})\n"
             f"  Dagster UI      http://127.0.0.1:{args.dagster_port}\n"
             f"  query API       http://127.0.0.1:{args.api_port}/v1/sites  "
-            f"(Authorization: Bearer {env['VITALS_API_KEYS'].split(',')[0]})\n",
+            f"(Authorization: Bearer {env['VITALS_API_KEYS'].split(',')[0]})\n"
+            f"  explorer        http://127.0.0.1:{args.api_port}/  (the same key)\n",
             flush=True,
         )
         while True:

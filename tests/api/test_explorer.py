@@ -333,6 +333,16 @@ def test_explorer_in_chromium(api_site, capsys):
             check_csv_equals_table(csv_text, chart)
             assert f'"{comma} avg"' in csv_text.splitlines()[0]  # quoted: the name has a comma
 
+            # A series hidden in the legend leaves the CSV too (it is no longer shown).
+            page.locator(".u-legend .u-series", has_text=f"{rat} max").click()
+            hidden = page.evaluate("() => window.__vitalsChart.table")
+            assert [c["shown"] for c in hidden["columns"]] == [True, True, True, False, True, True]
+            with page.expect_download() as download:
+                page.click("#csv")
+            fewer = Path(download.value.path()).read_text()
+            check_csv_equals_table(fewer, {**chart, "table": hidden})
+            assert f"{rat} max" not in fewer.splitlines()[0]
+
             # The URL holds the state; a new tab (new session: asked for the key) redraws it.
             shared = page.url
             state = parse_qs(urlsplit(shared).fragment)
