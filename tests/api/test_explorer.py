@@ -13,7 +13,11 @@ import csv
 import importlib.util
 import io
 import math
+import shutil
+import subprocess
+import sys
 import time
+import zipfile
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -454,3 +458,50 @@ def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(tmp_path, capsys):
     uncached = timings[0][1]
     assert uncached["request_to_drawn_ms"] < 1000, timings[0]
     assert uncached["since_navigation_ms"] < 3000, timings[0]  # a regression guard only
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_built_page(tmp_path):
+    """The build backend packs vitals/api/static/ (package data): an install serves the page."""
+    uv = next(
+        (
+            cmd
+            for cmd in ([sys.executable, "-m", "uv"], ["python3", "-m", "uv"])
+            if subprocess.run([*cmd, "--version"], capture_output=True).returncode == 0
+        ),
+        None,
+    )
+    if uv is None:
+        pytest.skip("uv is not installed (bash scripts/setup installs it)")
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in (
+        "vitals",
+        "resources",
+        "vitals_assets",
+        "sensors",
+        "vitals_cli",
+        "ace_simulator",
+    ):
+        shutil.copytree(
+            REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    built = subprocess.run(
+        [*uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("vitals-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {
+            name.removeprefix("vitals/api/static/")
+            for name in archive.namelist()
+            if name.startswith("vitals/api/static/")
+        }
+        assert shipped == {p.name for p in STATIC_DIR.iterdir()}
+        page = archive.read("vitals/api/static/index.html").decode()
+    assert all(f"/static/{name}" in page for name in _bundle_names().values())
