@@ -18,10 +18,11 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -169,11 +170,17 @@ def test_dev_sets_no_cors_origins(tmp_path, monkeypatch):
 # ---- the page in Chromium ----------------------------------------------------------------
 
 
-def _browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's tests (each test opens its own contexts)."""
+    from playwright.sync_api import sync_playwright  # a test extra: missing is a failure
+
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/system-packages` (as .ci/run does)")
-    return sync_api
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
 
 
 def wait_for(page, script: str, timeout_s: float = 15.0):
@@ -260,118 +267,214 @@ def check_csv_equals_table(text: str, chart: dict) -> None:
                 assert float(cell) == value and math.isfinite(value)
 
 
-def test_explorer_in_chromium(api_site, capsys):
+def test_explorer_in_chromium(api_site, browser, capsys):
     """Key prompt, search, chart = API, CSV = chart, URL state round trip, screenshot."""
-    sync_api = _browser()
-    expect = sync_api.expect
+    from playwright.sync_api import expect
+
     sat, rat, comma = POINTS[0], POINTS[1], POINTS[3]
     start_day = api_site.hot_days[0]
-    with (
-        serve_in_thread(make_app(api_site, origins=())) as base_url,
-        sync_api.sync_playwright() as pw,
-    ):
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            context = browser.new_context(
-                accept_downloads=True, viewport={"width": 1280, "height": 800}
-            )
-            page = context.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append(m.text)
-                    if m.type == "error" and "status of 401" not in m.text
-                    else None
-                ),
-            )
-            page.goto(base_url + "/")
+    with serve_in_thread(make_app(api_site, origins=())) as base_url:
+        context = browser.new_context(
+            accept_downloads=True, viewport={"width": 1280, "height": 800}
+        )
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(m.text)
+                if m.type == "error" and "status of 401" not in m.text
+                else None
+            ),
+        )
+        page.goto(base_url + "/")
 
-            # The key prompt: a wrong key is refused and asked again; the right one is kept.
-            expect(page.locator("#key-dialog")).to_be_visible()
-            page.fill("#key-input", "not-a-key")
-            page.click("#key-submit")
-            expect(page.locator("#key-error")).to_contain_text("not recognised")
-            page.fill("#key-input", API_KEYS[0])
-            page.click("#key-submit")
-            expect(page.locator("#key-dialog")).to_be_hidden()
-            assert page.evaluate("() => sessionStorage.getItem('vitals.apiKey')") == API_KEYS[0]
-            expect(page.locator("#site")).to_have_value(SITE)
+        # The key prompt: a wrong key is refused and asked again; the right one is kept.
+        expect(page.locator("#key-dialog")).to_be_visible()
+        page.fill("#key-input", "not-a-key")
+        page.click("#key-submit")
+        expect(page.locator("#key-error")).to_contain_text("not recognised")
+        page.fill("#key-input", API_KEYS[0])
+        page.click("#key-submit")
+        expect(page.locator("#key-dialog")).to_be_hidden()
+        assert page.evaluate("() => sessionStorage.getItem('vitals.apiKey')") == API_KEYS[0]
+        expect(page.locator("#site")).to_have_value(SITE)
 
-            # Search finds the points; adding two draws both.
-            page.fill("#search", "ahu-1/")
-            expect(page.locator(".result")).to_have_count(2)
-            expect(page.locator(".result .point-name")).to_have_text([rat, sat], ignore_case=False)
-            page.click(f'button.add[data-point="{sat}"]')
-            page.click(f'button.add[data-point="{rat}"]')
-            chart = drawn(page, [sat, rat], interval="auto", agg="avg")
-            check_chart_equals_api(base_url, chart)
-            assert chart["interval"] == "15m"  # auto over 7 days
+        # Search finds the points; adding two draws both.
+        page.fill("#search", "ahu-1/")
+        expect(page.locator(".result")).to_have_count(2)
+        expect(page.locator(".result .point-name")).to_have_text([rat, sat], ignore_case=False)
+        page.click(f'button.add[data-point="{sat}"]')
+        page.click(f'button.add[data-point="{rat}"]')
+        chart = drawn(page, [sat, rat], interval="auto", agg="avg")
+        check_chart_equals_api(base_url, chart)
+        assert chart["interval"] == "15m"  # auto over 7 days
 
-            # A point whose name holds a comma, a custom range, 1h buckets, two aggregates.
-            page.fill("#search", "vav,")
-            expect(page.locator(".result")).to_have_count(1)
-            page.click(".result button.add")
-            page.select_option("#range", "custom")
-            page.fill("#start", f"{start_day.isoformat()}T00:00")
-            page.fill("#end", f"{(start_day + timedelta(days=2)).isoformat()}T00:00")
-            page.dispatch_event("#end", "change")
-            page.select_option("#interval", "1h")
-            page.check('#aggs input[value="max"]')
-            day_start, _ = day_bounds_ms(start_day)
+        # Presets are whole days of the site's zone (UTC until the API names one).
+        today = datetime.now(UTC).date()
+        for preset, first, last in [
+            ("yesterday", today - timedelta(days=1), today),  # a hot day of the site
+            ("today", today, today + timedelta(days=1)),  # no data yet: nothing drawn
+        ]:
+            page.select_option("#range", preset)
             chart = drawn(
-                page,
-                [sat, rat, comma],
-                interval="1h",
-                agg="avg,max",
-                start=day_start,
-                end=day_start + 2 * 86_400_000,
+                page, [sat, rat], start=day_bounds_ms(first)[0], end=day_bounds_ms(last)[0]
             )
-            answer = check_chart_equals_api(base_url, chart)
-            assert [s["point"] for s in answer["series"]] == [sat, rat, comma]
-            assert len(chart["table"]["t"]) == 48 and len(chart["table"]["columns"]) == 6
+            assert parse_qs(urlsplit(page.url).fragment)["range"] == [preset]
+            if preset == "yesterday":
+                check_chart_equals_api(base_url, chart)
+            else:
+                assert chart["table"]["t"] == [] and chart["answer"]["series"][0]["t"] == []
 
-            # The CSV download is exactly the drawn table.
-            with page.expect_download() as download:
-                page.click("#csv")
-            csv_text = Path(download.value.path()).read_text()
-            check_csv_equals_table(csv_text, chart)
-            assert f'"{comma} avg"' in csv_text.splitlines()[0]  # quoted: the name has a comma
+        # A point whose name holds a comma, a custom range, 1h buckets, two aggregates.
+        page.fill("#search", "vav,")
+        expect(page.locator(".result")).to_have_count(1)
+        page.click(".result button.add")
+        page.select_option("#range", "custom")
+        page.fill("#start", f"{start_day.isoformat()}T00:00")
+        page.fill("#end", f"{(start_day + timedelta(days=2)).isoformat()}T00:00")
+        page.dispatch_event("#end", "change")
+        page.select_option("#interval", "1h")
+        page.check('#aggs input[value="max"]')
+        day_start, _ = day_bounds_ms(start_day)
+        chart = drawn(
+            page,
+            [sat, rat, comma],
+            interval="1h",
+            agg="avg,max",
+            start=day_start,
+            end=day_start + 2 * 86_400_000,
+        )
+        answer = check_chart_equals_api(base_url, chart)
+        assert [s["point"] for s in answer["series"]] == [sat, rat, comma]
+        assert len(chart["table"]["t"]) == 48 and len(chart["table"]["columns"]) == 6
 
-            # A series hidden in the legend leaves the CSV too (it is no longer shown).
-            page.locator(".u-legend .u-series", has_text=f"{rat} max").click()
-            hidden = page.evaluate("() => window.__vitalsChart.table")
-            assert [c["shown"] for c in hidden["columns"]] == [True, True, True, False, True, True]
-            with page.expect_download() as download:
-                page.click("#csv")
-            fewer = Path(download.value.path()).read_text()
-            check_csv_equals_table(fewer, {**chart, "table": hidden})
-            assert f"{rat} max" not in fewer.splitlines()[0]
+        # The CSV download is exactly the drawn table.
+        with page.expect_download() as download:
+            page.click("#csv")
+        csv_text = Path(download.value.path()).read_text()
+        check_csv_equals_table(csv_text, chart)
+        assert f'"{comma} avg"' in csv_text.splitlines()[0]  # quoted: the name has a comma
 
-            # The URL holds the state; a new tab (new session: asked for the key) redraws it.
-            shared = page.url
-            state = parse_qs(urlsplit(shared).fragment)
-            assert state["p"] == [sat, rat, comma] and state["interval"] == ["1h"]
-            assert state["agg"] == ["avg,max"] and "start" in state and "end" in state
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / "explorer.png"
-            page.screenshot(path=str(shot), full_page=True)
+        # A series hidden in the legend leaves the CSV too (it is no longer shown).
+        page.locator(".u-legend .u-series", has_text=f"{rat} max").click()
+        hidden = page.evaluate("() => window.__vitalsChart.table")
+        assert [c["shown"] for c in hidden["columns"]] == [True, True, True, False, True, True]
+        with page.expect_download() as download:
+            page.click("#csv")
+        fewer = Path(download.value.path()).read_text()
+        check_csv_equals_table(fewer, {**chart, "table": hidden})
+        assert f"{rat} max" not in fewer.splitlines()[0]
 
-            other = browser.new_context().new_page()
-            other.goto(shared)
-            expect(other.locator("#key-dialog")).to_be_visible()
-            other.fill("#key-input", API_KEYS[0])
-            other.click("#key-submit")
-            again = drawn(other, [sat, rat, comma], interval="1h", agg="avg,max")
-            assert again["request"] == chart["request"] and again["table"] == chart["table"]
-            assert other.url == shared
-            assert problems == []  # no CSP violation, no script error
-        finally:
-            browser.close()
+        # The URL holds the state; a new tab (new session: asked for the key) redraws it.
+        shared = page.url
+        state = parse_qs(urlsplit(shared).fragment)
+        assert state["p"] == [sat, rat, comma] and state["interval"] == ["1h"]
+        assert state["agg"] == ["avg,max"] and "start" in state and "end" in state
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "explorer.png"
+        page.screenshot(path=str(shot), full_page=True)
+
+        other = browser.new_context().new_page()
+        other.goto(shared)
+        expect(other.locator("#key-dialog")).to_be_visible()
+        other.fill("#key-input", API_KEYS[0])
+        other.click("#key-submit")
+        again = drawn(other, [sat, rat, comma], interval="1h", agg="avg,max")
+        assert again["request"] == chart["request"] and again["table"] == chart["table"]
+        assert other.url == shared
+        assert problems == []  # no CSP violation, no script error
     assert shot.stat().st_size > 10_000
     with capsys.disabled():
         print(f"\nexplorer screenshot: {shot}")
+
+
+ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "UTC")
+# Instants around the 2025 and 2026 DST changes (US, EU, AU) and a leap day, as UTC text.
+NOWS = (
+    "2025-03-09T12:00:00",
+    "2025-03-30T00:30:00",
+    "2025-04-06T15:00:00",
+    "2025-10-26T23:30:00",
+    "2025-11-02T04:30:00",
+    "2026-03-08T06:59:00",
+    "2026-03-29T01:00:00",
+    "2026-10-04T16:00:00",
+    "2026-10-25T00:59:00",
+    "2026-11-01T05:00:00",
+    "2028-02-29T12:00:00",
+    "2026-12-31T23:59:00",
+)
+
+
+def _local_ms(zone: str, day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).timestamp() * 1000)
+
+
+def reference_presets(zone: str, now_ms: int) -> dict[str, list[int]]:
+    """The presets as whole local days, from zoneinfo (Python's, not the browser's)."""
+    today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
+    year_ago = date(today.year - 1, today.month, 1) + timedelta(days=today.day)
+    return {
+        "today": [_local_ms(zone, today), _local_ms(zone, today + timedelta(days=1))],
+        "yesterday": [_local_ms(zone, today - timedelta(days=1)), _local_ms(zone, today)],
+        "7d": [
+            _local_ms(zone, today - timedelta(days=6)),
+            _local_ms(zone, today + timedelta(days=1)),
+        ],
+        "12m": [_local_ms(zone, year_ago), _local_ms(zone, today + timedelta(days=1))],
+    }
+
+
+def test_range_presets_are_local_days_in_chromium(browser):
+    """web/src/time.js in Chromium against zoneinfo: presets across DST changes, typed times."""
+    source = (REPO / "web" / "src" / "time.js").read_text()
+    page = browser.new_page()
+    page.goto("about:blank")
+    page.add_script_tag(
+        content=source + "\nwindow.__time = { presetRange, fromLocalInput, toLocalInput };",
+        type="module",
+    )
+    cases = [
+        (zone, int(datetime.fromisoformat(now + "+00:00").timestamp() * 1000))
+        for zone in ZONES
+        for now in NOWS
+    ]
+    got = page.evaluate(
+        """(cases) => cases.map(([zone, now]) => Object.fromEntries(
+            ["today", "yesterday", "7d", "12m"].map(
+                (name) => [name, window.__time.presetRange(name, zone, now)])))""",
+        cases,
+    )
+    typed = page.evaluate(
+        """() => [
+            ["America/New_York", "2026-03-08T02:30"], ["America/New_York", "2026-11-01T01:30"],
+            ["Europe/Berlin", "2026-10-25T02:30"], ["Asia/Kolkata", "2026-01-01T05:30"],
+        ].map(([zone, text]) => {
+            const ms = window.__time.fromLocalInput(zone, text);
+            return [ms, window.__time.toLocalInput(zone, ms)];
+        })"""
+    )
+    page.close()
+    lengths = set()
+    for (zone, now_ms), presets in zip(cases, got, strict=True):
+        assert presets == reference_presets(zone, now_ms), (zone, now_ms)
+        lengths.add((presets["today"][1] - presets["today"][0]) / 3_600_000)
+    assert lengths == {23, 24, 25}  # the cases cross DST changes both ways
+    iso = [datetime.fromtimestamp(ms / 1000, UTC).isoformat() for ms, _ in typed]
+    assert iso == [
+        "2026-03-08T07:30:00+00:00",  # 02:30 does not exist: the first instant after, 03:30 EDT
+        "2026-11-01T05:30:00+00:00",  # 01:30 happens twice: the first, EDT
+        "2026-10-25T00:30:00+00:00",  # the same in Berlin: CEST
+        "2026-01-01T00:00:00+00:00",
+    ]
+    assert [text for _, text in typed] == [
+        "2026-03-08T03:30",
+        "2026-11-01T01:30",
+        "2026-10-25T02:30",
+        "2026-01-01T05:30",
+    ]
 
 
 # ---- a year of 10 points at auto -----------------------------------------------------------
@@ -386,7 +489,7 @@ def _year_builder():
 
 
 @pytest.mark.slow
-def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(tmp_path, capsys):
+def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(browser, tmp_path, capsys):
     """A shared link to a year x 10 points, opened in Chromium: data request -> drawn < 1 s.
 
     The year is production-shaped (``bench/query.py``'s builder): 365 cold day files at one
@@ -395,7 +498,6 @@ def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(tmp_path, capsys):
     the data), the data request alone, and the drawing, with the server's answer cache
     cold and then warm (``bench/explorer.py`` repeats this and prints medians).
     """
-    sync_api = _browser()
     bench = _year_builder()
     built = time.perf_counter()
     names = bench.build(tmp_path, 10, 365, 0, 300)
@@ -424,27 +526,21 @@ def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(tmp_path, capsys):
         ]
     )
     timings = []
-    with serve_in_thread(app) as base_url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            for run in ("answer cache cold", "answer cache hit"):
-                context = browser.new_context()
-                context.add_init_script(
-                    f"sessionStorage.setItem('vitals.apiKey', {_js(API_KEYS[0])})"
-                )
-                page = context.new_page()
-                began = time.perf_counter()
-                page.goto(f"{base_url}/#{fragment}")
-                chart = drawn(page, names, interval="auto", start=start, end=end)
-                wall_ms = (time.perf_counter() - began) * 1000
-                timings.append((run, chart["timing"], wall_ms))
-                assert chart["interval"] == "1d"
-                assert len(chart["table"]["columns"]) == 10 and len(chart["table"]["t"]) == 365
-                if run == "answer cache cold":
-                    check_chart_equals_api(base_url, chart)
-                context.close()
-        finally:
-            browser.close()
+    with serve_in_thread(app) as base_url:
+        for run in ("answer cache cold", "answer cache hit"):
+            context = browser.new_context()
+            context.add_init_script(f"sessionStorage.setItem('vitals.apiKey', {_js(API_KEYS[0])})")
+            page = context.new_page()
+            began = time.perf_counter()
+            page.goto(f"{base_url}/#{fragment}")
+            chart = drawn(page, names, interval="auto", start=start, end=end)
+            wall_ms = (time.perf_counter() - began) * 1000
+            timings.append((run, chart["timing"], wall_ms))
+            assert chart["interval"] == "1d"
+            assert len(chart["table"]["columns"]) == 10 and len(chart["table"]["t"]) == 365
+            if run == "answer cache cold":
+                check_chart_equals_api(base_url, chart)
+            context.close()
     with capsys.disabled():
         print(f"\nthe year site was built in {built:.1f} s")
         for run, timing, wall_ms in timings:
