@@ -45,15 +45,16 @@ export async function getJson(path, params = {}, key = storedKey()) {
 }
 
 /**
- * What the API offers, read from its OpenAPI document: intervals, aggregates, and the
- * optional parameters (`tz`, `max_points`) newer servers take. Falls back to the v1
- * vocabulary if the document cannot be read.
+ * What the API offers, read from its OpenAPI document: intervals, aggregates, units, and
+ * the optional parameters (`tz`, `unit`, `quality`) newer servers take. Falls back to the
+ * v1 vocabulary if the document cannot be read.
  */
 export async function capabilities() {
   const fallback = {
     intervals: ["raw", "1m", "5m", "15m", "1h", "1d", "auto"],
     aggs: ["avg", "min", "max", "last"],
     params: new Set(["site", "points", "start", "end", "interval", "agg", "fill", "max_gap", "format"]),
+    units: [],
   };
   try {
     const { body } = await getJson("/openapi.json", {}, "");
@@ -64,7 +65,11 @@ export async function capabilities() {
     const request = body.components?.schemas?.TimeseriesRequest?.properties?.agg;
     const listed = (request?.oneOf || request?.anyOf || []).find((o) => o.type === "array");
     const aggs = listed?.items?.enum || fallback.aggs;
-    return { intervals, aggs, params };
+    // Temperature units the server converts to; of aliases (degF, °F) show the symbols.
+    const unitEnum = get.find((p) => p.name === "unit")?.schema?.enum || [];
+    const symbols = unitEnum.filter((u) => u.startsWith("°"));
+    const units = symbols.length ? symbols : unitEnum;
+    return { intervals, aggs, params, units };
   } catch {
     return fallback;
   }

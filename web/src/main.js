@@ -4,13 +4,14 @@
 // Fields read from the API (all optional beyond the v1 basics, shown when present):
 //   /v1/sites            sites: ["name", ...] or [{name, tz | timezone | time_zone}, ...]
 //   /v1/sites/{s}/points points[]: name, data_type, unit | units, kind, equipment | equip,
-//                        his_mode | mode, tags | marker_tags (list), kv_tags (object),
-//                        quality (object), stale, stuck (booleans); any other field is
-//                        shown as "key: value"
-//   /v1/timeseries       series[]: point, t, one array per aggregate (or v), unit,
-//                        quality (object), mode; top level tz
-//   /openapi.json        the interval and aggregate vocabulary, and whether `tz` and
-//                        `max_points` are accepted
+//                        history_mode | his_mode | mode, interval_s, tags | marker_tags
+//                        (list), kv_tags (object), quality ({stale, stuck, coverage, ...}),
+//                        stale, stuck (booleans); any other scalar field as "key: value"
+//   /v1/timeseries       top level: interval, tz, tz_source, unit; series[]: point, t, one
+//                        array per aggregate asked (or v), unit, converted_from,
+//                        history_mode, avg_kind, not_applicable, quality (object)
+//   /openapi.json        the interval, aggregate and unit vocabulary, and whether `tz`,
+//                        `unit` and `quality` are accepted (then sent: tz=site, quality=true)
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -42,10 +43,15 @@ const POINT_FIELDS = {
   kind: "kind",
   equipment: "equip",
   equip: "equip",
+  history_mode: "mode",
   his_mode: "mode",
   mode: "mode",
 };
-const SKIP_FIELDS = new Set(["name", "tags", "marker_tags", "kv_tags", "quality", "stale", "stuck"]);
+const SKIP_FIELDS = new Set([
+  "name", "tags", "marker_tags", "kv_tags", "quality", "stale", "stuck", "interval_s",
+]);
+// Series fields that describe a series rather than hold one value per timestamp.
+const SERIES_META = new Set(["point", "t", "not_applicable"]);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -66,6 +72,8 @@ const ui = {
   custom: $("custom-range"),
   interval: $("interval"),
   aggs: $("aggs"),
+  unit: $("unit"),
+  unitLabel: $("unit-label"),
   refresh: $("refresh"),
   csv: $("csv"),
   share: $("share"),
@@ -167,10 +175,21 @@ function badges(record) {
       }
     }
   }
-  if (record.stale) out.push(el("span", { class: "badge badge-warn" }, "stale"));
-  if (record.stuck) out.push(el("span", { class: "badge badge-warn" }, "stuck"));
-  if (record.quality && typeof record.quality === "object") {
-    out.push(el("span", { class: "badge badge-quality" }, qualityText(record.quality)));
+  if (Number.isFinite(record.interval_s)) {
+    out.push(el("span", { class: "badge", title: "interval_s" }, `every ${record.interval_s} s`));
+  }
+  const quality = record.quality && typeof record.quality === "object" ? record.quality : {};
+  if (record.stale || quality.stale) out.push(el("span", { class: "badge badge-warn" }, "stale"));
+  if (record.stuck || quality.stuck) out.push(el("span", { class: "badge badge-warn" }, "stuck"));
+  if (Number.isFinite(quality.coverage)) {
+    out.push(el("span", { class: "badge badge-quality", title: "coverage of the expected samples" },
+      `coverage ${(quality.coverage * 100).toFixed(0)}%`));
+  }
+  const rest = Object.fromEntries(
+    Object.entries(quality).filter(([k]) => !["stale", "stuck", "coverage"].includes(k)),
+  );
+  if (Object.keys(rest).length) {
+    out.push(el("span", { class: "badge badge-quality" }, qualityText(rest)));
   }
   for (const [field, value] of Object.entries(record)) {
     if (SKIP_FIELDS.has(field) || field in POINT_FIELDS || value === null || typeof value === "object") continue;
@@ -277,6 +296,11 @@ function renderControls() {
     el("option", { value: "custom" }, "Custom range"),
   );
   ui.interval.replaceChildren(...app.caps.intervals.map((i) => el("option", { value: i }, i)));
+  ui.unitLabel.hidden = !(app.caps.params.has("unit") && app.caps.units.length);
+  ui.unit.replaceChildren(
+    el("option", { value: "" }, "as stored"),
+    ...app.caps.units.map((u) => el("option", { value: u }, u)),
+  );
   ui.aggs.replaceChildren(
     ...app.caps.aggs.map((agg) =>
       el("label", { class: "agg" }, el("input", { type: "checkbox", value: agg }), ` ${agg}`),
@@ -295,6 +319,8 @@ function applyStateToControls() {
   ui.custom.hidden = Boolean(state.range);
   if (!app.caps.intervals.includes(state.interval)) state.interval = "auto";
   ui.interval.value = state.interval;
+  if (state.unit && !app.caps.units.includes(state.unit)) state.unit = "";
+  ui.unit.value = state.unit || "";
   state.aggs = state.aggs.filter((a) => app.caps.aggs.includes(a));
   if (!state.aggs.length) state.aggs = [app.caps.aggs[0]];
   for (const box of ui.aggs.querySelectorAll("input")) {
@@ -337,6 +363,11 @@ for (const input of [ui.start, ui.end]) {
 ui.interval.addEventListener("change", () => {
   app.state.interval = ui.interval.value;
   applyStateToControls();
+  draw();
+});
+
+ui.unit.addEventListener("change", () => {
+  app.state.unit = ui.unit.value;
   draw();
 });
 
@@ -387,8 +418,27 @@ function buildRequest() {
   const [start, end] = currentRange();
   const params = { site: s.site, points: [...s.points], start, end, interval: s.interval };
   if (s.interval !== "raw") params.agg = s.aggs.join(",");
-  if (app.caps.params.has("tz") && siteTz() !== "UTC") params.tz = "site";
+  if (app.caps.params.has("tz")) params.tz = "site";
+  if (app.caps.params.has("unit") && s.unit) params.unit = s.unit;
+  if (app.caps.params.has("quality")) params.quality = "true";
   return params;
+}
+
+/**
+ * The value arrays of one series: the aggregates asked for (or `v`), else any array as long
+ * as `t` holding only numbers and nulls (never `not_applicable` and other descriptions).
+ */
+function valueColumns(series, body) {
+  const asked = body.interval === "raw" ? ["v"] : [...app.state.aggs, "v"];
+  const named = asked.filter((k) => Array.isArray(series[k]));
+  if (named.length) return named;
+  return Object.keys(series).filter(
+    (k) =>
+      !SERIES_META.has(k) &&
+      Array.isArray(series[k]) &&
+      series[k].length === series.t.length &&
+      series[k].every((v) => v === null || typeof v === "number"),
+  );
 }
 
 /** The answer's series as one table on the union of their timestamps (ms). */
@@ -396,7 +446,7 @@ function buildTable(body) {
   const parts = [];
   const columns = [];
   body.series.forEach((series, index) => {
-    const names = Object.keys(series).filter((k) => k !== "t" && Array.isArray(series[k]));
+    const names = valueColumns(series, body);
     const unit = series.unit || app.meta.get(series.point)?.unit || app.meta.get(series.point)?.units || "";
     parts.push([series.t, ...names.map((n) => series[n])]);
     for (const name of names) {
@@ -469,13 +519,31 @@ function chartOptions(table, tz, [start, end]) {
   };
 }
 
+/** A table of what the answer says about each series (unit, mode, quality), if anything. */
 function renderQuality(body) {
+  const describe = (s) => {
+    const parts = [];
+    if (s.unit) parts.push(`unit: ${s.unit}${s.converted_from ? ` (converted from ${s.converted_from})` : ""}`);
+    if (s.history_mode) parts.push(`mode: ${s.history_mode}${s.history_mode_source ? ` (${s.history_mode_source})` : ""}`);
+    if (s.avg_kind) parts.push(`avg: ${s.avg_kind}`);
+    if (Array.isArray(s.not_applicable) && s.not_applicable.length) parts.push(`n/a: ${s.not_applicable.join(", ")}`);
+    return parts.join(" · ");
+  };
   const rows = body.series
-    .filter((s) => s.quality && typeof s.quality === "object")
-    .map((s) => el("tr", {}, el("td", {}, s.point), el("td", {}, qualityText(s.quality))));
+    .map((s) => [s, describe(s), s.quality && typeof s.quality === "object" ? qualityText(s.quality) : ""])
+    .filter(([, info, quality]) => info || quality)
+    .map(([s, info, quality]) =>
+      el("tr", {}, el("td", { class: "point-name" }, s.point), el("td", {}, info), el("td", {}, quality)),
+    );
   ui.quality.hidden = rows.length === 0;
   ui.quality.replaceChildren(
-    ...(rows.length ? [el("caption", {}, "Data quality"), ...rows] : []),
+    ...(rows.length
+      ? [
+          el("caption", {}, "Series"),
+          el("tr", {}, el("th", {}, "point"), el("th", {}, "what the API says"), el("th", {}, "data quality")),
+          ...rows,
+        ]
+      : []),
   );
 }
 
@@ -491,7 +559,7 @@ async function draw() {
     setStatus(s.site ? "Search for points and add them to the chart." : "No sites yet.");
     return;
   }
-  const tz = siteTz();
+  let tz = siteTz();
   const params = buildRequest();
   setStatus("Loading…");
   const requested = performance.now();
@@ -503,6 +571,19 @@ async function draw() {
     return;
   }
   if (seq !== app.drawSeq) return; // the user changed something meanwhile
+  const zone = answer.body.tz;
+  if (zone && zone !== tz && validZone(zone)) {
+    // The API knows the site's zone (tz=site): adopt it. A preset's days are the site's
+    // local days, so ask again for the range in that zone; an absolute range stands.
+    const site = app.sites.find((x) => x.name === s.site);
+    if (site) site.tz = zone;
+    ui.siteTz.textContent = `times in ${zone}${answer.body.tz_source ? ` (${answer.body.tz_source})` : ""}`;
+    if (s.range) {
+      applyStateToControls();
+      return draw();
+    }
+    tz = zone;
+  }
   const received = performance.now();
   const table = buildTable(answer.body);
   app.chart?.destroy();

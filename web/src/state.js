@@ -2,7 +2,7 @@
 // the server (no point names in access logs) and the API key is never part of it.
 //
 //   #site=bldg_a&p=AHU-1/SAT&p=AHU-1/RAT&range=7d&interval=auto&agg=avg,max
-//   #site=bldg_a&p=...&start=2026-11-01T04:00:00.000Z&end=2026-11-08T05:00:00.000Z
+//   #site=bldg_a&p=...&start=2026-11-01T04:00:00.000Z&end=2026-11-08T05:00:00.000Z&unit=°F
 
 export const DEFAULT_STATE = Object.freeze({
   site: "",
@@ -12,6 +12,7 @@ export const DEFAULT_STATE = Object.freeze({
   end: null,
   interval: "auto",
   aggs: ["avg"],
+  unit: "",
 });
 
 function isoMs(text) {
@@ -39,6 +40,7 @@ export function parseHash(hash) {
   if (params.has("agg")) {
     state.aggs = params.get("agg").split(",").filter(Boolean);
   }
+  state.unit = params.get("unit") || "";
   return state;
 }
 
@@ -55,5 +57,6 @@ export function formatHash(state) {
   }
   params.set("interval", state.interval);
   if (state.interval !== "raw") params.set("agg", state.aggs.join(","));
+  if (state.unit) params.set("unit", state.unit);
   return "#" + params.toString();
 }
