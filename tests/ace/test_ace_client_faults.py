@@ -42,6 +42,7 @@ def test_429_is_retried_after_the_servers_retry_after(tmp_path):
     assert time.monotonic() - began >= 0.8
     assert pull.table.num_rows == 150
     assert (pull.stats.requests, pull.stats.retries, pull.stats.pages) == (4, 2, 2)
+    assert pull.stats.throttled_429 == 2
     assert pull.stats.retry_wait_seconds == pytest.approx(0.8)
 
 
@@ -50,7 +51,7 @@ def test_a_5xx_burst_is_retried_with_backoff(tmp_path):
     fake.queue(status(503), status(500), status(502))
     pull = make_ace(tmp_path, fake).fetch_site_window("acme_hq", START, START + HOUR)
     assert pull.table.column("value").to_pylist() == [str(i) for i in range(150)]
-    assert pull.stats.retries == 3
+    assert pull.stats.retries == 3 and pull.stats.throttled_429 == 0  # 5xx is not a 429
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_a_page_slower_than_the_timeout_is_retried(make_simulator, tmp_path):
 def test_a_429_storm_honours_retry_after(simulator, tmp_path):
     simulator.set_faults("rate_limit:count=3:retry_after=0.3")
     pull = make_ace(simulator, tmp_path).fetch_site_window(SITE, START, END)
-    assert pull.stats.retries == 3
+    assert pull.stats.retries == 3 and pull.stats.throttled_429 == 3
     assert pull.stats.retry_wait_seconds == pytest.approx(0.9)
     statuses = [r["status"] for r in simulator.stats()["recent_requests"]]
     assert statuses[:4] == [429, 429, 429, 200]

@@ -328,6 +328,42 @@ def test_cache_hits_and_metrics_move(api_site):
     assert 'vitals_api_request_seconds_count{route="/v1/timeseries",tier="cache"} 1.0' in text
 
 
+def test_query_latency_is_split_by_the_plans_tiers(api_site):
+    """p50/p95/p99 by hot / cold / both come from one histogram, cached answers included."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with make_client(api_site) as c:
+        cold_start, _ = api_site.day_ms(api_site.cold_days[1])
+        hot_start, hot_end = api_site.day_ms(api_site.hot_days[0])
+
+        def ask(start, end):
+            params = {"site": SITE, "points": [SAT], "start": start, "end": end, "interval": "1h"}
+            answer = c.get("/v1/timeseries", params=params)
+            assert answer.status_code == 200, answer.text
+            return answer.headers["x-cache-hit"]
+
+        assert ask(cold_start, cold_start + 6 * HOUR) == "false"  # a day past the hot window
+        assert ask(hot_start, hot_start + 6 * HOUR) == "false"  # a day inside it
+        assert ask(cold_start, hot_end) == "false"  # from one into the other
+        assert ask(cold_start, hot_end) == "true"
+        assert ask(hot_start, hot_start + 6 * HOUR) == "true"
+        text = c.get("/metrics").text
+    counts = {
+        (sample.labels["tier"], sample.labels["cache"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "vitals_api_query_seconds"
+        for sample in family.samples
+        if sample.name == "vitals_api_query_seconds_count"
+    }
+    assert counts == {
+        ("cold", "miss"): 1.0,
+        ("hot", "miss"): 1.0,
+        ("both", "miss"): 1.0,
+        ("both", "hit"): 1.0,
+        ("hot", "hit"): 1.0,
+    }
+
+
 def test_cache_life_depends_on_hot_window(api_site):
     app_client = make_client(api_site)
     state = app_client.app.state.vitals

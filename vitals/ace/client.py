@@ -77,6 +77,7 @@ class FetchStats:
     seconds: float
     retry_wait_seconds: float = 0.0
     samples_outside_window: int = 0  # sent by ACE but outside [start, end): not kept
+    throttled_429: int = 0  # answers "429 Too Many Requests" (each retried)
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ class AceClient:
             seconds=time.monotonic() - began,
             retry_wait_seconds=counters.retry_wait_seconds,
             samples_outside_window=windowed.outside,
+            throttled_429=counters.throttled_429,
         )
         return RawPull(site, start_ms, end_ms, windowed.table, windowed.times, stats)
 

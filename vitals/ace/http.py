@@ -91,6 +91,7 @@ class RequestCounters:
     throttle_waits: int = 0
     throttle_wait_seconds: float = 0.0
     retry_wait_seconds: float = 0.0
+    throttled_429: int = 0  # answers "429 Too Many Requests": ACE's own limit was hit
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,8 @@ class AceRequester:
                         self.breaker.record_failure(scrub(last_failure, self.api_key)[:300])
                     else:
                         self.breaker.record_success()  # 429: the service is up, just busy
+                        if status == 429:
+                            self.counters.throttled_429 += 1
                 elif status >= 400:
                     self.breaker.record_success()
                     self._raise_client_error(response, site=site, window=window, subject=subject)

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from vitals.api.auth import AuthPolicy, CorsPolicy
 from vitals.api.cache import CachedResponse, ResponseCache, cache_key, ttl_for_range
-from vitals.api.metrics import ApiMetrics
+from vitals.api.metrics import ApiMetrics, tier_group
 from vitals.api.middleware import TIER_STATE
 from vitals.api.params import ParsedRequest
 from vitals.cold.store import ColdStore
@@ -128,6 +128,13 @@ async def answer_timeseries(
     request.scope.setdefault("state", {})[TIER_STATE] = "cache" if hit else tier_label(entry.tiers)
     metrics = state.metrics
     (metrics.cache_hits if hit else metrics.cache_misses).inc()
+    tier = tier_group(
+        plan.start_ms,
+        plan.end_ms,
+        hot_storage_days=state.settings.hot_storage_days,
+        now_ms=int(state.clock() * 1000),
+    )
+    metrics.observe_query(tier=tier, cache_hit=hit, seconds=elapsed_ms / 1000.0)
     metrics.samples_returned.labels(route=str(request.scope["route"].path)).inc(entry.samples)
     metrics.cache_bytes.set(state.cache.total_bytes)
     metrics.cache_entries.set(len(state.cache))
