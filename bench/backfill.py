@@ -106,10 +106,10 @@ def main() -> None:
             f"requests           {raw['requests']} (planned {raw['expected_requests']}, "
             f"{raw['sub_windows']} sub-windows)"
         )
-        print(f"samples/request    {raw['samples_per_request']:,.0f}")
-        print(f"pull seconds       {raw['seconds']:.1f}")
+        print(f"samples/request    {raw['rows_per_request']:,.0f}")
+        print(f"pull seconds       {raw['duration_s']:.1f}")
         print(
-            f"cold file seconds  {cold['seconds']:.1f} ({cold['rows']:,} rows, "
+            f"cold file seconds  {cold['duration_s']:.1f} ({cold['rows']:,} rows, "
             f"{cold['bytes_per_sample']} B/sample)"
         )
         print(f"wall seconds       {wall:.1f}   peak RSS {peak_rss_mb():,.0f} MB")
@@ -128,13 +128,11 @@ def main() -> None:
             f"requests           {len(targets)} (incl. catalogue; platform counted {raw['requests'] + 1})"
         )
         print(
-            f"wall seconds       {wall:.1f} (pull {raw['seconds']:.1f}, cold file {cold['seconds']:.1f})"
+            f"wall seconds       {wall:.1f} (pull {raw['duration_s']:.1f}, cold file {cold['duration_s']:.1f})"
         )
         print(f"bare client        {bare:.1f} s (same requests, same limit, same process)")
         print(f"limiter alone      {limiter_only:.1f} s (acquires only)")
-        print(
-            f"throttle waits     {raw['throttle_wait_seconds']:.1f} s in {raw['throttle_waits']} waits"
-        )
+        print(f"throttle waits     {raw['throttle_wait_s']:.1f} s in {raw['throttle_waits']} waits")
         print(
             f"platform overhead  {overhead:.1f} s = {overhead / wall:.1%} of wall time "
             f"(above the limiter alone: {max(wall - limiter_only, 0.0) / wall:.1%})"

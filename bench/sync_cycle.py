@@ -91,7 +91,12 @@ def main() -> None:
             rows.append(metadata_of(result, hot_samples)["rows"])
             requests.append(raw["requests"])
             bare.append(
-                bare_pull_seconds(simulator.url, site, raw["window_start_ms"], raw["window_end_ms"])
+                bare_pull_seconds(
+                    simulator.url,
+                    site,
+                    int(raw["window_start"] * 1000),
+                    int(raw["window_end"] * 1000),
+                )
             )
         med = statistics.median
         print(

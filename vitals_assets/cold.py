@@ -96,5 +96,5 @@ def _archive_site_day(
         "hot_rows_deleted": outcome.hot_rows_deleted,
         "dropped": outcome.raw_dropped,
         "past_hot_window": delete_hot,
-        "seconds": round(outcome.seconds, 3),
+        "duration_s": round(outcome.seconds, 3),
     }

@@ -16,7 +16,7 @@ from vitals.cold.raw_pulls import RawPullFile, list_raw_pulls, read_parsed_pulls
 from vitals.samples import day_bounds_ms, ms_to_iso
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.backfill_progress import progress_metadata
-from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
+from vitals_assets.partition_runs import SiteDayMetadata, run_kind, run_per_site_day, site_days
 from vitals_assets.partitions import site_day_key, site_day_partitions
 
 ACE_POOL = "ace_api"
@@ -73,7 +73,7 @@ def _refresh_catalogue(
             expected_samples_per_hour([p.collect_interval for p in points]), 1
         ),
         "points_written": written,
-        "seconds": round(time.monotonic() - began, 3),
+        "duration_s": round(time.monotonic() - began, 3),
     }
 
 
@@ -132,7 +132,15 @@ def _pull_site_day(
     )
     keys, rows, reused = [], 0, 0
     totals = dict.fromkeys(
-        ("requests", "retries", "pages", "throttle_waits", "throttle_wait_seconds"), 0
+        (
+            "requests",
+            "retries",
+            "pages",
+            "throttled_429",
+            "throttle_waits",
+            "throttle_wait_seconds",
+        ),
+        0,
     )
     for start_ms, end_ms in plan.windows:
         if (start_ms, end_ms) in stored:
@@ -152,27 +160,32 @@ def _pull_site_day(
             totals[name] += getattr(pull.stats, name)
     seconds = time.monotonic() - began
     context.log.info(
-        f"pulled {rows} raw samples of {site} [{window.start_ms}, {window.end_ms}) in "
+        f"pulled {rows} raw samples of {site} [{ms_to_iso(window.start_ms)}, "
+        f"{ms_to_iso(window.end_ms)}) in "
         f"{totals['requests']} requests ({len(plan.windows)} sub-windows, {reused} reused)"
     )
+    # Numbers are plotted per partition in the UI, so each name says its unit (rows,
+    # requests, _s); the window bounds are timestamps: readable in the UI, epoch seconds
+    # for a machine, and not plotted.
     return {
         "raw_keys": dg.MetadataValue.json(keys),
         "window": f"[{ms_to_iso(window.start_ms)}, {ms_to_iso(window.end_ms)})",
-        "window_start_ms": window.start_ms,
-        "window_end_ms": window.end_ms,
+        "window_start": dg.MetadataValue.timestamp(window.start_ms / 1000),
+        "window_end": dg.MetadataValue.timestamp(window.end_ms / 1000),
         "incremental": window.incremental,
         "rows": rows,
         "requests": totals["requests"],
         "expected_requests": plan.expected_requests,
-        "retries": totals["retries"],
-        "pages": totals["pages"],
         "sub_windows": len(plan.windows),
         "sub_windows_reused": reused,
+        "pages": totals["pages"],
+        "retries": totals["retries"],
+        "responses_429": totals["throttled_429"],
         "throttle_waits": totals["throttle_waits"],
-        "throttle_wait_seconds": round(totals["throttle_wait_seconds"], 3),
-        "samples_per_request": round(rows / max(totals["requests"], 1), 1),
+        "throttle_wait_s": round(totals["throttle_wait_seconds"], 3),
+        "rows_per_request": round(rows / max(totals["requests"], 1), 1),
         "catalogue_points_fetched": catalogue_fetched,
-        "seconds": round(seconds, 3),
+        "duration_s": round(seconds, 3),
         **progress_metadata(context),
     }
 
@@ -242,7 +255,10 @@ def hot_samples(
                 )
             )
         else:
-            metadata = _upsert_site_day(context, hot_store, cold_store, site, day)
+            metadata = {
+                **_upsert_site_day(context, hot_store, cold_store, site, day),
+                "run_kind": run_kind(context),
+            }
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key=context.asset_key, partition=partition, metadata=metadata
@@ -283,5 +299,5 @@ def _upsert_site_day(
         "dropped_unconfigured_point": result.unknown_points,
         "raw_pulls_read": len(pulls),
         "from_this_run_only": this_run_only,
-        "seconds": round(time.monotonic() - began, 3),
+        "duration_s": round(time.monotonic() - began, 3),
     }

@@ -19,11 +19,15 @@ SiteDayBody = Callable[[str, date], SiteDayMetadata]
 _NOT_SUMMED = {
     "site",
     "window",
-    "window_start_ms",
-    "window_end_ms",
+    "window_start",
+    "window_end",
     "key",
     "checksum",
     "incremental",
+    # ratios: a range run's sum of them would mean nothing
+    "rows_per_request",
+    "bytes_per_sample",
+    "samples_per_hour",
 }
 
 
@@ -59,9 +63,23 @@ def combine_metadata(per_day: list[tuple[str, date, SiteDayMetadata]]) -> SiteDa
     return totals
 
 
+def run_kind(context: dg.AssetExecutionContext) -> str:
+    """What launched the run: ``backfill``, ``sync``, ``archive`` or ``manual``.
+
+    Recorded with each materialisation, so the metrics exporter can split figures (ACE
+    requests, samples) by it without looking up every run.
+    """
+    tags = context.run.tags
+    if "dagster/backfill" in tags:
+        return "backfill"
+    return tags.get("vitals/kind") or "manual"
+
+
 def run_per_site_day(context: dg.AssetExecutionContext, body: SiteDayBody) -> dg.MaterializeResult:
     """Run ``body`` for every targeted site-day and return the combined result."""
     per_day = []
     for site, day in site_days(context):
         per_day.append((site, day, body(site, day)))
-    return dg.MaterializeResult(metadata=combine_metadata(per_day))
+    return dg.MaterializeResult(
+        metadata={**combine_metadata(per_day), "run_kind": run_kind(context)}
+    )

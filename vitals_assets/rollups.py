@@ -46,7 +46,7 @@ def cold_rollups(
             "month_days": sum(c.days for c in compactions),
             "month_days_skipped": sum(c.skipped_days for c in compactions),
             "month_rows": sum(c.rows for c in compactions),
-            "month_seconds": round(sum(c.seconds for c in compactions), 3),
+            "month_duration_s": round(sum(c.seconds for c in compactions), 3),
         }
     )
 
@@ -72,5 +72,5 @@ def _rollup_site_day(cold_store: ColdStoreResource, site: str, day: date) -> Sit
         "source_rows": samples_rows,
         "rollup_rows": rollup_rows,
         "bytes": len(data),
-        "seconds": round(time.monotonic() - began, 3),
+        "duration_s": round(time.monotonic() - began, 3),
     }
