@@ -18,6 +18,8 @@ DEFAULT_HOT_STORAGE_DAYS = 20
 DEFAULT_REQUESTS_PER_MINUTE = 30
 DEFAULT_SIMULATOR_PORT = 8765
 DEFAULT_HISTORY_START = date(2024, 1, 1)
+DEFAULT_CELERY_QUEUE = "dagster"
+DEFAULT_BREAKER_COOLDOWN_SECONDS = 60.0
 
 
 def default_data_dir() -> Path:
@@ -43,6 +45,18 @@ def _positive_int(name: str, raw: str | None, default: int) -> int:
     return value
 
 
+def _positive_seconds(name: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}") from exc
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved Vitals settings (see docs/design.md, "Operator interface")."""
@@ -62,6 +76,13 @@ class Settings:
     # Limiter/breaker state shared across hosts: a postgresql:// URL, or None for SQLite
     # files under state_dir. May carry a password, so it is kept out of the repr.
     state_url: str | None = field(repr=False, default=None)
+    # Celery: steps go to workers on other hosts when a broker is set. The URL can carry
+    # a password, so the code location binds it as {"env": ...}, never as a value.
+    celery_broker: str | None = field(repr=False, default=None)
+    # Open -> half-open of the shared ACE circuit breaker (ACE_BREAKER_COOLDOWN_SECONDS).
+    ace_breaker_cooldown_seconds: float = DEFAULT_BREAKER_COOLDOWN_SECONDS
+    celery_backend: str | None = field(repr=False, default=None)
+    celery_queue: str = DEFAULT_CELERY_QUEUE
 
     @property
     def state_dir(self) -> Path:
@@ -94,6 +115,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         allowed_origins=_split_csv(env.get("VITALS_ALLOWED_ORIGINS")),
         history_start=_history_start(env.get("VITALS_HISTORY_START")),
         state_url=_state_url(env.get("VITALS_STATE_URL"), hot_store),
+        ace_breaker_cooldown_seconds=_positive_seconds(
+            "ACE_BREAKER_COOLDOWN_SECONDS",
+            env.get("ACE_BREAKER_COOLDOWN_SECONDS"),
+            DEFAULT_BREAKER_COOLDOWN_SECONDS,
+        ),
+        celery_broker=env.get("VITALS_CELERY_BROKER") or None,
+        celery_backend=env.get("VITALS_CELERY_BACKEND") or None,
+        celery_queue=env.get("VITALS_CELERY_QUEUE") or DEFAULT_CELERY_QUEUE,
     )
 
 

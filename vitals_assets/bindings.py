@@ -72,6 +72,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             base_url=settings.ace_api_url,
             api_key=dg.EnvVar("ACE_API_KEY"),
             requests_per_minute=settings.ace_requests_per_minute,
+            breaker_cooldown_seconds=settings.ace_breaker_cooldown_seconds,
             state_dir=str(settings.state_dir),
             state_url=_state_url_binding(settings),
             # Sub-windows are planned by the assets from the catalogue (vitals/ace/plan.py).

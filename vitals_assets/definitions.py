@@ -10,10 +10,12 @@ from sensors.rollups import rollups_follow_cold_files
 from sensors.sites import site_discovery_sensor
 from sensors.sync import sync_schedule
 from vitals.arrow_memory import configure_arrow_memory
+from vitals.config import load_settings
 from vitals_assets.bindings import build_resources
 from vitals_assets.checks import cold_checks, hot_checks
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.examples import point_hourly_summary
+from vitals_assets.executor import build_executor
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
 from vitals_assets.jobs import archive_job, health_checks_job, sync_job
 from vitals_assets.rollups import cold_rollups
@@ -56,7 +58,6 @@ defs = dg.Definitions.merge(
     _cold_defs(),
     _query_defs(),
     _operations_defs(),
-    # In-process: a run's steps form one chain over a site-day, so one process per run
-    # (not per step) keeps the overhead of rate-limited backfills small.
-    dg.Definitions(resources=build_resources(), executor=dg.in_process_executor),
+    # In-process unless a Celery broker is configured (vitals_assets/executor.py).
+    dg.Definitions(resources=build_resources(), executor=build_executor(load_settings())),
 )

@@ -6,9 +6,14 @@ from vitals_assets.checks import archival_backlog, cold_prefix_contract, hot_dat
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
 
+# Runs that call ACE carry this tag; deploy/dagster.yaml caps how many run at once
+# (tag_concurrency_limits). UI backfills carry dagster/backfill, capped there too.
+ACE_RUN_TAG = "vitals/ace"
+
 sync_job = dg.define_asset_job(
     "sync_job",
     selection=dg.AssetSelection.assets(ace_points, ace_raw_samples, hot_samples),
+    tags={ACE_RUN_TAG: "true"},
     description="Pull a site-day window from ACE and upsert it into the hot store.",
 )
 

@@ -68,6 +68,7 @@ def submit_backfill(
     from dagster._core.execution.backfill import PartitionBackfill
 
     from vitals_assets.definitions import defs
+    from vitals_assets.jobs import ACE_RUN_TAG
     from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
     backfill_partition_keys(sites, start, end)  # refuses a bad range or site name early
@@ -83,7 +84,7 @@ def submit_backfill(
     backfill = PartitionBackfill.from_asset_graph_subset(
         backfill_id=backfill_id,
         backfill_timestamp=time.time(),
-        tags={"vitals/kind": "backfill"},
+        tags={"vitals/kind": "backfill", ACE_RUN_TAG: "true"},
         dynamic_partitions_store=instance,
         asset_graph_subset=AssetGraphSubset.from_asset_partition_set(
             {AssetKeyPartitionKey(dg.AssetKey(name), key) for name, key in targets}, asset_graph
