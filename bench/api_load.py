@@ -192,12 +192,14 @@ class Tally:
     cached_kinds: int = 0
     server_ms_hit: list[float] = field(default_factory=list)
     server_ms_miss: list[float] = field(default_factory=list)
+    server_by_kind: dict[str, list[float]] = field(default_factory=dict)  # misses only
 
-    def add_server_time(self, header: str | None, hit: str | None) -> None:
+    def add_server_time(self, kind: str, header: str | None, hit: str | None) -> None:
         if header is not None and hit is not None:
-            (self.server_ms_hit if hit == "true" else self.server_ms_miss).append(
-                float(header) / 1000
-            )
+            seconds = float(header) / 1000
+            (self.server_ms_hit if hit == "true" else self.server_ms_miss).append(seconds)
+            if hit != "true":
+                self.server_by_kind.setdefault(kind, []).append(seconds)
 
     def add(self, kind: str, seconds: float, status: int | str, hit: str | None) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -397,11 +399,34 @@ async def client_loop(
         try:
             status, headers, _size = await asyncio.wait_for(conn.get(path, params), 60)
             hit = headers.get("x-cache-hit")
-            tally.add_server_time(headers.get("x-query-time-ms"), hit)
+            tally.add_server_time(kind, headers.get("x-query-time-ms"), hit)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             status, hit = f"transport-{type(exc).__name__}", None
             conn.close()
         tally.add(kind, time.perf_counter() - started, status, hit)
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Linux ``/proc``).
+
+    The server's own figure: CPU per answer does not depend on how busy the machine is,
+    where latency does (2 shared cores). Worker processes count while they run.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -450,13 +475,20 @@ async def run_load(
     return tally, time.monotonic() - started
 
 
-def report(tally: Tally, elapsed: float) -> None:
+def report(tally: Tally, elapsed: float, *, server_cpu_s: float, generator_cpu_s: float) -> None:
     everything = [s for values in tally.latencies.values() for s in values]
-    print(f"{'kind':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(
+        f"{'kind':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}"
+        f"{'srv p50':>10}{'srv mean':>10}"
+    )
     for kind, values in sorted(tally.latencies.items()):
+        server = tally.server_by_kind.get(kind, [])
+        server_cols = (
+            f"{pct(server, 0.5):>10.1f}{statistics.mean(server) * 1000:>10.1f}" if server else ""
+        )
         print(
             f"{kind:<16}{len(values):>7}{pct(values, 0.5):>10.1f}{pct(values, 0.95):>10.1f}"
-            f"{pct(values, 0.99):>10.1f}{max(values) * 1000:>10.1f}"
+            f"{pct(values, 0.99):>10.1f}{max(values) * 1000:>10.1f}{server_cols}"
         )
     print(
         f"{'all':<16}{len(everything):>7}{pct(everything, 0.5):>10.1f}{pct(everything, 0.95):>10.1f}"
@@ -474,6 +506,17 @@ def report(tally: Tally, elapsed: float) -> None:
                 f"server-side X-Query-Time-Ms, cache {label}: n={len(values)} p50 {pct(values, 0.5):.1f} "
                 f"p95 {pct(values, 0.95):.1f} p99 {pct(values, 0.99):.1f} ms"
             )
+    print(
+        "(srv = X-Query-Time-Ms of cache misses: wall time inside the server, which includes "
+        "waiting for a core and an engine slot under load)"
+    )
+    count = len(everything)
+    print(
+        f"server CPU: {server_cpu_s:.1f} s = {server_cpu_s / count * 1000:.2f} ms per answer "
+        f"({server_cpu_s / elapsed:.0%} of one core); load generator CPU: {generator_cpu_s:.1f} s "
+        f"= {generator_cpu_s / count * 1000:.2f} ms per request ({generator_cpu_s / elapsed:.0%} "
+        "of one core)"
+    )
     print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
     p95 = pct(everything, 0.95)
     print(
@@ -516,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.seconds:.0f} s",
             flush=True,
         )
+        server_cpu = process_tree_cpu_s(proc.pid)
+        generator_cpu = time.process_time()
         tally, elapsed = asyncio.run(
             run_load(
                 base_url,
@@ -526,7 +571,12 @@ def main(argv: list[str] | None = None) -> int:
                 anchor=anchor,
             )
         )
-        report(tally, elapsed)
+        report(
+            tally,
+            elapsed,
+            server_cpu_s=process_tree_cpu_s(proc.pid) - server_cpu,
+            generator_cpu_s=time.process_time() - generator_cpu,
+        )
         metrics = httpx.get(f"{base_url}/metrics").text
         for line in metrics.splitlines():
             if line.startswith(
