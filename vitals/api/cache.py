@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cachetools import LRUCache
 
@@ -130,6 +130,20 @@ class ResponseCache:
         with self._lock:
             self._entries[key] = _Entry(value, self._clock() + ttl_s)
         return True
+
+    def attach_gzip(self, key: str, packed: bytes) -> None:
+        """Keep ``packed`` as the gzip body of the live entry ``key`` (same expiry).
+
+        An answer is compressed when it is computed only if that client accepts gzip;
+        the first gzip client of an entry cached without it pays once, here.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.value.gzip_body is not None:
+                return
+            value = replace(entry.value, gzip_body=packed)
+            if value.size <= self.max_bytes:
+                self._entries[key] = _Entry(value, entry.expires_at)
 
     def clear(self) -> None:
         """Drop every entry."""
