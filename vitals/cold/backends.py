@@ -146,15 +146,40 @@ class LocalFolderBackend(ColdBackend):
 
     @override
     def identities(self, prefix: str) -> dict[str, str]:
-        """Key -> ``local:{inode}-{size}-{mtime_ns}`` (every atomic rewrite changes it)."""
+        """Key -> ``local:{inode}-{size}-{mtime_ns}`` (every atomic rewrite changes it).
+
+        One ``os.scandir`` walk that stats each entry it lists: the same keys as
+        :meth:`list_keys` (hidden files and folders skipped, symlinked folders not
+        followed, as ``os.walk``), without a ``Path`` and a key check per file. Every
+        chart asks this once per month folder; the ``Path`` route cost ~1 ms a month.
+        """
+        folder = prefix.rpartition("/")[0]
+        start = self.root / folder if folder else self.root
         found: dict[str, str] = {}
-        for key in self.list_keys(prefix):
+        base = len(str(self.root)) + 1
+        todo = [str(start)]
+        while todo:
+            current = todo.pop()
             try:
-                stat = self.path(key).stat()
-            except FileNotFoundError:
-                continue  # deleted between listing and stat
-            found[key] = f"local:{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
-        return found
+                entries = list(os.scandir(current))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir():
+                        if not entry.is_symlink():
+                            todo.append(entry.path)
+                        continue
+                    key = entry.path[base:].replace(os.sep, "/")
+                    if not key.startswith(prefix):
+                        continue
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue  # deleted between listing and stat
+                found[key] = f"local:{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
+        return dict(sorted(found.items()))
 
     @override
     def delete(self, key: str) -> None:
