@@ -31,7 +31,7 @@ from vitals.query.plan import (
     build_plan,
     check_sample_count,
 )
-from vitals.query.series import bucket_series, raw_series
+from vitals.query.series import bucket_columns, bucket_series, raw_series
 from vitals.query.types import QueryResult
 from vitals.rollups.day import (
     ROLLUP_INTERVALS_MS,
@@ -304,18 +304,19 @@ class QueryEngine:
             rollup_days = month_days | set(day_rollups)
             cold_paths = self._cold_paths(plan, listing, rollup_days)
             rows = self._merge(plan, hot, cold_paths, stats, set())
-            bucket_tables = [aggregate_rows(rows, width)]
+            columns = bucket_columns(plan.aggs)
+            bucket_tables = [aggregate_rows(rows, width).select(["point_name", *columns])]
             if rollup_days:
                 items = month_reads + [
                     FileRead(path, *day_bounds_ms(day)) for day, path in sorted(day_rollups.items())
                 ]
                 bucket_tables += read_rollup_rows(
-                    items, plan.points, width, counters=stats.counters
+                    items, plan.points, width, counters=stats.counters, columns=columns[1:]
                 )
                 stats.tiers.add("rollup")
                 stats.sources += len(items)
                 stats.rollup_days += len(rollup_days)
-            per_point = by_point_sorted(bucket_tables)
+            per_point = by_point_sorted(bucket_tables, columns)
             empty = bucket_tables[0].schema.empty_table().drop_columns(["point_name"])
             series = [
                 bucket_series(

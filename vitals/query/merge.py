@@ -1,4 +1,4 @@
-"""Merge the two tiers per point (hot wins) and aggregate into UTC buckets with DuckDB.
+"""Merge the two tiers per point (hot wins) and aggregate into UTC buckets (Arrow).
 
 Cold day files are sorted by (point_name, ts) and days do not overlap, so a point's cold
 rows are already in time order when its per-file runs are taken in day order: no global
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -20,18 +20,6 @@ import pyarrow.compute as pc
 
 BUCKET_COLUMNS = ("bucket", "count", "sum", "min", "max", "last")
 
-_AGG_SQL = """
-SELECT point_name,
-       ts - (((ts % $iv) + $iv) % $iv) AS bucket,
-       count(*)::BIGINT AS count,
-       sum(value) AS sum,
-       min(value) AS min,
-       max(value) AS max,
-       arg_max(value, ts) AS last,
-       max(ts) AS last_ts
-FROM raw_rows
-GROUP BY ALL
-"""
 
 _conn_lock = threading.Lock()
 _conn: duckdb.DuckDBPyConnection | None = None
@@ -122,64 +110,119 @@ def merge_point(cold: Sequence[pa.Table], hot: Sequence[pa.Table]) -> PointRows:
     return PointRows(ts.take(order), value.take(order))
 
 
+_BUCKET_FIELDS: list[pa.Field[Any]] = [
+    pa.field("point_name", pa.string()),
+    pa.field("bucket", pa.int64()),
+    pa.field("count", pa.int64()),
+    pa.field("sum", pa.float64()),
+    pa.field("min", pa.float64()),
+    pa.field("max", pa.float64()),
+    pa.field("last", pa.float64()),
+    pa.field("last_ts", pa.int64()),
+]
+BUCKET_SCHEMA = pa.schema(_BUCKET_FIELDS)
+
+
+def bucket_starts(ts: pa.ChunkedArray[Any], interval_ms: int) -> pa.ChunkedArray[Any]:
+    """``floor(ts / interval) * interval`` in exact int64 arithmetic (pre-1970 too).
+
+    Arrow's integer divide truncates toward zero, so a negative remainder steps back one
+    bucket.
+    """
+    width = pa.scalar(interval_ms, pa.int64())
+    start = pc.multiply(pc.divide(ts, width), width)
+    behind = pc.less(pc.subtract(ts, start), pa.scalar(0, pa.int64()))
+    step = pc.if_else(behind, width, pa.scalar(0, pa.int64()))
+    return cast("pa.ChunkedArray[Any]", pc.subtract(start, step))
+
+
 def aggregate_rows(rows: dict[str, PointRows], interval_ms: int) -> pa.Table:
-    """Per (point_name, bucket) count/sum/min/max/last/last_ts of merged raw rows."""
-    names: list[pa.Array[Any]] = []
-    stamps: list[pa.Array[Any]] = []
-    values: list[pa.Array[Any]] = []
-    for name, point in rows.items():
-        if len(point):
-            names.append(pa.repeat(pa.scalar(name, pa.string()), len(point)))
-            stamps.append(point.ts)
-            values.append(point.value)
-    fields: list[pa.Field[Any]] = [
-        pa.field("point_name", pa.string()),
-        pa.field("bucket", pa.int64()),
-        pa.field("count", pa.int64()),
-        pa.field("sum", pa.float64()),
-        pa.field("min", pa.float64()),
-        pa.field("max", pa.float64()),
-        pa.field("last", pa.float64()),
-        pa.field("last_ts", pa.int64()),
-    ]
-    schema = pa.schema(fields)
+    """Per (point_name, bucket) count/sum/min/max/last/last_ts of merged raw rows.
+
+    Sorted by point (in ``rows`` order), then bucket. One Arrow hash aggregation on
+    (point number, bucket), single-threaded so that input order is kept: a point's rows
+    are strictly increasing in ts, so a bucket's ``last`` row is its latest sample.
+    Values are never null (sample invariant), so ``count`` counts rows. It replaced a
+    DuckDB query that cost ~10 ms of CPU for 23,000 rows (registering the table and
+    planning dominated); this takes ~2 ms.
+    """
+    names = [name for name, point in rows.items() if len(point)]
     if not names:
-        return schema.empty_table()
-    raw_rows = pa.table(
+        return BUCKET_SCHEMA.empty_table()
+    numbers = pa.chunked_array(
+        [pa.repeat(pa.scalar(i, pa.int32()), len(rows[name])) for i, name in enumerate(names)]
+    )
+    stamps = pa.chunked_array([rows[name].ts for name in names], pa.int64())
+    values = pa.chunked_array([rows[name].value for name in names], pa.float64())
+    raw = pa.table(
         {
-            "point_name": pa.chunked_array(names),
-            "ts": pa.chunked_array(stamps),
-            "value": pa.chunked_array(values),
+            "point": numbers,
+            "bucket": bucket_starts(stamps, interval_ms),
+            "value": values,
+            "ts": stamps,
         }
     )
-    cursor = duckdb_cursor()
-    try:
-        cursor.register("raw_rows", raw_rows)
-        result: pa.Table = cursor.sql(_AGG_SQL, params={"iv": interval_ms}).to_arrow_table()
-    finally:
-        cursor.close()
-    return result.cast(schema)
+    grouped = raw.group_by(["point", "bucket"], use_threads=False).aggregate(
+        [
+            ([], "count_all"),
+            ("value", "sum"),
+            ("value", "min"),
+            ("value", "max"),
+            ("value", "last"),
+            ("ts", "max"),
+        ]
+    )
+    grouped = grouped.sort_by([("point", "ascending"), ("bucket", "ascending")])
+    point_names = pa.array(names, pa.string()).take(grouped.column("point"))
+    return pa.Table.from_arrays(
+        [
+            point_names,
+            grouped.column("bucket"),
+            grouped.column("count_all"),
+            grouped.column("value_sum"),
+            grouped.column("value_min"),
+            grouped.column("value_max"),
+            grouped.column("value_last"),
+            grouped.column("ts_max"),
+        ],
+        schema=BUCKET_SCHEMA,
+    )
 
 
-def by_point_sorted(tables: Sequence[pa.Table]) -> dict[str, pa.Table]:
-    """Bucket tables (from raw and rollups, disjoint buckets) per point, sorted by bucket."""
-    if not tables:
-        return {}
-    combined = pa.concat_tables([t.select(["point_name", *BUCKET_COLUMNS]) for t in tables])
-    combined = combined.sort_by([("point_name", "ascending"), ("bucket", "ascending")])
-    return {name: pa.concat_tables(parts) for name, parts in collect_bucket_runs(combined).items()}
+def by_point_sorted(
+    tables: Sequence[pa.Table], columns: Sequence[str] = BUCKET_COLUMNS
+) -> dict[str, pa.Table]:
+    """Bucket tables (from raw and rollups, disjoint buckets) per point, sorted by bucket.
+
+    Each table holds its points in runs (rollup reads: one run per point; raw aggregates:
+    sorted by point): a point's runs are concatenated and sorted by its integer bucket
+    only when they are out of order, instead of one sort of every row by (name, bucket)
+    (string comparisons: ~5 ms for a year at 1 h of 4 points).
+    """
+    pieces: dict[str, list[pa.Table]] = {}
+    for table in tables:
+        for name, parts in collect_bucket_runs(table, columns).items():
+            pieces.setdefault(name, []).extend(parts)
+    out: dict[str, pa.Table] = {}
+    for name, parts in pieces.items():
+        joined = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        buckets = joined.column("bucket").combine_chunks()
+        if not _strictly_increasing(buckets):
+            joined = joined.sort_by("bucket")
+        out[name] = joined
+    return out
 
 
-def collect_bucket_runs(table: pa.Table) -> dict[str, list[pa.Table]]:
-    """Like :func:`collect_runs` but keeps every bucket column."""
+def collect_bucket_runs(
+    table: pa.Table, columns: Sequence[str] = BUCKET_COLUMNS
+) -> dict[str, list[pa.Table]]:
+    """Like :func:`collect_runs` but keeps the bucket columns (``columns``, bucket first)."""
     out: dict[str, list[pa.Table]] = {}
     if table.num_rows == 0:
         return out
     runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
     start = 0
     for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-        out.setdefault(name, []).append(
-            table.slice(start, end - start).select(list(BUCKET_COLUMNS))
-        )
+        out.setdefault(name, []).append(table.slice(start, end - start).select(list(columns)))
         start = end
     return out

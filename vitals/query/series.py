@@ -38,6 +38,27 @@ def choose_auto_interval(start_ms: int, end_ms: int, *, max_buckets: int = AUTO_
     return "1d"
 
 
+# The bucket columns each aggregate is computed from (avg = sum / count).
+_AGG_COLUMNS: dict[str, tuple[str, ...]] = {
+    "avg": ("count", "sum"),
+    "min": ("min",),
+    "max": ("max",),
+    "last": ("last",),
+}
+
+
+def bucket_columns(aggs: Sequence[str]) -> tuple[str, ...]:
+    """``bucket`` and the bucket columns ``aggs`` need (all of them for an unknown aggregate).
+
+    Reading only these is what makes an ``avg`` answer from rollups cheap: decoding
+    columns is most of a rollup read.
+    """
+    wanted: set[str] = set()
+    for agg in aggs:
+        wanted.update(_AGG_COLUMNS.get(agg, ("count", "sum", "min", "max", "last")))
+    return ("bucket", *(c for c in ("count", "sum", "min", "max", "last") if c in wanted))
+
+
 def raw_series(point: str, rows: PointRows) -> SeriesResult:
     """Raw samples of one point as a series with values under ``"v"``."""
     stamps = cast(list[int], rows.ts.to_pylist())
