@@ -248,13 +248,15 @@ def check_chart_equals_api(base_url: str, chart: dict) -> dict:
     return answer
 
 
-def check_csv_equals_table(text: str, chart: dict) -> None:
+def check_csv_equals_table(text: str, chart: dict, view: list[float] | None = None) -> None:
+    """The CSV holds the visible series at every drawn time inside ``view`` (else all)."""
     rows = list(csv.reader(io.StringIO(text)))
     table = chart["table"]
     columns = [c for c in table["columns"] if c["shown"]]
     assert rows[0] == ["timestamp_utc", f"local_time_{chart['tz']}"] + [c["label"] for c in columns]
-    assert len(rows) == len(table["t"]) + 1
-    for i, row in enumerate(rows[1:]):
+    shown = [i for i, t in enumerate(table["t"]) if view is None or view[0] <= t <= view[1]]
+    assert len(rows) == len(shown) + 1
+    for i, row in zip(shown, rows[1:], strict=True):
         stamp = table["t"][i]
         assert row[0] == time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp / 1000)) + (
             f".{stamp % 1000:03d}Z"
@@ -367,11 +369,38 @@ def test_explorer_in_chromium(api_site, browser, capsys):
         check_csv_equals_table(fewer, {**chart, "table": hidden})
         assert f"{rat} max" not in fewer.splitlines()[0]
 
+        # Zoomed in (a drag across the middle of the plot), the CSV holds the visible span.
+        plot = page.locator(".u-over").bounding_box()
+        middle = plot["y"] + plot["height"] / 2
+        page.mouse.move(plot["x"] + plot["width"] * 0.3, middle)
+        page.mouse.down()
+        page.mouse.move(plot["x"] + plot["width"] * 0.6, middle, steps=5)
+        page.mouse.up()
+        view = page.evaluate("() => window.__vitalsChart.view")
+        assert view and chart["table"]["t"][0] < view[0] < view[1] < chart["table"]["t"][-1]
+        with page.expect_download() as download:
+            page.click("#csv")
+        zoomed = Path(download.value.path()).read_text()
+        check_csv_equals_table(zoomed, {**chart, "table": hidden}, view)
+        assert 10 < len(zoomed.splitlines()) - 1 < 20  # about 30 % of 48 hours
+
         # The URL holds the state; a new tab (new session: asked for the key) redraws it.
         shared = page.url
         state = parse_qs(urlsplit(shared).fragment)
         assert state["p"] == [sat, rat, comma] and state["interval"] == ["1h"]
         assert state["agg"] == ["avg,max"] and "start" in state and "end" in state
+
+        # A hash pasted into the same tab redraws that chart.
+        page.evaluate(
+            "(hash) => { location.hash = hash; }",
+            f"#site={SITE}&p={quote(sat)}&range=7d&interval=1d&agg=max",
+        )
+        pasted = drawn(page, [sat], interval="1d", agg="max")
+        check_chart_equals_api(base_url, pasted)
+        expect(page.locator("#interval")).to_have_value("1d")
+        expect(page.locator("#range")).to_have_value("7d")
+        page.evaluate("(hash) => { location.hash = hash; }", urlsplit(shared).fragment)
+        drawn(page, [sat, rat, comma], interval="1h", agg="avg,max")
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "explorer.png"
         page.screenshot(path=str(shot), full_page=True)

@@ -510,6 +510,14 @@ function chartOptions(table, tz, [start, end]) {
       })),
     ],
     hooks: {
+      setScale: [
+        (u, key) => {
+          if (key !== "x" || u.status !== 1 || !window.__vitalsChart) return;
+          const { min, max } = u.scales.x;
+          const zoomed = min > start / 1000 || max < end / 1000;
+          window.__vitalsChart.view = zoomed ? [min * 1000, max * 1000] : null;
+        },
+      ],
       setSeries: [
         (u, index) => {
           if (index) table.columns[index - 1].shown = u.series[index].show;
@@ -611,6 +619,7 @@ async function draw() {
     tz,
     interval,
     table,
+    view: null, // the visible span in ms once zoomed in (the CSV holds only that)
     answer: answer.body,
     timing: {
       fetch_ms: received - requested,
@@ -630,7 +639,7 @@ new ResizeObserver(() => {
 
 ui.csv.addEventListener("click", () => {
   if (!app.table) return;
-  const text = tableToCsv(app.table, siteTz());
+  const text = tableToCsv(app.table, siteTz(), window.__vitalsChart?.view || null);
   const [start, end] = currentRange();
   const stamp = (ms) => new Date(ms).toISOString().replace(/[:]/g, "").replace(/\.000Z$/, "Z");
   const link = el("a", {
