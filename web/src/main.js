@@ -586,10 +586,8 @@ async function draw() {
     const site = app.sites.find((x) => x.name === s.site);
     if (site) site.tz = zone;
     ui.siteTz.textContent = `times in ${zone}${answer.body.tz_source ? ` (${answer.body.tz_source})` : ""}`;
-    if (s.range) {
-      applyStateToControls();
-      return draw();
-    }
+    applyStateToControls(); // the range inputs now show the site's wall time
+    if (s.range) return draw();
     tz = zone;
   }
   const received = performance.now();
