@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import dagster as dg
+from dagster._core.execution.backfill import PartitionBackfill
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,15 @@ def progress_metadata(context: dg.AssetExecutionContext) -> dict[str, float | in
     if progress.eta_seconds is not None:
         metadata["backfill_eta_minutes"] = round(progress.eta_seconds / 60, 1)
     return metadata
+
+
+def last_progress_timestamp(instance: dg.DagsterInstance, backfill: PartitionBackfill) -> float:
+    """When the backfill last moved: its latest successful run's end, else its start."""
+    latest = instance.get_run_records(
+        dg.RunsFilter(
+            tags={"dagster/backfill": backfill.backfill_id}, statuses=[dg.DagsterRunStatus.SUCCESS]
+        ),
+        limit=1,
+    )
+    ended = [record.end_time for record in latest if record.end_time is not None]
+    return max([*ended, backfill.backfill_timestamp])

@@ -19,6 +19,7 @@ commands:
   dev            everything on embedded defaults: ACE simulator, Dagster UI + daemon, query API
   simulate       the ACE simulator alone
   serve          the query API alone
+  metrics-exporter  the pipeline's Prometheus figures, read from the Dagster instance
   archive-day    build, verify and record a site-day's cold file (deletes hot rows only
                  when the day is past HOT_STORAGE_DAYS and the file verified)
   rebuild-day    rebuild a site-day's cold file from its raw pulls (and hot rows), keep hot rows
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             from vitals_cli.backfill import main as backfill
 
             return backfill(rest)
+        if command == "metrics-exporter":
+            from vitals_cli.metrics_exporter import main as metrics_exporter
+
+            return metrics_exporter(rest)
         if command == "sites":
             from vitals_cli.sites import main as sites
 
