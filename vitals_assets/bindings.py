@@ -14,6 +14,7 @@ import os
 import dagster as dg
 
 from resources.ace import AceApiResource
+from resources.alert_webhook import AlertWebhookResource
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from resources.query import QueryResource
@@ -23,6 +24,7 @@ from vitals.redact import redact_url, url_password
 
 HOT_STORE_ENV = "VITALS_HOT_STORE"
 STATE_URL_ENV = "VITALS_STATE_URL"
+ALERT_WEBHOOK_ENV = "VITALS_ALERT_WEBHOOK_URL"
 
 
 def _hot_store_binding(settings: Settings) -> str:
@@ -88,5 +90,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             cold_store_url=settings.cold_store,
             s3_endpoint_url=settings.s3_endpoint_url,
             hot_storage_days=settings.hot_storage_days,
+        ),
+        # A webhook URL is a secret: bound as EnvVar when set; unset means no channel.
+        "alert_webhook": AlertWebhookResource(
+            url=dg.EnvVar(ALERT_WEBHOOK_ENV) if os.environ.get(ALERT_WEBHOOK_ENV) else ""
         ),
     }

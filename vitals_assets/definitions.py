@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sensors.alerts import health_checks_schedule, run_failure_alert
+from sensors.alerts import health_checks_schedule, run_failure_alert, stall_alert_sensor
 from sensors.archival import daily_archival_schedule, late_data_sweep_schedule
 from sensors.rollups import rollups_follow_cold_files
 from sensors.sites import site_discovery_sensor
@@ -44,7 +44,12 @@ def _operations_defs() -> dg.Definitions:
             late_data_sweep_schedule,
             health_checks_schedule,
         ],
-        sensors=[site_discovery_sensor, run_failure_alert, rollups_follow_cold_files],
+        sensors=[
+            site_discovery_sensor,
+            run_failure_alert,
+            stall_alert_sensor,
+            rollups_follow_cold_files,
+        ],
     )
 
 
