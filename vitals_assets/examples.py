@@ -48,7 +48,7 @@ def point_hourly_summary(
             "points": len(result.series),
             "samples": result.samples,
             "tiers": ", ".join(result.tiers),
-            "query_ms": round(result.elapsed_ms, 1),
+            "query_duration_s": round(result.elapsed_ms / 1000, 4),
             "summary": dg.MetadataValue.json(table),
             "first_point_daily_avg": (
                 sum(v for v in first.values["avg"] if v is not None) / max(len(first.t), 1)
