@@ -57,9 +57,9 @@ def main(argv: list[str]) -> int:
     # Counters are totals over the instance's history: read it all before the first
     # scrape, so Prometheus never sees them climb from zero (a false rate spike).
     read = collector.catch_up()
-    print(f"read {read} materialisations in {time.monotonic() - began:.1f} s")
+    print(f"read {read} materialisations in {time.monotonic() - began:.1f} s", flush=True)
     server, thread = serve_pipeline_metrics(collector, args.host, args.port)
-    print(f"serving http://{args.host}:{server.server_port}/metrics (Ctrl-C stops)")
+    print(f"serving http://{args.host}:{server.server_port}/metrics (Ctrl-C stops)", flush=True)
     try:
         thread.join()
     except KeyboardInterrupt:
