@@ -53,6 +53,7 @@ class Secrets:
     ace_key: str
     s3_secret: str
     api_key: str
+    webhook_url: str
 
     def all(self) -> dict[str, str]:
         return {
@@ -61,6 +62,7 @@ class Secrets:
             "ACE key": self.ace_key,
             "S3 secret": self.s3_secret,
             "query API key": self.api_key,
+            "alert webhook URL": self.webhook_url,
         }
 
 
@@ -110,6 +112,7 @@ def secret_platform(
         f"SECRET-ACE-{tag}",
         f"SECRET-S3-{tag}",
         f"SECRET-API-{tag}",
+        f"http://127.0.0.1:9/services/SECRET-HOOK-{tag}",
     )
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -124,6 +127,7 @@ def secret_platform(
         "VITALS_S3_ENDPOINT_URL": s3_endpoint_url,
         "AWS_SECRET_ACCESS_KEY": secrets.s3_secret,  # moto accepts any secret
         "VITALS_API_KEYS": secrets.api_key,
+        "VITALS_ALERT_WEBHOOK_URL": secrets.webhook_url,
         "VITALS_SITES": SIMULATOR_SITE,
     }.items():
         monkeypatch.setenv(name, value)
