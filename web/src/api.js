@@ -2,6 +2,7 @@
 // only, never in the URL or localStorage).
 
 const KEY = "vitals.apiKey";
+const TIMEOUT_MS = 60_000;
 
 export class AuthError extends Error {}
 
@@ -32,7 +33,20 @@ export async function getJson(path, params = {}, key = storedKey()) {
   const url = query.toString() ? `${path}?${query}` : path;
   const headers = { Accept: "application/json" };
   if (key) headers.Authorization = `Bearer ${key}`;
-  const answer = await fetch(url, { headers, credentials: "omit", cache: "default" });
+  let answer;
+  try {
+    answer = await fetch(url, {
+      headers,
+      credentials: "omit",
+      cache: "default",
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (error) {
+    if (error.name === "TimeoutError") {
+      throw new ApiError(0, "timeout", `the API did not answer ${path} within ${TIMEOUT_MS / 1000} s`);
+    }
+    throw new ApiError(0, "network", `the API could not be reached (${error.message})`);
+  }
   if (answer.status === 401) {
     const body = await answer.json().catch(() => ({}));
     throw new AuthError(body.detail || "API key needed");

@@ -49,6 +49,7 @@ const POINT_FIELDS = {
 };
 const SKIP_FIELDS = new Set([
   "name", "tags", "marker_tags", "kv_tags", "quality", "stale", "stuck", "interval_s",
+  "history_mode_source",
 ]);
 // Series fields that describe a series rather than hold one value per timestamp.
 const SERIES_META = new Set(["point", "t", "not_applicable"]);
@@ -159,7 +160,9 @@ function badges(record) {
   const out = [];
   for (const [field, label] of Object.entries(POINT_FIELDS)) {
     if (record[field] !== undefined && record[field] !== null && record[field] !== "") {
-      out.push(el("span", { class: `badge badge-${label}`, title: field }, `${label}: ${record[field]}`));
+      const source = field === "history_mode" && record.history_mode_source;
+      const text = `${label}: ${record[field]}${source ? ` (${source})` : ""}`;
+      out.push(el("span", { class: `badge badge-${label}`, title: field }, text));
     }
   }
   for (const field of ["tags", "marker_tags"]) {
