@@ -1,6 +1,7 @@
-"""Smoke test of a running install: backfill one old site-day through the webserver's
-GraphQL API (the mutation the UI sends), wait for the daemon to finish it, print the
-outcome. Exit status 0 only on COMPLETED_SUCCESS.
+"""Smoke test of a running install: one old site-day backfilled through GraphQL.
+
+The mutation is the one the UI sends; the daemon runs the backfill; the outcome is
+printed. Exit status 0 only on COMPLETED_SUCCESS.
 
     python deploy/smoke_backfill.py http://127.0.0.1:3300 acme_hq 40
 """
@@ -20,7 +21,8 @@ STATUS = """query S($id: String!) { partitionBackfillOrError(backfillId: $id) {
 ASSETS = ("ace_points", "ace_raw_samples", "cold_timeseries")
 
 
-def graphql(url: str, query: str, variables: dict) -> dict:
+def graphql(url: str, query: str, variables: dict[str, object]) -> dict[str, object]:
+    """POST one GraphQL operation; GraphQL-level errors end the script with their text."""
     answer = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
     answer.raise_for_status()
     body = answer.json()
@@ -30,20 +32,22 @@ def graphql(url: str, query: str, variables: dict) -> dict:
 
 
 def main(url: str, site: str, days_ago: int, timeout_s: float = 600) -> int:
+    """Launch the backfill, poll its status every 2 s, return the exit status."""
     day = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
     params = {
         "assetSelection": [{"path": [name]} for name in ASSETS],
         "partitionNames": [f"{day}|{site}"],
         "fromFailure": False,
     }
-    launched = graphql(url, LAUNCH, {"p": params})["launchPartitionBackfill"]
+    launched: dict = graphql(url, LAUNCH, {"p": params})["launchPartitionBackfill"]  # type: ignore[assignment]
     if launched["__typename"] != "LaunchBackfillSuccess":
         print(f"not launched: {launched}")
         return 1
     backfill_id, began = launched["backfillId"], time.monotonic()
     status = "REQUESTED"
     while time.monotonic() - began < timeout_s:
-        status = graphql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        answer: dict = graphql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"]  # type: ignore[assignment]
+        status = answer["status"]
         if status not in ("REQUESTED", "CANCELING"):
             break
         time.sleep(2)
