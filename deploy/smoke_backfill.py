@@ -18,6 +18,10 @@ LAUNCH = """mutation L($p: LaunchBackfillParams!) { launchPartitionBackfill(back
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query S($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status } } }"""
+ADD_SITE = """mutation A($site: String!, $repo: RepositorySelector!) {
+  addDynamicPartition(partitionsDefName: "site", partitionKey: $site, repositorySelector: $repo) {
+  __typename } }"""
+REPO = {"repositoryName": "__repository__", "repositoryLocationName": "vitals"}
 ASSETS = ("ace_points", "ace_raw_samples", "cold_timeseries")
 
 
@@ -39,6 +43,9 @@ def main(url: str, site: str, days_ago: int, timeout_s: float = 600) -> int:
         "partitionNames": [f"{day}|{site}"],
         "fromFailure": False,
     }
+    # The site as a partition (the discovery sensor adds ACE's sites too; a second add is
+    # answered DuplicateDynamicPartitionError, which is fine here).
+    graphql(url, ADD_SITE, {"site": site, "repo": REPO})
     launched: dict = graphql(url, LAUNCH, {"p": params})["launchPartitionBackfill"]  # type: ignore[assignment]
     if launched["__typename"] != "LaunchBackfillSuccess":
         print(f"not launched: {launched}")
