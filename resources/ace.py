@@ -93,6 +93,10 @@ class AceApiResource(dg.ConfigurableResource["AceApiResource"]):
         """The site's collect-enabled points; unusable items are skipped and logged."""
         return self._client().fetch_configured_points(site)
 
+    def fetch_site_timezone(self, site: str) -> str | None:
+        """The ``timezone`` of ACE's site record, when it carries one."""
+        return self._client().fetch_site_timezone(site)
+
     def fetch_site_window(self, site: str, start_ms: int, end_ms: int) -> RawPull:
         """Every raw sample of the site in [start_ms, end_ms), as received (one cursor)."""
         return self._client().fetch_site_window(site, start_ms, end_ms)

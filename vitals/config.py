@@ -7,6 +7,7 @@ store locations are shared by all of them (docs/design.md invariant 3).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -58,6 +59,64 @@ def _positive_seconds(name: str, raw: str | None, default: float) -> float:
 
 
 @dataclass(frozen=True)
+class SiteOverrides:
+    """Per-site configuration that outranks ACE: time zones and point history modes.
+
+    Read from the JSON file ``VITALS_SITE_CONFIG`` names::
+
+        {"sites": {"acme_hq": {"timezone": "America/Chicago",
+                               "history_modes": {"<point name>": "cov"}}}}
+    """
+
+    timezones: dict[str, str] = field(default_factory=dict)
+    history_modes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def timezone(self, site: str) -> str | None:
+        """The configured zone of ``site``, if any."""
+        return self.timezones.get(site)
+
+    def history_mode(self, site: str, point: str) -> str | None:
+        """The configured history mode of a point, if any."""
+        return self.history_modes.get(site, {}).get(point)
+
+
+def load_site_overrides(path: str | None) -> SiteOverrides:
+    """The overrides file (``VITALS_SITE_CONFIG``); absent means none. A bad file is an error."""
+    if not path:
+        return SiteOverrides()
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"VITALS_SITE_CONFIG {path!r} is not a readable JSON file: {exc}") from exc
+    sites = raw.get("sites") if isinstance(raw, dict) else None
+    if not isinstance(sites, dict):
+        raise ValueError(f"VITALS_SITE_CONFIG {path!r} must hold an object under 'sites'")
+    zones: dict[str, str] = {}
+    modes: dict[str, dict[str, str]] = {}
+    for site, entry in sites.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"VITALS_SITE_CONFIG: site {site!r} must map to an object")
+        zone = entry.get("timezone")
+        if zone is not None:
+            if not isinstance(zone, str):
+                raise ValueError(f"VITALS_SITE_CONFIG: timezone of {site!r} must be a string")
+            zones[site] = zone
+        points = entry.get("history_modes", {})
+        if not isinstance(points, dict) or not all(
+            isinstance(k, str) and v in HISTORY_MODE_NAMES for k, v in points.items()
+        ):
+            raise ValueError(
+                f"VITALS_SITE_CONFIG: history_modes of {site!r} must map point names to one of "
+                f"{', '.join(HISTORY_MODE_NAMES)}"
+            )
+        modes[site] = dict(points)
+    return SiteOverrides(zones, modes)
+
+
+HISTORY_MODE_NAMES = ("sampled", "cov", "binary", "consumption")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved Vitals settings (see docs/design.md, "Operator interface")."""
 
@@ -83,6 +142,7 @@ class Settings:
     ace_breaker_cooldown_seconds: float = DEFAULT_BREAKER_COOLDOWN_SECONDS
     celery_backend: str | None = field(repr=False, default=None)
     celery_queue: str = DEFAULT_CELERY_QUEUE
+    site_overrides: SiteOverrides = field(default_factory=SiteOverrides)
 
     @property
     def state_dir(self) -> Path:
@@ -123,6 +183,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         celery_broker=env.get("VITALS_CELERY_BROKER") or None,
         celery_backend=env.get("VITALS_CELERY_BACKEND") or None,
         celery_queue=env.get("VITALS_CELERY_QUEUE") or DEFAULT_CELERY_QUEUE,
+        site_overrides=load_site_overrides(env.get("VITALS_SITE_CONFIG")),
     )
 
 

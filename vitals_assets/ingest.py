@@ -65,7 +65,8 @@ def _refresh_catalogue(
     began = time.monotonic()
     points = ace.fetch_configured_points(site)
     written = hot_store.upsert_points(site, points)
-    store_catalogue(cold_store.store, site, points)
+    timezone = ace.fetch_site_timezone(site)
+    store_catalogue(cold_store.store, site, points, timezone=timezone)
     return {
         "site": site,
         "points": len(points),
@@ -73,6 +74,7 @@ def _refresh_catalogue(
             expected_samples_per_hour([p.collect_interval for p in points]), 1
         ),
         "points_written": written,
+        "timezone": timezone or "none in the ACE site record",
         "duration_s": round(time.monotonic() - began, 3),
     }
 

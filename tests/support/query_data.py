@@ -141,9 +141,22 @@ def reference_query(
                         "last": max(buckets[b])[1],
                     }[agg]
                 )
-        if fill is not None and len(starts) > 1:
+        if fill is not None and starts:
             t_out: list[int] = []
             v_out: dict[str, list] = {agg: [] for agg in aggs}
+            seed = reference_seed(merged, point, start, max_gap)
+            if seed is not None and (max_gap is None or starts[0] - seed[0] <= max_gap):
+                t = start - start % width
+                while t < starts[0]:
+                    t_out.append(t)
+                    for agg in aggs:
+                        right = values[agg][0]
+                        if fill == "previous":
+                            v_out[agg].append(seed[1])
+                        else:
+                            frac = (t - seed[0]) / (starts[0] - seed[0])
+                            v_out[agg].append(seed[1] + (right - seed[1]) * frac)
+                    t += width
             for i, b in enumerate(starts):
                 if i > 0:
                     a = starts[i - 1]
@@ -166,3 +179,19 @@ def reference_query(
         else:
             out[point] = (starts, values)
     return out
+
+
+SEED_LOOKBACK_MS = 7 * 86_400_000
+
+
+def reference_seed(
+    merged: dict[tuple[str, int], float], point: str, start: int, max_gap: int | None
+) -> tuple[int, float] | None:
+    """The last sample before ``start`` within the seed lookback (7 days, or max_gap)."""
+    lookback = min(SEED_LOOKBACK_MS, max_gap or SEED_LOOKBACK_MS)
+    before = [
+        (ts, v)
+        for (name, ts), v in merged.items()
+        if name == point and start - lookback <= ts < start
+    ]
+    return max(before) if before else None

@@ -13,6 +13,7 @@ sub-windows the real API serves inside its timeout is the planner's job
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -62,6 +63,10 @@ class AcePoint:
     collect_interval: int | None = 300  # ACE's BACnet default
     created: str | None = None
     updated: str | None = None
+    # tags as ACE lists them (units, kinds, equipment: vitals.point_tags reads them)
+    marker_tags: tuple[str, ...] = ()
+    kv_tags: tuple[tuple[str, str], ...] = ()
+    object_units: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,21 @@ class AceClient:
                 log.warning("ACE site list: skipping a site: %s", exc)
         return names
 
+    def fetch_site_timezone(self, site: str) -> str | None:
+        """The ``timezone`` of ACE's site record (optional there), or ``None``."""
+        validate_site_name(site)
+        with self._http() as client:
+            record = self._requester(client, RequestCounters()).get(
+                f"sites/{quote(site, safe='')}",
+                {},
+                _decode_json,
+                site=site,
+                window=None,
+                subject=f"site {site!r} record",
+            )
+        zone = record.get("timezone") if isinstance(record, dict) else None
+        return zone.strip() if isinstance(zone, str) and zone.strip() else None
+
     def fetch_configured_points(self, site: str) -> list[AcePoint]:
         """The site's collect-enabled points; unusable items are skipped and logged."""
         validate_site_name(site)
@@ -355,3 +375,11 @@ class AceClient:
                 )
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor
+
+
+def _decode_json(body: bytes) -> object:
+    """A JSON body as Python (a non-JSON body decodes to ``None``)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

@@ -127,4 +127,24 @@ def point_from_item(item: object) -> tuple[dict[str, Any] | None, str]:
         "collect_interval": _int_or_none(item.get("collect_interval")),
         "created": _str_or_none(item.get("created") or item.get("created_at")),
         "updated": _str_or_none(item.get("updated") or item.get("updated_at")),
+        **_tags(item),
     }, ""
+
+
+def _tags(item: dict[str, Any]) -> dict[str, Any]:
+    """marker_tags, kv_tags (string values only, as ACE's model says) and BACnet units."""
+    markers = item.get("marker_tags")
+    kv = item.get("kv_tags")
+    bacnet = item.get("bacnet_data")
+    units = bacnet.get("object_units") if isinstance(bacnet, dict) else None
+    return {
+        "marker_tags": tuple(
+            sorted({m for m in markers if isinstance(m, str)}) if isinstance(markers, list) else ()
+        ),
+        "kv_tags": tuple(
+            sorted((k, v) for k, v in kv.items() if isinstance(k, str) and isinstance(v, str))
+        )
+        if isinstance(kv, dict)
+        else (),
+        "object_units": units if isinstance(units, str) and units else None,
+    }

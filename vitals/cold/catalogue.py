@@ -39,15 +39,46 @@ class PointLister(Protocol):
         ...
 
 
-def store_catalogue(cold_store: ColdStore, site: str, points: Sequence[CataloguedPoint]) -> str:
-    """Write the snapshot (sorted, so an unchanged catalogue gives identical bytes)."""
-    rows = sorted(
-        ({"name": p.name, "collect_interval": p.collect_interval} for p in points),
-        key=lambda row: str(row["name"]),
-    )
+def _row(point: CataloguedPoint) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": point.name, "collect_interval": point.collect_interval}
+    for tag in ("marker_tags", "kv_tags", "object_units"):
+        value = getattr(point, tag, None)
+        if value:
+            row[tag] = dict(value) if tag == "kv_tags" else value
+    return row
+
+
+def store_catalogue(
+    cold_store: ColdStore,
+    site: str,
+    points: Sequence[CataloguedPoint],
+    *,
+    timezone: str | None = None,
+) -> str:
+    """Write the snapshot (sorted, so an unchanged catalogue gives identical bytes).
+
+    Rows keep each point's ACE tags (``marker_tags``, ``kv_tags``, BACnet
+    ``object_units``) where ACE lists them, and the site record's ``timezone``.
+    """
+    rows = sorted((_row(p) for p in points), key=lambda row: str(row["name"]))
     key = catalogue_key(site)
-    cold_store.put_bytes(key, json.dumps({"site": site, "points": rows}).encode())
+    body: dict[str, Any] = {"site": site, "points": rows}
+    if timezone:
+        body["timezone"] = timezone
+    cold_store.put_bytes(key, json.dumps(body, sort_keys=True).encode())
     return key
+
+
+def catalogue_snapshot(cold_store: ColdStore, site: str) -> dict[str, Any] | None:
+    """The whole snapshot (site, timezone, point rows with tags), or ``None``."""
+    key = catalogue_key(site)
+    if not cold_store.exists(key):
+        return None
+    try:
+        found = json.loads(cold_store.get_bytes(key))
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _catalogue_rows(cold_store: ColdStore, site: str) -> list[dict[str, Any]] | None:

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
 from vitals.cold.point_reads import FileRead, ReadCounters, map_in_pool, read_many
+from vitals.query import semantics
 from vitals.query.merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
 from vitals.query.plan import (
     PointCatalogue,
@@ -31,6 +32,7 @@ from vitals.query.plan import (
     build_plan,
     check_sample_count,
 )
+from vitals.query.point_meta import SiteFacts, default_facts
 from vitals.query.series import bucket_columns, bucket_series, raw_series
 from vitals.query.types import QueryResult
 from vitals.rollups.day import (
@@ -94,9 +96,12 @@ class QueryEngine:
         limits: QueryLimits | None = None,
         hot_storage_days: int = 20,
         use_rollups: bool = True,
+        facts: SiteFacts | None = None,
     ) -> None:
         self.hot = hot
         self.cold = cold
+        # time zones, tags and history modes (vitals.query.point_meta); None: all UTC/sampled
+        self.facts = facts if facts is not None else default_facts(cold)
         self.limits = limits or QueryLimits()
         # Only a hint (never a correctness boundary): kept for callers and metrics.
         self.hot_storage_days = hot_storage_days
@@ -113,6 +118,10 @@ class QueryEngine:
         aggs: object = None,
         fill: object = None,
         max_gap_ms: object = None,
+        tz: object = None,
+        max_points: object = None,
+        unit: object = None,
+        quality: object = False,
     ) -> QueryPlan:
         """The request checked and resolved against this engine's store and limits.
 
@@ -127,8 +136,13 @@ class QueryEngine:
             aggs=aggs,
             fill=fill,
             max_gap_ms=max_gap_ms,
+            tz=tz,
+            max_points=max_points,
+            unit=unit,
+            quality=quality,
             catalogue=self.hot,
             limits=self.limits,
+            facts=self.facts,
         )
 
     # -- reading ------------------------------------------------------------------------
@@ -286,6 +300,8 @@ class QueryEngine:
         """Run a validated plan; pass ``stats`` to see what it read (tests, bench)."""
         started = time.perf_counter()
         stats = stats if stats is not None else ReadStats()
+        if not plan.plain:  # local time, modes, fill, M4, units: vitals.query.semantics
+            return semantics.execute(self, plan, stats)
         if plan.interval == "raw":
             rows = self.read_raw(plan, stats)
             total = sum(len(r) for r in rows.values())
@@ -354,8 +370,12 @@ class QueryEngine:
         aggs: Sequence[str] | None = None,
         fill: str | None = None,
         max_gap_ms: int | None = None,
+        tz: str | None = None,
+        max_points: int | None = None,
+        unit: str | None = None,
+        quality: bool = False,
     ) -> QueryResult:
-        """Plan and run one query (see docs/rollups.md for the semantics)."""
+        """Plan and run one query (docs/rollups.md, docs/query.md for the semantics)."""
         started = time.perf_counter()
         plan = self.plan(
             site,
@@ -366,6 +386,10 @@ class QueryEngine:
             aggs=aggs,
             fill=fill,
             max_gap_ms=max_gap_ms,
+            tz=tz,
+            max_points=max_points,
+            unit=unit,
+            quality=quality,
         )
         result = self.execute(plan)
         return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)

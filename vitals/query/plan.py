@@ -17,15 +17,18 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from vitals.names import InvalidNameError, validate_point_name, validate_site_name
+from vitals.query.local_time import is_utc, local_edges, needs_local, zone
 from vitals.query.series import choose_auto_interval
 from vitals.query.types import (
     AGGREGATES,
     FILL_METHODS,
     INTERVALS_MS,
     MAX_AGG_RANGE_DAYS,
+    MAX_M4_POINTS,
     MAX_POINTS_PER_REQUEST,
     MAX_RAW_RANGE_DAYS,
     MAX_SAMPLES_PER_RESPONSE,
+    ROLLUP_AGGREGATES,
     BadQueryError,
     QueryLimitError,
     UnknownSiteError,
@@ -59,6 +62,28 @@ class QueryPlan:
     aggs: tuple[str, ...]
     fill: str | None
     max_gap_ms: int | None
+    # Building-data semantics (docs/query.md); defaults keep the plain UTC answer.
+    tz: str = "UTC"
+    tz_source: str = "default"  # request | ace | config | default
+    edges: tuple[int, ...] | None = None  # local bucket starts + the last bucket's end
+    max_points: int | None = None  # M4 downsampling (interval "m4")
+    unit: str | None = None  # °F or °C: convert temperature points to it
+    quality: bool = False  # a quality object per series
+    modes: tuple[str, ...] = ()  # history mode per point (same order); () = all sampled
+    mode_sources: tuple[str, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Whether the plain UTC bucket path answers it (no semantics beyond PR 1)."""
+        return (
+            self.edges is None
+            and self.max_points is None
+            and self.unit is None
+            and not self.quality
+            and self.fill is None
+            and all(agg in ROLLUP_AGGREGATES for agg in self.aggs)
+            and all(mode == "sampled" for mode in self.modes)
+        )
 
     @property
     def interval_ms(self) -> int | None:
@@ -69,6 +94,18 @@ class QueryPlan:
         """The UTC days [start, end) touches, in order."""
         first, last = day_of_ms(self.start_ms), day_of_ms(self.end_ms - 1)
         return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+class SiteFactsLookup(Protocol):
+    """What planning needs of a site's facts: its zone and its points' history modes."""
+
+    def timezone(self, site: str) -> tuple[str, str]:
+        """(zone, source) of the site."""
+        ...
+
+    def modes(self, site: str, names: list[str]) -> list[tuple[str, str]]:
+        """(mode, source) per point name, in order."""
+        ...
 
 
 class NamedPoint(Protocol):
@@ -143,10 +180,17 @@ def check_point_names(points: object, limits: QueryLimits) -> tuple[str, ...]:
     return tuple(names)
 
 
-def resolve_interval(interval: object, start_ms: int, end_ms: int) -> str:
-    """``raw``, a bucket width, or ``auto`` resolved to the finest chart-sized width."""
+def resolve_interval(
+    interval: object, start_ms: int, end_ms: int, *, max_buckets: int | None = None
+) -> str:
+    """``raw``, a bucket width, or ``auto`` resolved to the finest chart-sized width.
+
+    ``auto`` honours ``max_buckets`` (``max_points``) when given, else 2,000 buckets.
+    """
     word = _word(interval)
     if word == "auto":
+        if max_buckets is not None:
+            return choose_auto_interval(start_ms, end_ms, max_buckets=max_buckets)
         return choose_auto_interval(start_ms, end_ms)
     if word == "raw" or word in INTERVALS_MS:
         return str(word)
@@ -158,7 +202,7 @@ def resolve_aggs(aggs: object, interval: str) -> tuple[str, ...]:
 
     A string is a comma-separated list; names are case-insensitive; a repeat is refused.
     """
-    if interval == "raw":
+    if interval in ("raw", "m4"):
         return ()
     if aggs is None:
         return DEFAULT_AGGS
@@ -189,7 +233,7 @@ def resolve_fill(
     word = _word(fill)
     if word not in FILL_METHODS:
         raise BadQueryError(f"fill {fill!r} is not one of {', '.join(FILL_METHODS)}")
-    if interval == "raw":
+    if interval in ("raw", "m4"):
         raise BadQueryError("fill applies to aggregated intervals only, not to raw samples")
     if max_gap_ms is None:
         return str(word), None
@@ -209,6 +253,7 @@ def resolve_fill(
 def check_range(start_ms: int, end_ms: int, interval: str, limits: QueryLimits) -> None:
     """Raw answers span at most ``max_raw_range_days``, aggregated ones ``max_agg_range_days``."""
     span_days = (end_ms - start_ms) / MS_PER_DAY
+    # M4 answers at most max_points per series, so it gets the aggregated range
     limit_days = limits.max_raw_range_days if interval == "raw" else limits.max_agg_range_days
     if span_days > limit_days:
         hint = "; ask for interval=auto or 1h" if interval == "raw" else ""
@@ -237,8 +282,13 @@ def build_plan(
     aggs: object = None,
     fill: object = None,
     max_gap_ms: object = None,
+    tz: object = None,
+    max_points: object = None,
+    unit: object = None,
+    quality: object = False,
     catalogue: PointCatalogue,
     limits: QueryLimits,
+    facts: SiteFactsLookup | None = None,
 ) -> QueryPlan:
     """Check a request against every rule and resolve its names to stored points.
 
@@ -249,16 +299,38 @@ def build_plan(
     site_name = check_site(site)
     start, end = check_window(start_ms, end_ms)
     names = check_point_names(points, limits)
-    resolved = resolve_interval(interval, start, end)
+    most = resolve_max_points(max_points)
+    resolved = resolve_interval(interval, start, end, max_buckets=most)
+    if most is not None and resolved == "raw":
+        resolved = "m4"
     agg_names = resolve_aggs(aggs, resolved)
     fill_method, gap = resolve_fill(fill, max_gap_ms, resolved, limits)
     check_range(start, end, resolved, limits)
+    to_unit = resolve_unit(unit)
+    if not isinstance(quality, bool):
+        raise BadQueryError(f"quality must be true or false, got {quality!r}")
     if site_name not in catalogue.list_sites():
         raise UnknownSiteError(f"unknown site {site_name!r}")
     records = catalogue.resolve_points(site_name, names)
     stored = tuple(dict.fromkeys(record.name for record in records))
+    zone_name, zone_source = resolve_tz(tz, site_name, facts)
+    modes = facts.modes(site_name, list(stored)) if facts is not None else []
+    edges = (
+        tuple(local_edges(start, end, resolved, zone_name))
+        if needs_local(resolved, zone_name)
+        else None
+    )
     width = INTERVALS_MS.get(resolved)
-    if width is not None:
+    if edges is not None:
+        buckets = len(edges) - 1
+        if most is not None and buckets > most:
+            raise QueryLimitError(f"{buckets} buckets at {resolved} exceed max_points={most}")
+        if buckets * len(stored) > limits.max_samples:
+            raise QueryLimitError(
+                f"{len(stored)} points x {buckets} buckets at {resolved} exceeds "
+                f"{limits.max_samples} samples per response; use a coarser interval or 'auto'"
+            )
+    elif width is not None:
         first = start - start % width
         buckets = (end - 1 - first) // width + 1
         if buckets * len(stored) > limits.max_samples:
@@ -266,4 +338,68 @@ def build_plan(
                 f"{len(stored)} points x {buckets} buckets at {resolved} exceeds "
                 f"{limits.max_samples} samples per response; use a coarser interval or 'auto'"
             )
-    return QueryPlan(site_name, stored, start, end, resolved, agg_names, fill_method, gap)
+        if most is not None and buckets > most:
+            raise QueryLimitError(
+                f"{buckets} buckets at {resolved} exceed max_points={most}; "
+                "use interval=auto (it honours max_points) or a coarser interval"
+            )
+    return QueryPlan(
+        site_name,
+        stored,
+        start,
+        end,
+        resolved,
+        agg_names,
+        fill_method,
+        gap,
+        tz=zone_name,
+        tz_source=zone_source,
+        edges=edges,
+        max_points=most,
+        unit=to_unit,
+        quality=quality,
+        modes=tuple(mode for mode, _ in modes),
+        mode_sources=tuple(source for _, source in modes),
+    )
+
+
+def resolve_max_points(raw: object) -> int | None:
+    """``max_points``: an integer from 4 (one M4 column) to ``MAX_M4_POINTS``."""
+    if raw is None:
+        return None
+    if not _is_int(raw) or not 4 <= raw <= MAX_M4_POINTS:  # type: ignore[operator]
+        raise BadQueryError(f"max_points must be an integer from 4 to {MAX_M4_POINTS}, got {raw!r}")
+    assert isinstance(raw, int)
+    return raw
+
+
+TEMPERATURE_UNIT_WORDS = {"°f": "°F", "degf": "°F", "f": "°F", "°c": "°C", "degc": "°C", "c": "°C"}
+
+
+def resolve_unit(raw: object) -> str | None:
+    """``unit``: °F or °C (also degF/degC/F/C): temperature points are converted to it."""
+    if raw is None:
+        return None
+    word = _word(raw)
+    if not isinstance(word, str) or word not in TEMPERATURE_UNIT_WORDS:
+        raise BadQueryError(
+            f"unit {raw!r} is not one of degF, degC (°F, °C): only temperatures convert"
+        )
+    return TEMPERATURE_UNIT_WORDS[word]
+
+
+def resolve_tz(raw: object, site: str, facts: SiteFactsLookup | None) -> tuple[str, str]:
+    """``tz``: ``site`` (the site's zone), ``UTC`` or an IANA name; absent means UTC."""
+    if raw is None:
+        return "UTC", "default"
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadQueryError(f"tz must be site, UTC or an IANA zone name, got {raw!r}")
+    if raw.strip().lower() == "site":
+        if facts is None:
+            return "UTC", "default"
+        zone_name, source = facts.timezone(site)
+        zone(zone_name)  # a bad zone in ACE or the configuration is named, not used
+        return zone_name, source
+    if is_utc(raw):
+        return "UTC", "request"
+    return zone(raw).key, "request"

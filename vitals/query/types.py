@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vitals.names import AmbiguousPointError, QueryError, UnknownPointError
 
@@ -30,7 +30,22 @@ INTERVALS_MS: dict[str, int] = {
     "1h": 3_600_000,
     "1d": 86_400_000,
 }
-AGGREGATES = ("avg", "min", "max", "last")
+AGGREGATES = (
+    "avg",
+    "twavg",
+    "min",
+    "max",
+    "first",
+    "last",
+    "count",
+    "sum",
+    "delta",
+    "on_time",
+    "starts",
+)
+# What stored rollups (and the plain UTC bucket path) can answer for sampled points.
+ROLLUP_AGGREGATES = ("avg", "min", "max", "last", "count", "sum")
+MAX_M4_POINTS = 100_000
 FILL_METHODS = ("previous", "linear")
 MAX_POINTS_PER_REQUEST = 100
 MAX_RAW_RANGE_DAYS = 31
@@ -45,6 +60,8 @@ class SeriesResult:
     point: str
     t: list[int]
     values: dict[str, list[float | None]]
+    # per-series facts (mode, avg_kind, unit, quality); empty for plain answers
+    meta: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,8 @@ class QueryResult:
     sources: int
     samples: int
     elapsed_ms: float
+    # answer-level facts beyond the v1 basics (tz, max_points...); empty for plain answers
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 class BadQueryError(QueryError):

@@ -1,0 +1,1 @@
+"""Data quality per point and day: coverage, gaps, stuck sensors, implausible values."""
