@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ace_simulator.catalog import CLIENT, SimPoint, SimSite
+from ace_simulator.catalog import CLIENT, KINDS, SimPoint, SimSite
 from ace_simulator.wire import BadRequest, parse_int, parse_time_us
 
 PER_PAGE_CHOICES = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 5000, 10000, 100000)
@@ -77,10 +77,51 @@ def site_json(site: SimSite) -> dict[str, Any]:
         "client_id": 1,
         "client": CLIENT,
         "archived": False,
-        "timezone": "America/Chicago",
+        "timezone": SITE_TIMEZONES[site.index % len(SITE_TIMEZONES)],
         "created": "2024-01-15T16:02:11.000000",
         "updated": "2025-10-01T09:30:00.000000",
     }
+
+
+# Sites live in zones with whole-hour and half-hour offsets, as a fleet does.
+SITE_TIMEZONES = ("America/Chicago", "Europe/Berlin", "Asia/Kolkata", "America/New_York", "UTC")
+
+
+def _equipment(p: SimPoint) -> str:
+    """The equipment a point belongs to, from how its name was built (catalog._equipment)."""
+    if p.object_type == "weather":
+        return "weather"
+    for marker, equip in ((".AHU", "ahu"), (".Meters.", "meter"), (".Vav", "vav")):
+        if marker in p.name:
+            return equip
+    if p.kind in ("chw_temp", "cw_temp", "hw_temp", "dp"):
+        return "plant"
+    return "plant" if p.device.startswith("10.0.20.") else "vav"
+
+
+def point_tags(p: SimPoint) -> tuple[list[str], dict[str, str]]:
+    """Haystack-style markers and kv tags as a BMS integrator would set them.
+
+    Every point names its kind, unit (when it has one) and equipment; binaries carry a
+    ``binary`` marker, totalisers ``hisMode: consumption``; most analogs state no
+    ``hisMode`` (the platform infers it), as in the field.
+    """
+    kind = KINDS[p.kind]
+    markers = {"point", "his", p.kind, _equipment(p)}
+    if p.kind.endswith("_sp"):
+        markers.add("sp")
+    elif kind.binary:
+        markers.update({"binary", "cmd" if "Cmd" in p.name else "sensor"})
+    elif p.kind == "mode":
+        markers.add("enum")
+    else:
+        markers.add("sensor")
+    kv = {"kind": p.kind, "equip": _equipment(p)}
+    if kind.unit:
+        kv["unit"] = kind.unit
+    if kind.counter:
+        kv["hisMode"] = "consumption"
+    return sorted(markers), kv
 
 
 def point_json(site: SimSite, p: SimPoint) -> dict[str, Any]:
@@ -97,12 +138,13 @@ def point_json(site: SimSite, p: SimPoint) -> dict[str, Any]:
             "object_index": int(p.name.rsplit("/", 1)[1]),
             "object_name": p.kind,
             "object_description": "",
-            "object_units": None,
+            "object_units": KINDS[p.kind].unit,
             "present_value": "",
             "scrape_interval": p.interval_s,
             "scrape_enabled": p.collect_enabled,
             "additional_properties": {},
         }
+    markers, kv = point_tags(p)
     return {
         "id": p.point_id,
         "name": p.name,
@@ -110,8 +152,8 @@ def point_json(site: SimSite, p: SimPoint) -> dict[str, Any]:
         "client_id": 1,
         "site": site.name,
         "client": CLIENT,
-        "marker_tags": sorted({p.kind, "point"}),
-        "kv_tags": {"kind": p.kind},
+        "marker_tags": markers,
+        "kv_tags": kv,
         "bacnet_data": bacnet,
         "collect_config": {},
         "point_type": "bacnet" if bacnet else p.object_type,

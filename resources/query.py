@@ -20,6 +20,7 @@ from vitals.config import Settings, load_settings
 from vitals.hot.store import HotStore
 from vitals.query.engine import QueryEngine
 from vitals.query.plan import QueryLimits, QueryPlan
+from vitals.query.point_meta import default_facts
 from vitals.query.types import QueryResult
 from vitals.redact import redact_url
 
@@ -59,11 +60,13 @@ class QueryResource(dg.ConfigurableResource["QueryResource"]):
         """
         if limits is None and self._engine is not None:
             return self._engine
+        cold = ColdStore(self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url)
         engine = QueryEngine(
             HotStore(resolved_setting(self.hot_store_url, "hot_store_url")),
-            ColdStore(self.cold_store_url, s3_endpoint_url=self.s3_endpoint_url),
+            cold,
             limits=limits,
             hot_storage_days=self.hot_storage_days,
+            facts=default_facts(cold, load_settings().site_overrides),
         )
         if limits is None:
             self._engine = engine

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from vitals_assets.cold import cold_timeseries
+from vitals_assets.quality import point_quality
 from vitals_assets.rollups import cold_rollups
 
 COLD_KEY = cold_timeseries.key
 ROLLUPS_KEY = cold_rollups.key
+QUALITY_KEY = point_quality.key  # the day's quality report follows its cold file too
 # Records read per tick: a year's backfill of a site is 365; larger bursts continue on
 # the next tick from the cursor.
 RECORDS_PER_TICK = 2000
@@ -109,7 +111,7 @@ def _first_tick_backlog(instance: dg.DagsterInstance) -> tuple[dict[str, int], i
 
 @dg.sensor(
     name="rollups_follow_cold_files",
-    target=[cold_rollups],
+    target=[cold_rollups, point_quality],
     default_status=dg.DefaultSensorStatus.RUNNING,
     # Rollups follow a new or rewritten cold file within about half a minute.
     minimum_interval_seconds=30,
@@ -132,7 +134,7 @@ def rollups_follow_cold_files(context: dg.SensorEvaluationContext) -> dg.SensorR
         dg.RunRequest(
             run_key=f"{partition}@{record_id}",
             partition_key=partition,
-            asset_selection=[ROLLUPS_KEY],
+            asset_selection=[ROLLUPS_KEY, QUALITY_KEY],
         )
         for partition, record_id in sorted(cursor.pending.items())
         if partition not in busy

@@ -18,6 +18,7 @@ from vitals_assets.examples import point_hourly_summary
 from vitals_assets.executor import build_executor
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
 from vitals_assets.jobs import archive_job, health_checks_job, sync_job
+from vitals_assets.quality import point_quality
 from vitals_assets.rollups import cold_rollups
 
 
@@ -27,7 +28,8 @@ def _ingest_defs() -> dg.Definitions:
 
 def _cold_defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[cold_timeseries, cold_rollups], asset_checks=[*cold_checks, *hot_checks]
+        assets=[cold_timeseries, cold_rollups, point_quality],
+        asset_checks=[*cold_checks, *hot_checks],
     )
 
 

@@ -5,6 +5,7 @@ import dagster as dg
 from vitals_assets.checks import archival_backlog, cold_prefix_contract, hot_data_fresh
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
+from vitals_assets.quality import point_quality
 
 # Runs that call ACE carry this tag; deploy/dagster.yaml caps how many run at once
 # (tag_concurrency_limits). UI backfills carry dagster/backfill, capped there too.
@@ -12,9 +13,10 @@ ACE_RUN_TAG = "vitals/ace"
 
 sync_job = dg.define_asset_job(
     "sync_job",
-    selection=dg.AssetSelection.assets(ace_points, ace_raw_samples, hot_samples),
+    selection=dg.AssetSelection.assets(ace_points, ace_raw_samples, hot_samples, point_quality),
     tags={ACE_RUN_TAG: "true"},
-    description="Pull a site-day window from ACE and upsert it into the hot store.",
+    description="Pull a site-day window from ACE, upsert it into the hot store, and "
+    "measure the day's data quality so far.",
 )
 
 archive_job = dg.define_asset_job(

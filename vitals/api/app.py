@@ -34,6 +34,7 @@ from vitals.cold.store import ColdStore
 from vitals.config import Settings
 from vitals.hot.store import HotStore
 from vitals.query.engine import QueryEngine
+from vitals.query.point_meta import default_facts
 from vitals.query.types import QueryError
 
 _LOG = logging.getLogger("vitals.api")
@@ -117,7 +118,10 @@ def create_app(
         cold_store = cold_store if cold_store is not None else default_cold
         if engine is None:
             engine = QueryEngine(
-                default_hot, cold_store, hot_storage_days=settings.hot_storage_days
+                default_hot,
+                cold_store,
+                hot_storage_days=settings.hot_storage_days,
+                facts=default_facts(cold_store, settings.site_overrides),
             )
         hot_store = hot_store if hot_store is not None else default_hot
     metrics = ApiMetrics()

@@ -20,11 +20,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 
 from vitals.names import MAX_NAME_LENGTH
 from vitals.query.plan import INTERVALS
-from vitals.query.types import AGGREGATES, FILL_METHODS, MAX_POINTS_PER_REQUEST
+from vitals.query.types import AGGREGATES, FILL_METHODS, MAX_M4_POINTS, MAX_POINTS_PER_REQUEST
 
 FORMATS = ("json", "csv", "arrow")
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
@@ -54,6 +62,15 @@ TIME_SCHEMA: dict[str, Any] = {
         },
     ]
 }
+
+TZ_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": 64,
+    "default": "UTC",
+    "examples": ["site", "UTC", "America/Chicago"],
+}
+UNIT_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["degF", "degC", "°F", "°C"]}
+MAX_POINTS_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 4, "maximum": MAX_M4_POINTS}
 
 Name = Annotated[StrictStr, WithJsonSchema(NAME_SCHEMA)]
 PointList = Annotated[
@@ -92,9 +109,20 @@ class _TimeseriesFields(BaseModel):
         default=None,
         description="Downsampling interval (default raw; auto picks <= 2000 buckets)",
     )
-    fill: Fill | None = Field(default=None, description="Fill empty buckets")
+    fill: Fill | None = Field(
+        default=None,
+        description="Fill empty buckets, seeded with the last sample before the window",
+    )
     format: Format | None = Field(
         default=None, description="Answer format (else the Accept header decides)"
+    )
+    tz: Annotated[StrictStr, WithJsonSchema(TZ_SCHEMA)] | None = Field(
+        default=None,
+        description="Zone of 1d/1h buckets: site (the site's zone), UTC (default) or an IANA name",
+    )
+    unit: Annotated[StrictStr, WithJsonSchema(UNIT_SCHEMA)] | None = Field(
+        default=None,
+        description="Convert temperature points to this unit (each series says what it converted)",
     )
 
 
@@ -110,6 +138,13 @@ class TimeseriesParams(_TimeseriesFields):
     )
     max_gap: StrictStr | None = Field(
         default=None, description="Longest gap a fill bridges: 30s, 15m, 2h, 1d or milliseconds"
+    )
+    max_points: Annotated[StrictStr, WithJsonSchema(MAX_POINTS_SCHEMA)] | None = Field(
+        default=None,
+        description="At most this many points per series: M4 for raw, auto picks <= N buckets",
+    )
+    quality: Annotated[StrictStr, WithJsonSchema({"type": "boolean"})] | None = Field(
+        default=None, description="Add a quality object per series (true/false)"
     )
 
 
@@ -139,6 +174,11 @@ class TimeseriesBody(_TimeseriesFields):
         ]
         | None
     ) = Field(default=None, description="Longest gap a fill bridges (duration or milliseconds)")
+    max_points: Annotated[StrictInt, WithJsonSchema(MAX_POINTS_SCHEMA)] | None = Field(
+        default=None,
+        description="At most this many points per series: M4 for raw, auto picks <= N buckets",
+    )
+    quality: StrictBool | None = Field(default=None, description="Add a quality object per series")
 
 
 class PointSearchParams(BaseModel):
@@ -161,6 +201,22 @@ class PointSearchParams(BaseModel):
         ]
         | None
     ) = Field(default=None, description="Most points to list")
+    stale: Annotated[StrictStr, WithJsonSchema({"type": "boolean"})] | None = Field(
+        default=None, description="Only points the latest quality day found stale (true/false)"
+    )
+    stuck: Annotated[StrictStr, WithJsonSchema({"type": "boolean"})] | None = Field(
+        default=None, description="Only points the latest quality day found stuck (true/false)"
+    )
+
+
+class QualityParams(BaseModel):
+    """``GET /v1/sites/{site}/quality``: one site-day's quality report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date: Annotated[StrictStr, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+        description="UTC day, YYYY-MM-DD"
+    )
 
 
 class LegacyParams(BaseModel):

@@ -15,10 +15,12 @@ from vitals.api.contract import (
     ARROW_MEDIA_TYPE,
     LegacyParams,
     PointSearchParams,
+    QualityParams,
     TimeseriesBody,
     TimeseriesParams,
 )
 from vitals.names import MAX_NAME_LENGTH
+from vitals.point_tags import HISTORY_MODES
 from vitals.query.plan import INTERVALS
 from vitals.query.types import AGGREGATES
 
@@ -138,6 +140,23 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "raw values",
             },
             **{agg: {"type": "array", "items": {"type": ["number", "null"]}} for agg in AGGREGATES},
+            "history_mode": {"type": "string", "enum": list(HISTORY_MODES)},
+            "history_mode_source": {"type": "string"},
+            "avg_kind": {
+                "type": "string",
+                "description": "Which mean avg is: of samples, time-weighted, or delta per hour",
+            },
+            "not_applicable": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Aggregates left null because the point's mode has none",
+            },
+            "unit": {"type": ["string", "null"]},
+            "converted_from": {
+                "type": ["string", "null"],
+                "description": "With unit=: the stored unit converted from (null: not converted)",
+            },
+            "quality": _ref("SeriesQuality"),
         },
     },
     "TimeseriesAnswer": {
@@ -147,8 +166,93 @@ _SCHEMAS: dict[str, Any] = {
             "site": {"type": "string"},
             "start": {"type": "integer"},
             "end": {"type": "integer"},
-            "interval": {"type": "string", "enum": [i for i in INTERVALS if i != "auto"]},
+            "interval": {
+                "type": "string",
+                "enum": [*(i for i in INTERVALS if i != "auto"), "m4"],
+                "description": "m4: raw samples downsampled to max_points per series",
+            },
+            "tz": {"type": "string", "description": "Zone of the buckets (semantic answers)"},
+            "tz_source": {"type": "string", "enum": ["request", "ace", "config", "default"]},
+            "max_points": {"type": "integer"},
+            "unit": {"type": "string", "description": "Unit temperatures were converted to"},
             "series": {"type": "array", "items": _ref("Series")},
+        },
+    },
+    "SeriesQuality": {
+        "type": "object",
+        "properties": {
+            "days": {"type": "integer"},
+            "days_reported": {"type": "integer"},
+            "coverage": {"type": ["number", "null"]},
+            "longest_gap_s": {"type": ["number", "null"]},
+            "stuck_s": {"type": ["number", "null"]},
+            "implausible": {"type": "integer"},
+            "stale": {"type": ["boolean", "null"]},
+            "stuck": {"type": ["boolean", "null"]},
+        },
+    },
+    "PointInfo": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "data_type": {"type": ["string", "null"]},
+            "unit": {"type": ["string", "null"], "description": "From ACE tags, canonical"},
+            "kind": {"type": ["string", "null"]},
+            "equipment": {"type": ["string", "null"]},
+            "interval_s": {"type": ["integer", "null"]},
+            "history_mode": {"type": "string", "enum": list(HISTORY_MODES)},
+            "history_mode_source": {
+                "type": "string",
+                "enum": ["config", "tags", "data", "default"],
+            },
+            "quality": {
+                "type": ["object", "null"],
+                "properties": {
+                    "stale": {"type": "boolean"},
+                    "stuck": {"type": "boolean"},
+                    "coverage": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+    "QualityRow": {
+        "type": "object",
+        "properties": {
+            "point_name": {"type": "string"},
+            "samples": {"type": "integer"},
+            "expected": {"type": ["number", "null"]},
+            "coverage": {"type": ["number", "null"]},
+            "first_ts": {"type": ["integer", "null"]},
+            "last_ts": {"type": ["integer", "null"]},
+            "longest_gap_s": {"type": "number"},
+            "stuck_s": {"type": "number"},
+            "implausible": {"type": "integer"},
+            "unit": {"type": ["string", "null"]},
+            "interval_s": {"type": ["integer", "null"]},
+            "history_mode": {"type": "string"},
+            "inferred_mode": {"type": ["string", "null"]},
+            "stale": {"type": "boolean"},
+            "stuck": {"type": "boolean"},
+        },
+    },
+    "QualityReport": {
+        "type": "object",
+        "required": ["site", "date", "summary", "points"],
+        "properties": {
+            "site": {"type": "string"},
+            "date": {"type": "string", "format": "date"},
+            "summary": {
+                "type": "object",
+                "properties": {
+                    "points": {"type": "integer"},
+                    "mean_coverage": {"type": "number"},
+                    "stale_points": {"type": "integer"},
+                    "stuck_points": {"type": "integer"},
+                    "implausible_samples": {"type": "integer"},
+                },
+            },
+            "points": {"type": "array", "items": _ref("QualityRow")},
         },
     },
     "LegacyAnswer": {
@@ -260,21 +364,33 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                                         "properties": {
                                             "site": {"type": "string"},
                                             "q": {"type": "string"},
-                                            "count": {"type": "integer"},
-                                            "points": {
-                                                "type": "array",
-                                                "items": {
-                                                    "type": "object",
-                                                    "properties": {
-                                                        "name": {"type": "string"},
-                                                        "data_type": {"type": ["string", "null"]},
-                                                    },
-                                                },
+                                            "quality_day": {
+                                                "type": ["string", "null"],
+                                                "description": "Day of the quality flags shown",
                                             },
+                                            "count": {"type": "integer"},
+                                            "points": {"type": "array", "items": _ref("PointInfo")},
                                         },
                                     }
                                 }
                             },
+                        },
+                        **_errors("400", "401", "404"),
+                    },
+                }
+            },
+            "/v1/sites/{site}/quality": {
+                "get": {
+                    "summary": "Data quality per point for one UTC day (point_quality asset)",
+                    "operationId": "siteQuality",
+                    "parameters": [
+                        {"name": "site", "in": "path", "required": True, "schema": _NAME},
+                        *query_parameters(QualityParams),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The site-day's report",
+                            "content": {"application/json": {"schema": _ref("QualityReport")}},
                         },
                         **_errors("400", "401", "404"),
                     },

@@ -58,6 +58,10 @@ class ParsedRequest:
     fill: str | None = None
     max_gap_ms: int | None = None
     format: str = "json"
+    tz: str | None = None
+    max_points: int | None = None
+    unit: str | None = None
+    quality: bool = False
 
 
 def parse_time(name: str, raw: object) -> int:
@@ -184,6 +188,24 @@ def query_fields(
     return fields
 
 
+def parse_bool(name: str, raw: object) -> bool:
+    """``true``/``false`` (any casing, also 1/0) from a query string; JSON booleans as they are."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "false", "0"):
+        return raw.strip().lower() in ("true", "1")
+    raise bad_request(f"{name} must be true or false, got {truncate(raw)}")
+
+
+def parse_count(name: str, raw: object) -> int:
+    """An integer from a query string (ASCII digits) or a JSON integer."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        return int(raw.strip())
+    raise bad_request(f"{name} must be an integer, got {truncate(raw)}")
+
+
 def _request(
     fields: TimeseriesParams | TimeseriesBody,
     aggs: tuple[str, ...] | None,
@@ -191,7 +213,7 @@ def _request(
     accept: str | None,
 ) -> ParsedRequest:
     interval = fields.interval if fields.interval is not None else "raw"
-    if aggs is not None and interval.strip().lower() == "raw":
+    if aggs is not None and interval.strip().lower() == "raw" and fields.max_points is None:
         # The library ignores aggregates of raw answers; a client sending them is confused.
         raise bad_request("agg needs a downsampling interval (1m, 5m, 15m, 1h, 1d or auto)")
     return ParsedRequest(
@@ -204,6 +226,12 @@ def _request(
         fill=fields.fill or None,
         max_gap_ms=None if max_gap is None else parse_duration_ms("max_gap", max_gap),
         format=negotiate_format(fields.format, accept),
+        tz=fields.tz,
+        max_points=None
+        if fields.max_points is None
+        else parse_count("max_points", fields.max_points),
+        unit=fields.unit,
+        quality=False if fields.quality is None else parse_bool("quality", fields.quality),
     )
 
 

@@ -90,6 +90,7 @@ def series_payload(result: QueryResult, series: list[SeriesResult]) -> list[dict
         entry: dict[str, object] = {"point": item.point, "t": item.t}
         for column in columns:
             entry[column] = item.values.get(column, [None] * len(item.t))
+        entry.update(item.meta)  # mode, avg_kind, unit, quality (docs/query.md)
         out.append(entry)
     return out
 
@@ -102,6 +103,7 @@ def render_json(result: QueryResult, series: list[SeriesResult]) -> bytes:
             "start": result.start_ms,
             "end": result.end_ms,
             "interval": result.interval,
+            **result.extra,
             "series": series_payload(result, series),
         }
     )

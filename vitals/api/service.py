@@ -208,6 +208,10 @@ async def _plan(state: ApiState, query: ParsedRequest) -> QueryPlan:
             aggs=query.aggs,
             fill=query.fill,
             max_gap_ms=query.max_gap_ms,
+            tz=query.tz,
+            max_points=query.max_points,
+            unit=query.unit,
+            quality=query.quality,
         )
     )
 
@@ -238,6 +242,14 @@ def _key_parts(
         "max_gap": plan.max_gap_ms,
         "format": fmt,
     }
+    if not plan.plain:  # the semantics' inputs (their defaults keep old keys unchanged)
+        parts.update(
+            tz=plan.tz,
+            max_points=plan.max_points,
+            unit=plan.unit,
+            quality=plan.quality,
+            modes=list(plan.modes),
+        )
     if asked is not None:
         parts["asked"] = list(asked)
     return parts

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vitals.quality.point_day import QUALITY_PREFIX, quality_day_key
+from vitals.quality.point_day import QUALITY_PREFIX, QUALITY_SCHEMA, quality_day_key, site_summary
 from vitals.samples import day_of_ms
 
 LATEST_LOOKBACK_DAYS = 7
@@ -108,8 +108,6 @@ def quality_rows_json(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [rows[name] for name in sorted(rows)]
 
 
-def empty_quality() -> pa.Table:
-    """An empty quality table (a site-day without points)."""
-    from vitals.quality.point_day import QUALITY_SCHEMA
-
-    return QUALITY_SCHEMA.empty_table()
+def summary_of_rows(rows: list[dict[str, Any]]) -> dict[str, float | int]:
+    """The site-day figures of :func:`vitals.quality.point_day.site_summary` from rows."""
+    return site_summary(pa.Table.from_pylist(rows, schema=QUALITY_SCHEMA))

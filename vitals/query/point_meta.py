@@ -170,11 +170,16 @@ def _parse(raw: bytes) -> _Snapshot:
     return _Snapshot(zone if isinstance(zone, str) and zone else None, tags)
 
 
-def default_facts(cold: object) -> SiteFacts | None:
-    """Facts from a cold store that can read the snapshot (a real ColdStore), else none."""
+def default_facts(cold: object, overrides: SiteOverrides | None = None) -> SiteFacts | None:
+    """Facts from a cold store that can read the snapshot (a real ColdStore), else none.
+
+    History modes the data suggests come from the newest ``point_quality`` day.
+    """
     if hasattr(cold, "identities") and hasattr(cold, "get_bytes"):
         from vitals.quality.summary import latest_inferred_modes
 
         reader: Any = cold
-        return SiteFacts(reader, inferred_modes=lambda site: latest_inferred_modes(reader, site))
+        return SiteFacts(
+            reader, overrides, inferred_modes=lambda site: latest_inferred_modes(reader, site)
+        )
     return None
