@@ -13,7 +13,12 @@ store. Then measures (medians of --repeat runs, first run shown apart):
 - the same at 1 h through rollups, engine vs DuckDB over the rollup files and vs
   DuckDB aggregating the raw files;
 - 10 points x 30 days spanning both tiers, engine vs DuckDB on the cold part plus the
-  hot read.
+  hot read;
+- (unless --skip-semantics, docs/query.md) a year of 10 points at local 1d from stored
+  rollups (America/Chicago from 1 h month files, Asia/Kolkata from 15 min day rollups)
+  beside UTC 1d and DuckDB over the month files; M4 of the year to 1,000 points per
+  series beside the same M4 in DuckDB over the raw files; point_quality for one
+  full-load site-day (--quality-points points, one sample a minute).
 
 Run: .venv/bin/python bench/query.py [--rebuild] [--cold-days 365] [--points 4600]
 """
@@ -42,10 +47,14 @@ from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
 from vitals.ace.client import AcePoint
 from vitals.arrow_memory import configure_arrow_memory
+from vitals.cold.catalogue import store_catalogue
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.cold.point_reads import FOOTERS
+from vitals.quality.build import build_quality_day
 from vitals.query.engine import QueryEngine, ReadStats
+from vitals.query.local_time import local_edges
+from vitals.query.m4 import column_width
 from vitals.query.plan import QueryLimits
 from vitals.rollups.day import (
     COLD_CHECKSUM_KEY,
@@ -217,6 +226,94 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     return names
 
 
+SEMANTIC_RATIOS: list[tuple[str, str, float, float, str]] = []
+
+
+def semantic_cases(args, engine, chosen, cold_start, cold_end, month_files, cold_files, measure):
+    """Local days from rollups, M4 of the year, and one full-load point_quality site-day."""
+    con = duckdb.connect()
+    marks = ", ".join("?" for _ in chosen)
+    zone = "America/Chicago"
+    edges = local_edges(cold_start, cold_end, "1d", zone)
+    edge_table = pa.table({"b": pa.array(edges[:-1], pa.int64())})
+    con.register("edges", edge_table)
+
+    def local_days(tz: str | None) -> int:
+        return engine.query(
+            SITE, chosen, cold_start, cold_end, interval="1d", aggs=["avg", "min", "max"], tz=tz
+        ).samples
+
+    def duck_local_days() -> int:
+        sql = (
+            "WITH r AS (SELECT point_name, epoch_ms(bucket_ts) AS ts, count, sum, min, max "
+            f"FROM read_parquet(?) WHERE point_name IN ({marks}) AND interval_ms = 3600000) "
+            "SELECT point_name, e.b, sum(sum) / sum(count), min(min), max(max) "
+            "FROM r ASOF JOIN edges e ON r.ts >= e.b GROUP BY ALL ORDER BY ALL"
+        )
+        return con.sql(sql, params=[month_files, *chosen]).to_arrow_table().num_rows
+
+    case = f"10 pts x {args.cold_days} d at local 1d"
+    duck = measure(case, f"bare DuckDB month files ({zone})", duck_local_days)
+    measure(case, "engine UTC 1d (1 d rollups)", lambda: local_days(None))
+    local = measure(case, f"engine {zone} (1 h rollups)", lambda: local_days(zone))
+    measure(case, "engine Asia/Kolkata (15 min rollups)", lambda: local_days("Asia/Kolkata"))
+    SEMANTIC_RATIOS.append((case, "ratio engine local / DuckDB", 0, local / duck, ""))
+
+    def m4() -> int:
+        return engine.query(SITE, chosen, cold_start, cold_end, max_points=1000).samples
+
+    width = column_width(cold_start, cold_end, 1000)
+
+    def duck_m4() -> int:
+        sql = (
+            "WITH r AS (SELECT point_name AS p, epoch_ms(ts) AS ts, value AS v FROM read_parquet(?) "
+            f"WHERE point_name IN ({marks})), "
+            "c AS (SELECT p, ts, v, (ts - ?) // ? AS col FROM r), "
+            "k AS (SELECT p, min(ts) a, max(ts) z, arg_min(ts, v) lo, arg_max(ts, v) hi "
+            "FROM c GROUP BY p, col), "
+            "u AS (SELECT p, a AS ts FROM k UNION SELECT p, z FROM k UNION SELECT p, lo FROM k "
+            "UNION SELECT p, hi FROM k) "
+            "SELECT r.p, r.ts, r.v FROM r SEMI JOIN u USING (p, ts) ORDER BY r.p, r.ts"
+        )
+        params = [cold_files, *chosen, cold_start, width]
+        return con.sql(sql, params=params).to_arrow_table().num_rows
+
+    case = f"M4 10 pts x {args.cold_days} d -> 1000/series"
+    duck = measure(case, "bare DuckDB M4 on raw files", duck_m4)
+    eng = measure(case, "engine max_points=1000", m4)
+    SEMANTIC_RATIOS.append((case, "ratio engine / DuckDB", 0, eng / duck, ""))
+
+    quality_case(args, measure)
+
+
+def quality_case(args, measure) -> None:
+    """point_quality for one full-load site-day (one sample a minute per point)."""
+    root = args.cache_dir / f"quality-{args.quality_points}"
+    cold = ColdStoreResource(url=str(root / "cold"))
+    hot = HotStoreResource(url=str(root / "hot.sqlite"))
+    day = FIRST_DAY
+    names = point_names(args.quality_points)
+    if not cold.exists(cold_day_key(SITE, day)):
+        template = day_template(names, 60_000)
+        start = day_bounds_ms(day)[0]
+        table = template.set_column(1, "ts", pc.add(template.column("ts"), start))
+        cold.put_bytes(
+            cold_day_key(SITE, day),
+            cold_file_bytes(
+                build_cold_table(SITE, day, [table]), site=SITE, day=day, sources=["bench"]
+            ),
+        )
+        store_catalogue(cold.store, SITE, [AcePoint(n, collect_interval=60) for n in names])
+    hot.upsert_points(SITE, [AcePoint(n) for n in names])
+    samples = pq.read_metadata(cold.local_copy(cold_day_key(SITE, day))).num_rows
+    case = f"point_quality {args.quality_points} pts x 1 d"
+    measure(
+        case,
+        f"read + report + write ({samples:,} samples)",
+        lambda: build_quality_day(cold.store, hot, SITE, day).samples,
+    )
+
+
 def timed(run: Callable[[], object], repeat: int) -> tuple[float, float, object]:
     """(first run seconds, median of the following runs, last result)."""
     times, result = [], None
@@ -236,6 +333,14 @@ def main() -> None:
     parser.add_argument("--hot-days", type=int, default=20)
     parser.add_argument("--step-seconds", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--skip-semantics",
+        action="store_true",
+        help="leave out local-day, M4 and point_quality cases (docs/query.md)",
+    )
+    parser.add_argument(
+        "--quality-points", type=int, default=4600, help="points of the full-load quality day"
+    )
     args = parser.parse_args()
     if args.rebuild:
         shutil.rmtree(args.cache_dir, ignore_errors=True)
@@ -368,6 +473,10 @@ def main() -> None:
     )
     eng = measure(case, "engine QueryResult", lambda: engine_query(engine, span_start, hot_end))
     rows.append((case, "ratio engine / bare", 0, eng / duck, ""))
+
+    if not args.skip_semantics:
+        semantic_cases(args, engine, chosen, cold_start, cold_end, month_files, cold_files, measure)
+        rows.extend(SEMANTIC_RATIOS)
 
     print(
         "\nfirst = first run after clearing the footer and rollup-slice caches (OS page cache"

@@ -23,8 +23,10 @@ from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from vitals.cold.key_order import is_canonical
 from vitals.point_tags import CUMULATIVE_UNITS, PLAUSIBLE
 from vitals.samples import day_bounds_ms
 
@@ -33,29 +35,14 @@ STUCK_MIN_S = 6 * 3600
 STALE_MIN_S = 3600
 QUALITY_VERSION = "1"
 
+# Gaps, value changes and flat runs are computed on the sorted Arrow columns (no window
+# sort: a day file is already in (point, ts) order); DuckDB only groups.
 _SQL = """
-WITH d AS (
-    SELECT point_name AS p, ts, value AS v,
-        ts - lag(ts) OVER w AS gap,
-        CASE WHEN value IS DISTINCT FROM lag(value) OVER w THEN 1 ELSE 0 END AS chg,
-        CASE WHEN value < lag(value) OVER w THEN 1 ELSE 0 END AS down
-    FROM samples WINDOW w AS (PARTITION BY point_name ORDER BY ts)
-),
-r AS (
-    SELECT p, ts, sum(chg) OVER (PARTITION BY p ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run
-    FROM d
-),
-flat AS (
-    SELECT p, max(span) AS flat_ms FROM (
-        SELECT p, run, max(ts) - min(ts) AS span FROM r GROUP BY p, run
-    ) GROUP BY p
-),
-per AS (
+WITH per AS (
     SELECT d.p, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
-        max(gap) AS inner_gap, median(gap) AS median_gap, sum(down) AS downs,
+        max(gap) AS inner_gap, median(gap) AS median_gap, sum(down::INT) AS downs,
         bool_and(v = 0 OR v = 1) AS only01,
-        sum(CASE WHEN v < m.lo OR v > m.hi THEN 1 ELSE 0 END) AS implausible,
-        any_value(m.binary_mode) AS binary_mode
+        sum(CASE WHEN v < m.lo OR v > m.hi THEN 1 ELSE 0 END) AS implausible
     FROM d LEFT JOIN meta m ON d.p = m.p GROUP BY d.p
 )
 SELECT m.p AS point_name, coalesce(per.n, 0) AS samples, per.first_ts, per.last_ts,
@@ -66,6 +53,52 @@ SELECT m.p AS point_name, coalesce(per.n, 0) AS samples, per.first_ts, per.last_
 FROM meta m LEFT JOIN per ON per.p = m.p LEFT JOIN flat ON flat.p = m.p
 ORDER BY m.p
 """
+
+
+def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(p, ts, v, gap, down) from samples sorted by (point_name, ts), and the flat runs.
+
+    ``gap`` is the time since the point's previous sample (null for its first), ``down``
+    whether the value fell; a run of equal consecutive values ends where either changes.
+    """
+    names = samples.column("point_name").combine_chunks()
+    if pa.types.is_dictionary(names.type):
+        names = names.cast(pa.string())
+    ts = samples.column("ts").combine_chunks()
+    value = samples.column("value").combine_chunks()
+    n = len(ts)
+    if n < 2:
+        same = pa.array([False] * n)
+        gap: pa.Array[Any] = pa.nulls(n, pa.int64())
+        down = pa.array([False] * n)
+        changed = pa.array([True] * n)
+    else:
+        head, tail = slice(0, n - 1), slice(1, n)
+        same_tail = pc.equal(names[tail], names[head])
+        same = pa.concat_arrays([pa.array([False]), same_tail])
+        raw_gap = pa.concat_arrays([pa.nulls(1, pa.int64()), pc.subtract(ts[tail], ts[head])])
+        gap = pc.if_else(same, raw_gap, pa.nulls(n, pa.int64()))
+        down = pc.and_(
+            same, pa.concat_arrays([pa.array([False]), pc.less(value[tail], value[head])])
+        )
+        differs = pa.concat_arrays([pa.array([True]), pc.not_equal(value[tail], value[head])])
+        changed = pc.or_(pc.invert(same), differs)
+    steps = pa.table({"p": names, "ts": ts, "v": value, "gap": gap, "down": down})
+    return steps, _flat_runs(names, ts, changed)
+
+
+def _flat_runs(names: pa.Array[Any], ts: pa.Array[Any], changed: pa.Array[Any]) -> pa.Table:
+    """Per point the longest run of equal consecutive values (last minus first time)."""
+    n = len(ts)
+    if n == 0:
+        return pa.table({"p": pa.array([], pa.string()), "flat_ms": pa.array([], pa.int64())})
+    starts = pc.cast(pc.indices_nonzero(changed), pa.int64())
+    ends = pa.concat_arrays([pc.subtract(starts.slice(1), 1), pa.array([n - 1], pa.int64())])
+    span = pc.subtract(pc.take(ts, ends), pc.take(ts, starts))
+    runs = pa.table({"p": pc.take(names, starts), "span": span})
+    flat = runs.group_by("p").aggregate([("span", "max")])
+    return pa.table({"p": flat.column("p"), "flat_ms": flat.column("span_max")})
+
 
 QUALITY_FIELDS: list[pa.Field[Any]] = [
     pa.field("point_name", pa.string()),
@@ -152,7 +185,12 @@ def point_quality_table(
     conn = duckdb.connect()
     try:
         conn.execute("SET threads TO 2")
-        conn.register("samples", samples.select(["point_name", "ts", "value"]))
+        ordered = samples.select(["point_name", "ts", "value"])
+        if ordered.num_rows and not is_canonical(ordered):
+            ordered = ordered.sort_by([("point_name", "ascending"), ("ts", "ascending")])
+        steps, flat = _steps(ordered)
+        conn.register("d", steps)
+        conn.register("flat", flat)
         conn.register("meta", _meta_table(expectations))
         raw = conn.sql(_SQL).to_arrow_table()
     finally:
