@@ -50,7 +50,8 @@ def reference(samples, exp: PointExpectation, until: int):
     flat, run_start = 0, 0
     for i in range(1, n + 1):
         if i == n or samples[i][1] != samples[i - 1][1]:
-            flat = max(flat, samples[i - 1][0] - samples[run_start][0])
+            if samples[run_start][1] != 0:  # resting at 0 is not stuck
+                flat = max(flat, samples[i - 1][0] - samples[run_start][0])
             run_start = i
     lo, hi = (
         (0.0, 1.0) if exp.history_mode == "binary" else PLAUSIBLE.get(exp.unit or "", (None, None))

@@ -9,7 +9,8 @@ sensor), samples outside the plausible range of the unit
 history mode the data suggests (:func:`vitals.point_tags.infer_mode`, the same rules in
 SQL). Flags: ``stale`` when the last sample is older than ``max(3 x interval, 1 h)``
 at the day's end (or ``as_of``), or there is none; ``stuck`` when an analog point
-(not a setpoint, command or enum, not binary) sat flat for at least 6 hours.
+(not a setpoint, command or enum, not binary) sat flat at one non-zero value for at
+least 6 hours (resting at 0 is what closed valves and stopped flows do).
 Catalogued points without a sample that day are listed with zero samples.
 """
 
@@ -84,11 +85,13 @@ def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
         differs = pa.concat_arrays([pa.array([True]), pc.not_equal(value[tail], value[head])])
         changed = pc.or_(pc.invert(same), differs)
     steps = pa.table({"p": names, "ts": ts, "v": value, "gap": gap, "down": down})
-    return steps, _flat_runs(names, ts, changed)
+    return steps, _flat_runs(names, ts, value, changed)
 
 
-def _flat_runs(names: pa.Array[Any], ts: pa.Array[Any], changed: pa.Array[Any]) -> pa.Table:
-    """Per point the longest run of equal consecutive values (last minus first time)."""
+def _flat_runs(
+    names: pa.Array[Any], ts: pa.Array[Any], value: pa.Array[Any], changed: pa.Array[Any]
+) -> pa.Table:
+    """Per point the longest run of equal non-zero values (last minus first time)."""
     n = len(ts)
     if n == 0:
         return pa.table({"p": pa.array([], pa.string()), "flat_ms": pa.array([], pa.int64())})
@@ -96,6 +99,8 @@ def _flat_runs(names: pa.Array[Any], ts: pa.Array[Any], changed: pa.Array[Any]) 
     ends = pa.concat_arrays([pc.subtract(starts.slice(1), 1), pa.array([n - 1], pa.int64())])
     span = pc.subtract(pc.take(ts, ends), pc.take(ts, starts))
     runs = pa.table({"p": pc.take(names, starts), "span": span})
+    # resting at 0 (a closed valve, no flow with the fan off, an off command) is normal
+    runs = runs.filter(pc.not_equal(pc.take(value, starts), 0.0))
     flat = runs.group_by("p").aggregate([("span", "max")])
     return pa.table({"p": flat.column("p"), "flat_ms": flat.column("span_max")})
 
