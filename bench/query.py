@@ -71,7 +71,7 @@ configure_arrow_memory()
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 4  # bump when vitals.rollups.day changes its file layout
+ROLLUP_LAYOUT = 5  # bump when vitals.rollups.day changes its file layout
 UNLIMITED = QueryLimits(
     max_points=10_000, max_raw_range_days=10_000, max_agg_range_days=10_000, max_samples=10**10
 )

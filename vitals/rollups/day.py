@@ -31,10 +31,11 @@ from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
 ROLLUP_SCHEMA_VERSION = "1"
 ROLLUP_INTERVALS_MS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
-# Row-group targets per interval. The 1 h section (year-long charts) gets small groups so
-# a few points read little; 15 min groups are larger to keep the footer small (footer parse
-# dominated first reads at 2,048 rows everywhere: 267 groups, 172 KB per file).
-ROLLUP_ROWS_PER_GROUP: dict[int, int] = {900_000: 16_384, 3_600_000: 2_048, 86_400_000: 16_384}
+# Row-group targets per interval: 2,048 rows at 15 min and 1 h (a few points read little)
+# and 16,384 at 1 d. 15 min groups were 16,384 rows (~170 points) to keep the footer small
+# (265 groups, ~170 KB, parsed once per process), but then a 30-day chart of 6 points
+# decoded 2.4 M rows to keep 14,000: half of its CPU (docs/benchmarks.md, issue 11).
+ROLLUP_ROWS_PER_GROUP: dict[int, int] = {900_000: 2_048, 3_600_000: 2_048, 86_400_000: 16_384}
 _TS = pa.timestamp("ms", tz="UTC")
 
 _ROLLUP_FIELDS: list[pa.Field[Any]] = [
