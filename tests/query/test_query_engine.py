@@ -9,10 +9,11 @@ import pytest
 
 from tests.support.query_data import QuerySite
 from vitals.cold.point_reads import FOOTERS
-from vitals.query.engine import ReadStats
+from vitals.query.engine import QueryEngine, ReadStats
 from vitals.query.plan import QueryLimits
 from vitals.query.series import choose_auto_interval
 from vitals.query.types import (
+    AGGREGATES,
     AmbiguousPointError,
     BadQueryError,
     QueryLimitError,
@@ -213,3 +214,37 @@ def test_concurrent_queries_share_caches_safely(site: QuerySite) -> None:
     serial = [run(ask) for ask in asks]
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(run, asks)) == serial
+
+
+@pytest.mark.parametrize("offset", [0, 7 * 60_000])  # day-aligned range, and one clipped
+def test_cold_days_aggregated_in_place_equal_the_merged_path(site: QuerySite, offset: int) -> None:
+    """DuckDB over whole cold files (days without hot rows) answers as the merge does."""
+    points = ["AHU-1/SAT", "Meter kWh", 'O\'Brien "x"; --']
+    for d in range(4):
+        day = DAY0 + timedelta(days=d)
+        start = day_bounds_ms(day)[0]
+        rows = [
+            (name, start + k * 97_000 + i, ((k * (i + 3)) % 17) / 4 - 2)
+            for i, name in enumerate(points)
+            for k in range(0, 890, 1 + i)
+        ]
+        site.put_cold_day(day, rows)
+    # hot rows on day 2 replace cold keys and add samples: that day must still merge
+    day2 = day_bounds_ms(DAY0 + timedelta(days=2))[0]
+    site.put_hot([("AHU-1/SAT", day2 + k * 97_000, 100.0 + k) for k in range(0, 300, 7)])
+    start, end = BASE + offset, BASE + 4 * MS_PER_DAY - offset
+    answers = []
+    for threshold in (1, 10_000):
+        engine = QueryEngine(site.hot, site.cold, direct_cold_min_files=threshold)
+        engine.use_rollups = False
+        stats = ReadStats()
+        plan = engine.plan(SITE, points, start, end, interval="15m", aggs=list(AGGREGATES))
+        answers.append((engine.execute(plan, stats).series, stats.cold_days))
+    (direct, direct_days), (merged, merged_days) = answers
+    assert direct_days == merged_days == 4
+    assert [s.point for s in direct] == [s.point for s in merged] == points
+    for a, b in zip(direct, merged, strict=True):
+        assert a.t == b.t and len(a.t) > 50
+        for agg in AGGREGATES:
+            assert a.values[agg] == pytest.approx(b.values[agg], rel=1e-12, abs=1e-12)
+    assert max(direct[0].values["max"]) >= 100.0  # hot values won on day 2

@@ -24,7 +24,14 @@ import pyarrow.compute as pc
 from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
 from vitals.cold.point_reads import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query import semantics
-from vitals.query.merge import PointRows, aggregate_rows, by_point_sorted, collect_runs, merge_point
+from vitals.query.merge import (
+    PointRows,
+    aggregate_cold_files,
+    aggregate_rows,
+    by_point_sorted,
+    collect_runs,
+    merge_point,
+)
 from vitals.query.plan import (
     PointCatalogue,
     QueryLimits,
@@ -45,6 +52,9 @@ from vitals.rollups.month import MONTH_INTERVALS_MS, month_day_identities
 from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 COLD_COLUMNS = ("point_name", "ts", "value")
+# Fewer cold-only days than this are read and aggregated here (a DuckDB query costs a few
+# ms of planning; eight day files of reads cost more).
+DIRECT_COLD_MIN_FILES = 8
 DayListing = dict[date, tuple[str, str]]  # day -> (object key, version identity)
 
 
@@ -97,6 +107,7 @@ class QueryEngine:
         hot_storage_days: int = 20,
         use_rollups: bool = True,
         facts: SiteFacts | None = None,
+        direct_cold_min_files: int = DIRECT_COLD_MIN_FILES,
     ) -> None:
         self.hot = hot
         self.cold = cold
@@ -106,6 +117,9 @@ class QueryEngine:
         # Only a hint (never a correctness boundary): kept for callers and metrics.
         self.hot_storage_days = hot_storage_days
         self.use_rollups = use_rollups
+        # aggregated answers with at least this many cold-only days (no hot rows of the
+        # asked points, no usable rollup) let DuckDB aggregate those files where they lie
+        self.direct_cold_min_files = direct_cold_min_files
 
     def plan(
         self,
@@ -312,16 +326,41 @@ class QueryEngine:
             assert width is not None
             hot = self._read_hot(plan, stats)
             listing = self._listing(cold_day_key, plan.site, plan.days())
-            candidates = self._rollup_candidates(plan, listing, _days_of(hot))
+            hot_days = _days_of(hot)
+            candidates = self._rollup_candidates(plan, listing, hot_days)
             month_reads, month_days = self._month_rollups(plan, candidates, listing)
             day_rollups = self._day_rollups(
                 plan, [d for d in candidates if d not in month_days], listing
             )
             rollup_days = month_days | set(day_rollups)
             cold_paths = self._cold_paths(plan, listing, rollup_days)
+            direct_days = [day for day in cold_paths if day not in hot_days]
+            direct = [cold_paths[day] for day in direct_days]
+            if len(direct) < self.direct_cold_min_files:
+                direct = []
+            else:  # only days that hot rows can change still go through the merge
+                cold_paths = {d: p for d, p in cold_paths.items() if d in hot_days}
             rows = self._merge(plan, hot, cold_paths, stats, set())
             columns = bucket_columns(plan.aggs)
             bucket_tables = [aggregate_rows(rows, width).select(["point_name", *columns])]
+            if direct:
+                inside = (
+                    day_bounds_ms(min(direct_days))[0] >= plan.start_ms
+                    and day_bounds_ms(max(direct_days))[1] <= plan.end_ms
+                )
+                cold_buckets = aggregate_cold_files(
+                    [str(path) for path in direct],
+                    plan.points,
+                    width,
+                    plan.start_ms,
+                    plan.end_ms,
+                    clip=not inside,
+                )
+                bucket_tables.append(cold_buckets.select(["point_name", *columns]))
+                stats.tiers.add("cold")
+                stats.sources += len(direct)
+                stats.cold_days += len(direct)
+                stats.counters.add(files=len(direct), total=0, read=0, rows=0)
             if rollup_days:
                 items = month_reads + [
                     FileRead(path, *day_bounds_ms(day)) for day, path in sorted(day_rollups.items())

@@ -31,6 +31,9 @@ def duckdb_cursor() -> duckdb.DuckDBPyConnection:
     with _conn_lock:
         if _conn is None:
             _conn = duckdb.connect(":memory:")
+            # footers of files read again (cold days aggregated in place) are kept; DuckDB
+            # re-reads one whose modification time is newer than (or within 10 s of) the copy
+            _conn.execute("SET parquet_metadata_cache = true")
         return _conn.cursor()
 
 
@@ -187,6 +190,54 @@ def aggregate_rows(rows: dict[str, PointRows], interval_ms: int) -> pa.Table:
         ],
         schema=BUCKET_SCHEMA,
     )
+
+
+_COLD_AGG_SQL = """
+SELECT point_name, ts - (((ts % ?) + ?) % ?) AS bucket, count(*)::BIGINT AS count,
+       sum(value) AS sum, min(value) AS min, max(value) AS max, arg_max(value, ts) AS last
+FROM (SELECT point_name::VARCHAR AS point_name, epoch_ms(ts) AS ts, value
+      FROM read_parquet(?) WHERE point_name IN ({marks}))
+{window}
+GROUP BY ALL
+ORDER BY point_name, bucket
+"""
+
+
+def aggregate_cold_files(
+    paths: Sequence[str],
+    points: Sequence[str],
+    interval_ms: int,
+    start_ms: int,
+    end_ms: int,
+    *,
+    clip: bool = True,
+) -> pa.Table:
+    """Buckets of ``points`` over whole cold day files, aggregated by DuckDB where they lie.
+
+    For days with no hot rows of the asked points (nothing can replace a cold row) and
+    no usable rollup: the samples never become Arrow tables in this process, DuckDB
+    prunes row groups by the ``point_name`` statistics and aggregates on its own threads,
+    as bare DuckDB over the same files does. Sound because every cold file is verified
+    when written (``vitals.cold.verify``: only its site and day, (point, ts) order, no
+    duplicate keys), so no per-point merge is needed. Same columns as
+    :func:`aggregate_rows` but ``last_ts`` (which no answer uses), sorted by point then
+    bucket; [start_ms, end_ms) clips the range's first and last day (``clip=False``:
+    the files lie wholly inside it, no row is tested).
+    """
+    if not paths or not points:
+        return BUCKET_SCHEMA.empty_table()
+    cursor = duckdb_cursor()
+    try:
+        # one placeholder per point: an IN list of values prunes row groups by their
+        # point_name statistics (an IN over unnest() became a join that did not)
+        window = "WHERE ts >= ? AND ts < ?" if clip else ""
+        sql = _COLD_AGG_SQL.format(marks=", ".join("?" for _ in points), window=window)
+        params = [interval_ms] * 3 + [list(paths), *points]
+        params += [start_ms, end_ms] if clip else []
+        result: pa.Table = cursor.sql(sql, params=params).to_arrow_table()
+    finally:
+        cursor.close()
+    return result.cast(BUCKET_SCHEMA.remove(BUCKET_SCHEMA.get_field_index("last_ts")))
 
 
 def by_point_sorted(
