@@ -152,9 +152,9 @@ def start_server(data_dir: Path, workers: int, engine_slots: int) -> tuple[subpr
         str(workers),
         "--log-level",
         "info",
+        "--engine-slots",
+        str(engine_slots),
     ]
-    if workers == 1:
-        command += ["--engine-slots", str(engine_slots)]
     proc = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -184,6 +184,10 @@ def _warm_up(cold_store: ColdStore) -> Callable[[Starlette], AbstractAsyncContex
 
 def app_from_environment() -> Starlette:
     """App factory for ``vitals serve --workers N`` (uvicorn imports it in each worker)."""
+    import os
+
+    from vitals.api.serve import ENGINE_SLOTS_ENV
     from vitals.config import load_settings
 
-    return create_app(load_settings())
+    slots = os.environ.get(ENGINE_SLOTS_ENV, "4")
+    return create_app(load_settings(), engine_slots=int(slots) if slots.isdigit() else 4)

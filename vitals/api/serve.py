@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -22,6 +23,8 @@ from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.config import load_settings
 
 DEFAULT_HOST = "127.0.0.1"
+# --engine-slots handed to worker processes (they build their app from the environment)
+ENGINE_SLOTS_ENV = "VITALS_SERVE_ENGINE_SLOTS"
 DEFAULT_PORT = 8080
 # Longer than clients' keep-alive (httpx and browsers: 5 s or less), so the server does not
 # close an idle connection at the moment a client reuses it.
@@ -49,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="worker processes (each has its own cache); default 1",
+        help="worker processes sharing the port; each has its own response cache "
+        "(docs/benchmarks.md measures the split); default 1",
     )
     parser.add_argument(
         "--engine-slots",
@@ -185,11 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.workers > 1 and (args.insecure_no_auth or args.engine_slots != 4):
-        print(
-            "vitals serve: --insecure-no-auth and --engine-slots work with one worker only",
-            file=sys.stderr,
-        )
+    if args.workers > 1 and args.insecure_no_auth:
+        print("vitals serve: --insecure-no-auth works with one worker only", file=sys.stderr)
         return 2
     from vitals.api.app import create_app
 
@@ -215,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "header_timeout_s": args.header_timeout,
     }
     if args.workers > 1:  # each worker process builds its app from the environment
+        os.environ[ENGINE_SLOTS_ENV] = str(args.engine_slots)  # inherited by the workers
         config = uvicorn_config(
             "vitals.api.app:app_from_environment", factory=True, workers=args.workers, **common
         )
