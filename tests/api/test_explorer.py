@@ -44,6 +44,8 @@ from vitals.api.assets import CONTENT_SECURITY_POLICY, STATIC_DIR
 from vitals.api.serve import serve_in_thread
 from vitals.config import load_settings
 from vitals.query.engine import QueryEngine
+from vitals.query.plan import INTERVALS
+from vitals.query.types import AGGREGATES
 from vitals.samples import day_bounds_ms
 
 REPO = Path(__file__).resolve().parents[2]
@@ -302,6 +304,14 @@ def test_explorer_in_chromium(api_site, browser, capsys):
         expect(page.locator("#key-dialog")).to_be_hidden()
         assert page.evaluate("() => sessionStorage.getItem('vitals.apiKey')") == API_KEYS[0]
         expect(page.locator("#site")).to_have_value(SITE)
+        # The vocabulary comes from /openapi.json: every aggregate and interval the API has.
+        boxes = page.locator("#aggs input")
+        expect(boxes).to_have_count(len(AGGREGATES))
+        assert [boxes.nth(i).get_attribute("value") for i in range(len(AGGREGATES))] == list(
+            AGGREGATES
+        )
+        options = page.locator("#interval option")
+        expect(options).to_have_count(len(INTERVALS))
 
         # Search finds the points; adding two draws both.
         page.fill("#search", "ahu-1/")

@@ -58,6 +58,17 @@ export async function getJson(path, params = {}, key = storedKey()) {
   return { url, body: await answer.json(), headers: answer.headers };
 }
 
+/** The first `items.enum` inside a JSON schema (through anyOf / oneOf nesting). */
+function itemsEnum(schema) {
+  if (!schema || typeof schema !== "object") return null;
+  if (Array.isArray(schema.items?.enum)) return schema.items.enum;
+  for (const option of [...(schema.anyOf || []), ...(schema.oneOf || [])]) {
+    const found = itemsEnum(option);
+    if (found) return found;
+  }
+  return null;
+}
+
 /**
  * What the API offers, read from its OpenAPI document: intervals, aggregates, units, and
  * the optional parameters (`tz`, `unit`, `quality`) newer servers take. Falls back to the
@@ -76,9 +87,7 @@ export async function capabilities() {
     const params = new Set(get.map((p) => p.name));
     const interval = get.find((p) => p.name === "interval");
     const intervals = interval?.schema?.enum || fallback.intervals;
-    const request = body.components?.schemas?.TimeseriesRequest?.properties?.agg;
-    const listed = (request?.oneOf || request?.anyOf || []).find((o) => o.type === "array");
-    const aggs = listed?.items?.enum || fallback.aggs;
+    const aggs = itemsEnum(body.components?.schemas?.TimeseriesRequest?.properties?.agg) || fallback.aggs;
     // Temperature units the server converts to; of aliases (degF, °F) show the symbols.
     const unitEnum = get.find((p) => p.name === "unit")?.schema?.enum || [];
     const symbols = unitEnum.filter((u) => u.startsWith("°"));

@@ -202,8 +202,9 @@ function badges(record) {
 }
 
 function qualityText(quality) {
+  if (quality.days_reported === 0) return "no quality report for these days yet";
   return Object.entries(quality)
-    .filter(([, v]) => v === null || typeof v !== "object")
+    .filter(([, v]) => v !== null && typeof v !== "object")
     .map(([k, v]) => `${k}: ${typeof v === "number" ? +v.toFixed(3) : v}`)
     .join(", ");
 }
