@@ -429,6 +429,101 @@ def test_explorer_in_chromium(api_site, browser, capsys):
         print(f"\nexplorer screenshot: {shot}")
 
 
+SITE_ZONE = "America/New_York"
+
+
+def test_site_zone_units_and_tags_in_chromium(tmp_path_factory, browser):
+    """With a site zone and point tags (ACE's site record and kv_tags): local days, badges, units.
+
+    Runs once the API takes ``tz`` (issue 12's building semantics); before that it is a
+    counted skip.
+    """
+    from playwright.sync_api import expect
+
+    site = build_api_site(tmp_path_factory.mktemp("zoned-site"))
+    with make_client(site, key=None) as client:
+        params = {
+            p["name"]
+            for p in client.get("/openapi.json").json()["paths"]["/v1/timeseries"]["get"][
+                "parameters"
+            ]
+        }
+    if not {"tz", "unit", "quality"} <= params:
+        pytest.skip("the API has no tz/unit/quality parameters yet (issue 12)")
+    from vitals.ace.client import AcePoint
+    from vitals.cold.catalogue import store_catalogue
+
+    sat, rat = POINTS[0], POINTS[1]
+    tagged = {sat: (("unit", "°F"), ("equip", "AHU-1")), rat: (("unit", "°C"),)}
+    store_catalogue(
+        site.data.cold,
+        SITE,
+        [AcePoint(name, kv_tags=tagged.get(name, ())) for name in POINTS],
+        timezone=SITE_ZONE,
+    )
+    local_today = datetime.now(ZoneInfo(SITE_ZONE)).date()
+    first = _local_ms(SITE_ZONE, local_today - timedelta(days=2))
+    last = _local_ms(SITE_ZONE, local_today)
+    with serve_in_thread(make_app(site, origins=())) as base_url:
+        context = browser.new_context(accept_downloads=True)
+        context.add_init_script(f"sessionStorage.setItem('vitals.apiKey', {_js(API_KEYS[0])})")
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        # A shared link to a preset: the page learns the zone from the answer (tz=site)
+        # and asks again for the site's local days.
+        page.goto(
+            f"{base_url}/#site={SITE}&p={quote(sat)}&p={quote(rat)}&range=7d&interval=1h&agg=avg"
+        )
+        week = _local_ms(SITE_ZONE, local_today - timedelta(days=6))
+        chart = drawn(
+            page, [sat, rat], start=week, end=_local_ms(SITE_ZONE, local_today + timedelta(days=1))
+        )
+        assert chart["tz"] == SITE_ZONE and chart["request"]["params"]["tz"] == "site"
+        assert chart["answer"]["tz"] == SITE_ZONE
+        check_chart_equals_api(base_url, chart)
+        expect(page.locator("#site-tz")).to_contain_text(SITE_ZONE)
+        expect(page.locator("#quality")).to_contain_text("unit: °F")
+        assert {c["unit"] for c in chart["table"]["columns"]} == {"°F", "°C"}
+        expect(page.locator(".u-axis")).to_have_count(3)  # time, °F, °C
+
+        # Search shows the tags; a custom range is typed in the site's wall time.
+        page.fill("#search", "AHU-1/SAT")
+        expect(page.locator(".result")).to_have_count(1)
+        expect(page.locator(".result .badges")).to_contain_text("unit: °F")
+        expect(page.locator(".result .badges")).to_contain_text("equip: AHU-1")
+        page.select_option("#range", "custom")
+        page.fill("#start", f"{(local_today - timedelta(days=2)).isoformat()}T00:00")
+        page.fill("#end", f"{local_today.isoformat()}T00:00")
+        page.dispatch_event("#end", "change")
+        chart = drawn(page, [sat, rat], start=first, end=last)
+        check_chart_equals_api(base_url, chart)
+
+        # Converted to °C on request: the series say what they were converted from.
+        page.select_option("#unit", "°C")
+        chart = drawn(page, [sat, rat], unit="°C", start=first, end=last)
+        answer = check_chart_equals_api(base_url, chart)
+        assert [s.get("converted_from") for s in answer["series"]] == ["°F", None]
+        expect(page.locator("#quality")).to_contain_text("converted from °F")
+        assert parse_qs(urlsplit(page.url).fragment)["unit"] == ["°C"]
+        assert "quality" not in chart["request"]["params"]  # asked for on request only
+
+        # Data quality per series, on request (no point_quality report exists here).
+        page.check("#with-quality")
+        chart = drawn(page, [sat, rat], unit="°C", quality="true")
+        answer = check_chart_equals_api(base_url, chart)
+        assert all(s["quality"]["days_reported"] == 0 for s in answer["series"])
+        expect(page.locator("#quality")).to_contain_text("no quality report for these days yet")
+        assert parse_qs(urlsplit(page.url).fragment)["quality"] == ["1"]
+        with page.expect_download() as download:
+            page.click("#csv")
+        text = Path(download.value.path()).read_text()
+        check_csv_equals_table(text, chart)
+        assert text.startswith(f"timestamp_utc,local_time_{SITE_ZONE},")
+        context.close()
+    assert problems == []
+
+
 ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "UTC")
 # Instants around the 2025 and 2026 DST changes (US, EU, AU) and a leap day, as UTC text.
 NOWS = (

@@ -11,7 +11,8 @@
 //                        array per aggregate asked (or v), unit, converted_from,
 //                        history_mode, avg_kind, not_applicable, quality (object)
 //   /openapi.json        the interval, aggregate and unit vocabulary, and whether `tz`,
-//                        `unit` and `quality` are accepted (then sent: tz=site, quality=true)
+//                        `unit` and `quality` are accepted (tz=site is then always sent;
+//                        unit= and quality=true when picked)
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -75,6 +76,8 @@ const ui = {
   aggs: $("aggs"),
   unit: $("unit"),
   unitLabel: $("unit-label"),
+  withQuality: $("with-quality"),
+  qualityLabel: $("quality-label"),
   refresh: $("refresh"),
   csv: $("csv"),
   share: $("share"),
@@ -301,6 +304,7 @@ function renderControls() {
   );
   ui.interval.replaceChildren(...app.caps.intervals.map((i) => el("option", { value: i }, i)));
   ui.unitLabel.hidden = !(app.caps.params.has("unit") && app.caps.units.length);
+  ui.qualityLabel.hidden = !app.caps.params.has("quality");
   ui.unit.replaceChildren(
     el("option", { value: "" }, "as stored"),
     ...app.caps.units.map((u) => el("option", { value: u }, u)),
@@ -325,6 +329,7 @@ function applyStateToControls() {
   ui.interval.value = state.interval;
   if (state.unit && !app.caps.units.includes(state.unit)) state.unit = "";
   ui.unit.value = state.unit || "";
+  ui.withQuality.checked = Boolean(state.quality);
   state.aggs = state.aggs.filter((a) => app.caps.aggs.includes(a));
   if (!state.aggs.length) state.aggs = [app.caps.aggs[0]];
   for (const box of ui.aggs.querySelectorAll("input")) {
@@ -367,6 +372,11 @@ for (const input of [ui.start, ui.end]) {
 ui.interval.addEventListener("change", () => {
   app.state.interval = ui.interval.value;
   applyStateToControls();
+  draw();
+});
+
+ui.withQuality.addEventListener("change", () => {
+  app.state.quality = ui.withQuality.checked;
   draw();
 });
 
@@ -424,7 +434,8 @@ function buildRequest() {
   if (s.interval !== "raw") params.agg = s.aggs.join(",");
   if (app.caps.params.has("tz")) params.tz = "site";
   if (app.caps.params.has("unit") && s.unit) params.unit = s.unit;
-  if (app.caps.params.has("quality")) params.quality = "true";
+  // Per-series quality costs the server a look at every day's report: asked on request.
+  if (app.caps.params.has("quality") && s.quality) params.quality = "true";
   return params;
 }
 

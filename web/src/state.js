@@ -13,6 +13,7 @@ export const DEFAULT_STATE = Object.freeze({
   interval: "auto",
   aggs: ["avg"],
   unit: "",
+  quality: false,
 });
 
 function isoMs(text) {
@@ -41,6 +42,7 @@ export function parseHash(hash) {
     state.aggs = params.get("agg").split(",").filter(Boolean);
   }
   state.unit = params.get("unit") || "";
+  state.quality = params.get("quality") === "1";
   return state;
 }
 
@@ -58,5 +60,6 @@ export function formatHash(state) {
   params.set("interval", state.interval);
   if (state.interval !== "raw") params.set("agg", state.aggs.join(","));
   if (state.unit) params.set("unit", state.unit);
+  if (state.quality) params.set("quality", "1");
   return "#" + params.toString();
 }
