@@ -13,10 +13,12 @@ import pyarrow.compute as pc
 
 from resources.cold_store import ColdStoreResource
 from resources.hot_store import HotStoreResource
+from vitals.ace.cadence import sync_cadence
 from vitals.archive import catalogue_shortfall, read_day_sources
 from vitals.cold.key_order import key_checksum
 from vitals.cold.keys import TIMESERIES_PREFIX, cold_day_key, parse_cold_day_key
 from vitals.cold.read import ColdVerificationError, read_cold_bytes
+from vitals.config import load_settings
 from vitals.samples import MS_PER_DAY
 from vitals.windows import now_ms
 from vitals_assets.cold import cold_timeseries
@@ -186,31 +188,39 @@ def archival_backlog(hot_store: HotStoreResource) -> dg.AssetCheckResult:
 def hot_data_fresh(
     context: dg.AssetCheckExecutionContext, hot_store: HotStoreResource
 ) -> dg.AssetCheckResult:
-    """Every site's newest hot sample is no older than 15 minutes.
+    """Every site's newest hot sample is no older than 15 minutes (or the sync interval + 10).
 
-    A site that has not synced yet is reported as awaiting its first sync, not as stale.
+    A portfolio too large to sync every 5 minutes within the ACE limit is synced less
+    often (vitals.ace.cadence); the limit follows. A site that has not synced yet is
+    reported as awaiting its first sync, not as stale.
     """
     registered = context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)
-    freshness = hot_freshness(hot_store, registered, now_ms())
+    cadence = sync_cadence(len(registered), load_settings().ace_requests_per_minute)
+    freshness = hot_freshness(
+        hot_store, registered, now_ms(), limit_minutes=cadence.freshness_limit_minutes
+    )
     stale = freshness.stale
     awaiting = freshness.awaiting_first_sync
     metadata: dict[str, str | int | float] = {
         "sites": len(freshness.lag_minutes) + len(awaiting),
         "stale_sites": ", ".join(stale) or "none",
         "worst_lag_minutes": round(freshness.worst_lag_minutes, 2),
+        "limit_minutes": freshness.limit_minutes,
         "awaiting_first_sync": ", ".join(awaiting) or "none",
     }
     if awaiting and not stale:
         metadata["severity"] = "WARN"  # not yet applicable; red is kept for real staleness
     return dg.AssetCheckResult(
-        passed=not stale, metadata=metadata, description=_freshness_summary(stale, awaiting)
+        passed=not stale,
+        metadata=metadata,
+        description=_freshness_summary(stale, awaiting, freshness.limit_minutes),
     )
 
 
-def _freshness_summary(stale: list[str], awaiting: list[str]) -> str:
+def _freshness_summary(stale: list[str], awaiting: list[str], limit: float) -> str:
     parts = []
     if stale:
-        parts.append(f"stale (over 15 min behind): {', '.join(stale)}")
+        parts.append(f"stale (over {limit:g} min behind): {', '.join(stale)}")
     if awaiting:
         parts.append(f"awaiting first sync: {', '.join(awaiting)}")
     return "; ".join(parts) or "every synced site is fresh"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from resources.hot_store import HotStoreResource
 
-FRESHNESS_LIMIT_MS = 15 * 60_000
+FRESHNESS_LIMIT_MINUTES = 15  # with the 5-minute sync; longer sync intervals add to it
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,12 @@ class Freshness:
 
     lag_minutes: dict[str, float | None]  # synced sites; None: synced, yet no sample held
     awaiting_first_sync: list[str]
+    limit_minutes: float = FRESHNESS_LIMIT_MINUTES
 
     @property
     def stale(self) -> list[str]:
         """Synced sites more than the freshness limit behind (or holding no sample)."""
-        limit = FRESHNESS_LIMIT_MS / 60_000
+        limit = self.limit_minutes
         return sorted(site for site, lag in self.lag_minutes.items() if lag is None or lag > limit)
 
     @property
@@ -35,7 +36,12 @@ class Freshness:
         return max((lag for lag in self.lag_minutes.values() if lag is not None), default=0.0)
 
 
-def hot_freshness(hot_store: HotStoreResource, sites: Iterable[str], now: int) -> Freshness:
+def hot_freshness(
+    hot_store: HotStoreResource,
+    sites: Iterable[str],
+    now: int,
+    limit_minutes: float = FRESHNESS_LIMIT_MINUTES,
+) -> Freshness:
     """Lag of every site in ``sites`` or in the hot store, at ``now`` (epoch ms)."""
     lags: dict[str, float | None] = {}
     awaiting = []
@@ -45,4 +51,4 @@ def hot_freshness(hot_store: HotStoreResource, sites: Iterable[str], now: int) -
             awaiting.append(site)
             continue
         lags[site] = None if latest is None else (now - latest) / 60_000
-    return Freshness(lags, awaiting)
+    return Freshness(lags, awaiting, limit_minutes)
