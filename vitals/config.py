@@ -143,6 +143,9 @@ class Settings:
     celery_backend: str | None = field(repr=False, default=None)
     celery_queue: str = DEFAULT_CELERY_QUEUE
     site_overrides: SiteOverrides = field(default_factory=SiteOverrides)
+    # Site-days one backfill run covers (VITALS_BACKFILL_PARTITIONS_PER_RUN): 1 is one
+    # run per site-day; a portfolio backfill needs more (docs/scale.md).
+    backfill_partitions_per_run: int = 1
 
     @property
     def state_dir(self) -> Path:
@@ -184,6 +187,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         celery_backend=env.get("VITALS_CELERY_BACKEND") or None,
         celery_queue=env.get("VITALS_CELERY_QUEUE") or DEFAULT_CELERY_QUEUE,
         site_overrides=load_site_overrides(env.get("VITALS_SITE_CONFIG")),
+        backfill_partitions_per_run=_positive_int(
+            "VITALS_BACKFILL_PARTITIONS_PER_RUN", env.get("VITALS_BACKFILL_PARTITIONS_PER_RUN"), 1
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from vitals.samples import day_bounds_ms
 from vitals.windows import is_past_hot_window, now_ms
 from vitals_assets.ingest import ace_raw_samples
 from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day
-from vitals_assets.partitions import site_day_partitions
+from vitals_assets.partitions import SITE_DAY_BACKFILL_POLICY, site_day_partitions
 
 
 def _refuse_partial_raw_day(
@@ -39,6 +39,7 @@ def _refuse_partial_raw_day(
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     deps=[ace_raw_samples],
     kinds={"parquet"},
     group_name="cold",

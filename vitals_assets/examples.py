@@ -6,7 +6,11 @@ from resources.hot_store import HotStoreResource
 from resources.query import QueryResource
 from vitals.samples import day_bounds_ms
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partitions import site_day_partitions, split_site_day_key
+from vitals_assets.partitions import (
+    SITE_DAY_BACKFILL_POLICY,
+    site_day_partitions,
+    split_site_day_key,
+)
 
 
 class PointSummaryConfig(dg.Config):
@@ -17,6 +21,7 @@ class PointSummaryConfig(dg.Config):
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     deps=[cold_timeseries],
     kinds={"duckdb"},
     group_name="examples",

@@ -17,7 +17,7 @@ from vitals.samples import day_bounds_ms, ms_to_iso
 from vitals.windows import is_past_hot_window, now_ms, pull_window
 from vitals_assets.backfill_progress import progress_metadata
 from vitals_assets.partition_runs import SiteDayMetadata, run_kind, run_per_site_day, site_days
-from vitals_assets.partitions import site_day_key, site_day_partitions
+from vitals_assets.partitions import SITE_DAY_BACKFILL_POLICY, site_day_key, site_day_partitions
 
 ACE_POOL = "ace_api"
 
@@ -37,6 +37,7 @@ class RawPullConfig(dg.Config):
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     pool=ACE_POOL,
     kinds={"python", "sql"},
     group_name="ingest",
@@ -81,6 +82,7 @@ def _refresh_catalogue(
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     deps=[ace_points],
     pool=ACE_POOL,
     kinds={"python", "parquet"},
@@ -218,6 +220,7 @@ def _pulls_of_this_run(
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     deps=[ace_raw_samples],
     kinds={"python", "sql"},
     group_name="ingest",

@@ -8,8 +8,9 @@ import dagster as dg
 
 from vitals.config import load_settings
 
+_SETTINGS = load_settings()
 # VITALS_HISTORY_START (default 2024-01-01): the first day a backfill can reach.
-PARTITIONS_START = load_settings().history_start.isoformat()
+PARTITIONS_START = _SETTINGS.history_start.isoformat()
 
 # end_offset=1: today is a partition too, so the 5-minute sync writes into it.
 date_partitions = dg.DailyPartitionsDefinition(
@@ -39,3 +40,18 @@ def split_site_day_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, 
         )
     dims = partition_key.keys_by_dimension
     return dims["site"], date.fromisoformat(dims["date"])
+
+
+def _backfill_policy(partitions_per_run: int) -> dg.BackfillPolicy | None:
+    """One run per site-day by default; with N > 1, up to N site-days in each run.
+
+    The backfill daemon then cuts the backfill into ranges of site-days. Why: the daemon submits about one run a second and each run costs a process start,
+    so a 1-year x 200-site backfill is 73,000 runs (docs/scale.md). The assets already
+    process every site-day of a range in turn (``partition_runs.run_per_site_day``).
+    """
+    return dg.BackfillPolicy.multi_run(partitions_per_run) if partitions_per_run > 1 else None
+
+
+# Every date x site asset carries it: a backfill's assets must share one policy to
+# share runs.
+SITE_DAY_BACKFILL_POLICY = _backfill_policy(_SETTINGS.backfill_partitions_per_run)

@@ -16,11 +16,12 @@ from vitals.rollups.day import rollup_bytes_from_cold
 from vitals.rollups.month import compact_rollup_month
 from vitals_assets.cold import cold_timeseries
 from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
-from vitals_assets.partitions import site_day_partitions
+from vitals_assets.partitions import SITE_DAY_BACKFILL_POLICY, site_day_partitions
 
 
 @dg.asset(
     partitions_def=site_day_partitions,
+    backfill_policy=SITE_DAY_BACKFILL_POLICY,
     deps=[cold_timeseries],
     kinds={"parquet", "duckdb"},
     group_name="cold",
