@@ -100,7 +100,7 @@ def _flat_runs(
     span = pc.subtract(pc.take(ts, ends), pc.take(ts, starts))
     runs = pa.table({"p": pc.take(names, starts), "span": span})
     # resting at 0 (a closed valve, no flow with the fan off, an off command) is normal
-    runs = runs.filter(pc.not_equal(pc.take(value, starts), 0.0))
+    runs = runs.filter(pc.not_equal(pc.take(value, starts), pa.scalar(0.0)))
     flat = runs.group_by("p").aggregate([("span", "max")])
     return pa.table({"p": flat.column("p"), "flat_ms": flat.column("span_max")})
 
