@@ -89,7 +89,7 @@ BAD_SITES = [
     "a?b",
 ]
 BAD_INTERVALS = ["", "2m", "1w", "ra w", "hourly", "1h; DROP", "-1h", "0m", "auto,1h", "1min"]
-BAD_AGGS = ["median", "avg,avg", "avg,,", "AVG;min", "sum", "1", "avg min", ",", "max,median"]
+BAD_AGGS = ["median", "avg,avg", "avg,,", "AVG;min", "summ", "1", "avg min", ",", "max,median"]
 BAD_FILL = [
     ("zero", None),
     ("previous", "forever"),
