@@ -39,9 +39,11 @@ from tests.support.api_site import (
     make_app,
     make_client,
 )
+from vitals.ace.client import AcePoint
 from vitals.api.app import create_app
 from vitals.api.assets import CONTENT_SECURITY_POLICY, STATIC_DIR
 from vitals.api.serve import serve_in_thread
+from vitals.cold.catalogue import store_catalogue
 from vitals.config import load_settings
 from vitals.query.engine import QueryEngine
 from vitals.query.plan import INTERVALS
@@ -435,24 +437,12 @@ SITE_ZONE = "America/New_York"
 def test_site_zone_units_and_tags_in_chromium(tmp_path_factory, browser):
     """With a site zone and point tags (ACE's site record and kv_tags): local days, badges, units.
 
-    Runs once the API takes ``tz`` (issue 12's building semantics); before that it is a
-    counted skip.
+    The page learns the zone from the answer to ``tz=site`` (``/v1/sites`` lists names
+    only), offers the API's ``unit`` conversions, and asks for ``quality`` on request.
     """
     from playwright.sync_api import expect
 
     site = build_api_site(tmp_path_factory.mktemp("zoned-site"))
-    with make_client(site, key=None) as client:
-        params = {
-            p["name"]
-            for p in client.get("/openapi.json").json()["paths"]["/v1/timeseries"]["get"][
-                "parameters"
-            ]
-        }
-    if not {"tz", "unit", "quality"} <= params:
-        pytest.skip("the API has no tz/unit/quality parameters yet (issue 12)")
-    from vitals.ace.client import AcePoint
-    from vitals.cold.catalogue import store_catalogue
-
     sat, rat = POINTS[0], POINTS[1]
     tagged = {sat: (("unit", "°F"), ("equip", "AHU-1")), rat: (("unit", "°C"),)}
     store_catalogue(
