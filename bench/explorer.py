@@ -13,7 +13,9 @@ Three cases, each --repeat times (medians printed, and the first run apart):
 - response cache cold: a fresh app per run (its answer cache empty; footers cached);
 - response cache hit: the same app again (a cache figure; the uncached ones are above).
 
-Run: .venv/bin/python bench/explorer.py [--repeat 5] [--cache-dir /tmp/vitals-bench-explorer]
+Run: .venv/bin/python bench/explorer.py [--repeat 5] [--tz America/Chicago]
+[--cache-dir /tmp/vitals-bench-explorer]  (--tz: the site's zone in its catalogue snapshot,
+so ``tz=site`` answers local days; without it, UTC)
 Needs Debian's chromium (/usr/bin/chromium: ``bash scripts/system-packages``).
 """
 
@@ -36,8 +38,10 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from resources.cold_store import ColdStoreResource  # noqa: E402
 from resources.hot_store import HotStoreResource  # noqa: E402
+from vitals.ace.client import AcePoint  # noqa: E402
 from vitals.api.app import create_app  # noqa: E402
 from vitals.api.serve import serve_in_thread  # noqa: E402
+from vitals.cold.catalogue import store_catalogue  # noqa: E402
 from vitals.config import load_settings  # noqa: E402
 from vitals.query.engine import QueryEngine  # noqa: E402
 from vitals.samples import day_bounds_ms  # noqa: E402
@@ -69,6 +73,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--tz", default=None, help="site time zone (e.g. America/Chicago): local 1 d buckets"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     names = query_bench.build(args.cache_dir, args.points, args.days, 0, 300)
@@ -77,6 +84,13 @@ def main() -> None:
         f"(cache {args.cache_dir}; ready in {time.perf_counter() - began:.1f} s)"
     )
     chosen = names[:10]
+    # The catalogue snapshot carries the site's zone as ACE's site record would (none: UTC).
+    store_catalogue(
+        ColdStoreResource(url=str(args.cache_dir / "cold")),
+        query_bench.SITE,
+        [AcePoint(name) for name in names],
+        timezone=args.tz,
+    )
     start, _ = day_bounds_ms(query_bench.FIRST_DAY)
     end, _ = day_bounds_ms(query_bench.FIRST_DAY + timedelta(days=args.days))
     iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms / 1000))  # noqa: E731
@@ -116,6 +130,7 @@ def main() -> None:
             chart = drawn(page)
             context.close()
             assert chart["interval"] == "1d" and len(chart["table"]["columns"]) == len(chosen)
+            assert chart["tz"] == (args.tz or "UTC"), chart["tz"]
             values = sum(v is not None for c in chart["table"]["columns"] for v in c["values"])
             return {**chart["timing"], "values": values}
 
@@ -126,7 +141,10 @@ def main() -> None:
                 results["hit"].append(open_link(base_url))
         browser.close()
 
-    print(f"a year of {len(chosen)} points at auto (1 d buckets), Chromium, page clock, ms:")
+    zone = f"local days of {args.tz}" if args.tz else "UTC days"
+    print(
+        f"a year of {len(chosen)} points at auto (1 d buckets, {zone}), Chromium, page clock, ms:"
+    )
     print(
         f"{'case':<22} {'runs':>4} {'nav->drawn':>11} {'request->drawn':>15} {'fetch':>7} {'draw':>6}"
     )
