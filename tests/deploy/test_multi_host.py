@@ -177,6 +177,10 @@ def _instance_yaml() -> str:
     config = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
     config["run_monitoring"]["poll_interval_seconds"] = 5
+    # Runs failed by the outage keep their ace_api pool slots until the monitoring daemon
+    # frees them (with the Celery executor a failed step's slot was still held 4 min
+    # later, and the next runs waited on it).
+    config["run_monitoring"]["free_slots_after_run_end_seconds"] = 5
     for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]:
         if limit["key"] == "dagster/backfill":
             limit["limit"] = 6  # the 6 site-days at once (deploy: 3)
