@@ -111,13 +111,17 @@ async def answer_timeseries(
     plan = await _plan(state, query)
     key = cache_key(_key_parts(kind, plan, query.format, query.points if echoes_names else None))
 
-    async def compute() -> tuple[CachedResponse, float]:
-        result = await _run_engine(state, plan)
-        body, media_type = await run_in_threadpool(render, result, plan)  # big JSON: off the loop
+    def answer() -> tuple[QueryResult, bytes, str, bytes | None]:
+        """Engine, rendering and gzip in one worker-thread hop (each hop costs CPU too)."""
+        result = state.engine.execute(plan)
+        body, media_type = render(result, plan)
         # compressed for the cache only when the client asking accepts gzip (browsers do)
-        packed = (
-            await run_in_threadpool(gzip_if_worth, body) if finish is None and wants_gzip else None
-        )
+        packed = gzip_if_worth(body) if finish is None and wants_gzip else None
+        return result, body, media_type, packed
+
+    async def compute() -> tuple[CachedResponse, float]:
+        async with state.engine_semaphore():
+            result, body, media_type, packed = await run_in_threadpool(answer)
         ttl_s = ttl_for_range(
             plan.end_ms,
             now_ms=int(state.clock() * 1000),
@@ -214,12 +218,6 @@ async def _plan(state: ApiState, query: ParsedRequest) -> QueryPlan:
             quality=query.quality,
         )
     )
-
-
-async def _run_engine(state: ApiState, plan: QueryPlan) -> QueryResult:
-    """Run a plan in an engine slot (the engine enforces the sample limit)."""
-    async with state.engine_semaphore():
-        return await run_in_threadpool(state.engine.execute, plan)
 
 
 def _key_parts(
