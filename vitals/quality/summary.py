@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -56,8 +57,36 @@ def read_quality_day(cold: QualityReader, site: str, day: date) -> dict[str, dic
     return rows
 
 
+LATEST_TTL_S = 60.0  # a listing per site a minute at most (a LIST request on S3)
+_latest: dict[tuple[str, str], tuple[float, date | None]] = {}
+
+
+def _store_key(cold: QualityReader) -> str:
+    """Where the store's quality files live (its URI), so two stores never share entries."""
+    uri = getattr(cold, "uri", None)
+    return str(uri(QUALITY_PREFIX + "store")) if callable(uri) else f"id:{id(cold)}"
+
+
 def latest_quality_day(cold: QualityReader, site: str, until: date | None = None) -> date | None:
-    """The newest day with a quality file, at most ``until`` (one listing per month)."""
+    """The newest day with a quality file, at most ``until``.
+
+    Without ``until`` the answer is kept for ``LATEST_TTL_S`` per store and site: every
+    plan asks it (inferred history modes), and a new day appears once a day.
+    """
+    if until is None:
+        key = (_store_key(cold), site)
+        with _lock:
+            hit = _latest.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = _newest_day(cold, site, None)
+        with _lock:
+            _latest[key] = (time.monotonic() + LATEST_TTL_S, found)
+        return found
+    return _newest_day(cold, site, until)
+
+
+def _newest_day(cold: QualityReader, site: str, until: date | None) -> date | None:
     newest: date | None = None
     for key in cold.identities(f"{QUALITY_PREFIX}{site}/"):
         parts = key[len(QUALITY_PREFIX) + len(site) + 1 :].removesuffix(".parquet").split("/")

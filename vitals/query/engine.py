@@ -309,6 +309,67 @@ class QueryEngine:
             for name in plan.points
         }
 
+    def bucket_tables(
+        self, plan: QueryPlan, stats: ReadStats
+    ) -> tuple[dict[str, pa.Table], pa.Table]:
+        """Per point its UTC buckets at the plan's interval (sorted), and an empty one.
+
+        Columns: ``bucket`` and those the plan's aggregates need. Days a stored rollup
+        provably describes are read from it, others aggregated from raw rows.
+        """
+        width = plan.interval_ms
+        assert width is not None
+        hot = self._read_hot(plan, stats)
+        listing = self._listing(cold_day_key, plan.site, plan.days())
+        hot_days = _days_of(hot)
+        candidates = self._rollup_candidates(plan, listing, hot_days)
+        month_reads, month_days = self._month_rollups(plan, candidates, listing)
+        day_rollups = self._day_rollups(
+            plan, [d for d in candidates if d not in month_days], listing
+        )
+        rollup_days = month_days | set(day_rollups)
+        cold_paths = self._cold_paths(plan, listing, rollup_days)
+        direct_days = [day for day in cold_paths if day not in hot_days]
+        direct = [cold_paths[day] for day in direct_days]
+        if len(direct) < self.direct_cold_min_files:
+            direct = []
+        else:  # only days that hot rows can change still go through the merge
+            cold_paths = {d: p for d, p in cold_paths.items() if d in hot_days}
+        rows = self._merge(plan, hot, cold_paths, stats, set())
+        columns = bucket_columns(plan.aggs)
+        bucket_tables = [aggregate_rows(rows, width).select(["point_name", *columns])]
+        if direct:
+            inside = (
+                day_bounds_ms(min(direct_days))[0] >= plan.start_ms
+                and day_bounds_ms(max(direct_days))[1] <= plan.end_ms
+            )
+            cold_buckets = aggregate_cold_files(
+                [str(path) for path in direct],
+                plan.points,
+                width,
+                plan.start_ms,
+                plan.end_ms,
+                clip=not inside,
+            )
+            bucket_tables.append(cold_buckets.select(["point_name", *columns]))
+            stats.tiers.add("cold")
+            stats.sources += len(direct)
+            stats.cold_days += len(direct)
+            stats.counters.add(files=len(direct), total=0, read=0, rows=0)
+        if rollup_days:
+            items = month_reads + [
+                FileRead(path, *day_bounds_ms(day)) for day, path in sorted(day_rollups.items())
+            ]
+            bucket_tables += read_rollup_rows(
+                items, plan.points, width, counters=stats.counters, columns=columns[1:]
+            )
+            stats.tiers.add("rollup")
+            stats.sources += len(items)
+            stats.rollup_days += len(rollup_days)
+        per_point = by_point_sorted(bucket_tables, columns)
+        empty = bucket_tables[0].schema.empty_table().drop_columns(["point_name"])
+        return per_point, empty
+
     # -- the query ------------------------------------------------------------------------
     def execute(self, plan: QueryPlan, stats: ReadStats | None = None) -> QueryResult:
         """Run a validated plan; pass ``stats`` to see what it read (tests, bench)."""
@@ -324,55 +385,7 @@ class QueryEngine:
         else:
             width = plan.interval_ms
             assert width is not None
-            hot = self._read_hot(plan, stats)
-            listing = self._listing(cold_day_key, plan.site, plan.days())
-            hot_days = _days_of(hot)
-            candidates = self._rollup_candidates(plan, listing, hot_days)
-            month_reads, month_days = self._month_rollups(plan, candidates, listing)
-            day_rollups = self._day_rollups(
-                plan, [d for d in candidates if d not in month_days], listing
-            )
-            rollup_days = month_days | set(day_rollups)
-            cold_paths = self._cold_paths(plan, listing, rollup_days)
-            direct_days = [day for day in cold_paths if day not in hot_days]
-            direct = [cold_paths[day] for day in direct_days]
-            if len(direct) < self.direct_cold_min_files:
-                direct = []
-            else:  # only days that hot rows can change still go through the merge
-                cold_paths = {d: p for d, p in cold_paths.items() if d in hot_days}
-            rows = self._merge(plan, hot, cold_paths, stats, set())
-            columns = bucket_columns(plan.aggs)
-            bucket_tables = [aggregate_rows(rows, width).select(["point_name", *columns])]
-            if direct:
-                inside = (
-                    day_bounds_ms(min(direct_days))[0] >= plan.start_ms
-                    and day_bounds_ms(max(direct_days))[1] <= plan.end_ms
-                )
-                cold_buckets = aggregate_cold_files(
-                    [str(path) for path in direct],
-                    plan.points,
-                    width,
-                    plan.start_ms,
-                    plan.end_ms,
-                    clip=not inside,
-                )
-                bucket_tables.append(cold_buckets.select(["point_name", *columns]))
-                stats.tiers.add("cold")
-                stats.sources += len(direct)
-                stats.cold_days += len(direct)
-                stats.counters.add(files=len(direct), total=0, read=0, rows=0)
-            if rollup_days:
-                items = month_reads + [
-                    FileRead(path, *day_bounds_ms(day)) for day, path in sorted(day_rollups.items())
-                ]
-                bucket_tables += read_rollup_rows(
-                    items, plan.points, width, counters=stats.counters, columns=columns[1:]
-                )
-                stats.tiers.add("rollup")
-                stats.sources += len(items)
-                stats.rollup_days += len(rollup_days)
-            per_point = by_point_sorted(bucket_tables, columns)
-            empty = bucket_tables[0].schema.empty_table().drop_columns(["point_name"])
+            per_point, empty = self.bucket_tables(plan, stats)
             series = [
                 bucket_series(
                     name,

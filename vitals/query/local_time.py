@@ -6,7 +6,7 @@ local midnight or local hour always falls on a UTC 15-minute boundary, and on a 
 when the zone's offsets over the window are whole hours (US, EU: most of the world;
 not Asia/Kolkata +5:30 or Asia/Kathmandu +5:45). So a local-day answer is composed
 from 1 h rollups (month files) or 15 min rollups (day files) for any zone, with no
-rollup built per zone. :func:`compose_buckets` merges the sub-buckets
+rollup built per zone; :mod:`vitals.query.semantics` merges the sub-buckets
 (count/sum/min/max/last compose exactly).
 
 Bucket edges come from :mod:`zoneinfo`: the start of local day D is the first instant
@@ -106,42 +106,6 @@ def sub_width(edges: list[int]) -> int:
     if all(edge % QUARTER_MS == 0 for edge in edges):
         return QUARTER_MS
     return 60_000  # historical offsets (LMT); never a stored rollup, always raw
-
-
-def compose_buckets(
-    t: list[int], columns: dict[str, list[float | None]], edges: list[int]
-) -> tuple[list[int], dict[str, list[float | None]]]:
-    """UTC sub-buckets (starts ``t``, sorted) merged into the local buckets of ``edges``.
-
-    ``columns`` holds any of count, sum, min, max, last per sub-bucket; each composes
-    exactly (sums add, extremes of extremes, ``last`` of the last sub-bucket). Local
-    buckets without a sub-bucket are left out, as UTC buckets without samples are.
-    """
-    out_t: list[int] = []
-    out: dict[str, list[float | None]] = {name: [] for name in columns}
-    j = 0
-    last_edge = len(edges) - 2
-    for i, start in enumerate(t):
-        while j < last_edge and edges[j + 1] <= start:
-            j += 1
-        if not out_t or out_t[-1] != edges[j]:
-            out_t.append(edges[j])
-            for name, values in columns.items():
-                out[name].append(values[i])
-            continue
-        for name, values in columns.items():
-            value, held = values[i], out[name][-1]
-            if value is None:
-                continue
-            if held is None or name == "last":
-                out[name][-1] = value
-            elif name in ("count", "sum"):
-                out[name][-1] = held + value
-            elif name == "min":
-                out[name][-1] = min(held, value)
-            elif name == "max":
-                out[name][-1] = max(held, value)
-    return out_t, out
 
 
 def edge_labels(edges: list[int], tz_name: str) -> list[str]:

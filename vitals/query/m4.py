@@ -16,17 +16,18 @@ import pyarrow as pa
 
 from vitals.query.merge import PointRows, duckdb_cursor
 
+# One GROUP BY gives each column's four samples directly (no join back to the rows).
 _SQL = """
-WITH c AS (SELECT p, ts, v, (ts - $start) // $width AS col FROM rows),
-k AS (
-    SELECT p, min(ts) AS a, max(ts) AS z, arg_min(ts, v) AS lo, arg_max(ts, v) AS hi
-    FROM c GROUP BY p, col
+WITH k AS (
+    SELECT p, min(ts) AS a, arg_min(v, ts) AS av, max(ts) AS z, arg_max(v, ts) AS zv,
+        arg_min(ts, v) AS lo, min(v) AS lov, arg_max(ts, v) AS hi, max(v) AS hiv
+    FROM rows GROUP BY p, (ts - $start) // $width
 ),
-keep AS (
-    SELECT p, a AS ts FROM k UNION SELECT p, z FROM k
-    UNION SELECT p, lo FROM k UNION SELECT p, hi FROM k
+u AS (
+    SELECT p, a AS ts, av AS v FROM k UNION ALL SELECT p, z, zv FROM k
+    UNION ALL SELECT p, lo, lov FROM k UNION ALL SELECT p, hi, hiv FROM k
 )
-SELECT r.p, r.ts, r.v FROM rows r SEMI JOIN keep USING (p, ts) ORDER BY r.p, r.ts
+SELECT p, ts, any_value(v) AS v FROM u GROUP BY p, ts ORDER BY p, ts
 """
 
 

@@ -9,13 +9,14 @@ Sources, in order of precedence (docs/query.md "Where facts come from"):
 - unit, kind, equipment: the point's ACE tags.
 
 The catalogue snapshot (``catalogue/{site}.json``) is read once per version (its
-identity from a listing), so a query pays a dict lookup.
+identity from a listing, re-checked at most every 10 s), so a query pays a dict lookup.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,9 @@ from vitals.config import SiteOverrides
 from vitals.point_tags import PointTags
 
 ModeLookup = Callable[[str], Mapping[str, str]]  # site -> point -> inferred mode
+# How long a snapshot is used before its identity is listed again: a plan asks for it on
+# every query, and ace_points rewrites it a few times a day at most.
+SNAPSHOT_TTL_S = 10.0
 
 
 class SnapshotReader(Protocol):
@@ -82,20 +86,27 @@ class SiteFacts:
         self.overrides = overrides or SiteOverrides()
         self.inferred_modes = inferred_modes
         self._cache: dict[str, tuple[str, _Snapshot]] = {}
+        self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _snapshot(self, site: str) -> _Snapshot:
+        """The site's snapshot, re-checked against its identity at most every TTL."""
+        with self._lock:
+            cached = self._cache.get(site)
+            checked = self._checked.get(site, 0.0)
+        if cached is not None and time.monotonic() - checked < SNAPSHOT_TTL_S:
+            return cached[1]
         key = catalogue_key(site)
         identity = self.cold.identities(CATALOGUE_PREFIX + site).get(key)
         if identity is None:
-            return _Snapshot(None, {})
+            snapshot = _Snapshot(None, {})
+        elif cached is not None and cached[0] == identity:
+            snapshot = cached[1]
+        else:
+            snapshot = _parse(self.cold.get_bytes(key))
         with self._lock:
-            cached = self._cache.get(site)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        snapshot = _parse(self.cold.get_bytes(key))
-        with self._lock:
-            self._cache[site] = (identity, snapshot)
+            self._cache[site] = (identity or "", snapshot)
+            self._checked[site] = time.monotonic()
         return snapshot
 
     def timezone(self, site: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ UTC bucket answer here. Three ways to answer, chosen from the plan:
 - the rest (avg of sampled points, min, max, last, count, sum) compose from UTC
   sub-buckets, so stored rollups answer them in any zone: the plain engine path runs
   at the sub-bucket (1 h when every local edge is on a UTC hour, else 15 min) and
-  :func:`vitals.query.local_time.compose_buckets` merges them into local buckets.
+  ``_composed`` merges them into local buckets.
 Then fill (seeded), unit conversion (never silent: each series names its unit and the
 unit it was converted from) and the optional quality object.
 """
@@ -16,17 +16,20 @@ unit it was converted from) and the optional quality object.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vitals.point_tags import TEMPERATURE_UNITS, convert_temperature, temperature_scale
 from vitals.query.aggregates import AVG_KIND, MODE_ONLY, RAW_ONLY, bucket_aggregates
 from vitals.query.fill import fill_series, utc_grid
-from vitals.query.local_time import HOUR_MS, QUARTER_MS, compose_buckets, sub_width
+from vitals.query.local_time import HOUR_MS, QUARTER_MS, sub_width
 from vitals.query.m4 import m4_points
 from vitals.query.plan import QueryPlan, check_sample_count
 from vitals.query.point_meta import PointInfo
 from vitals.query.seed import last_before
-from vitals.query.types import BadQueryError, QueryResult, SeriesResult
+from vitals.query.types import INTERVALS_MS, BadQueryError, QueryResult, SeriesResult
 from vitals.windows import now_ms
 
 if TYPE_CHECKING:
@@ -128,34 +131,64 @@ def execute(engine: QueryEngine, plan: QueryPlan, stats: ReadStats) -> QueryResu
 def _composed(
     engine: QueryEngine, plan: QueryPlan, stats: ReadStats, edges: list[int] | None
 ) -> dict[str, tuple[list[int], dict[str, list[float | None]]]]:
-    """count/sum/min/max/last per bucket through the plain path (rollups), composed."""
+    """count/sum/min/max/last per bucket through the plain path (rollups), composed.
+
+    Local buckets are merged from the UTC sub-buckets in Arrow (a slot -> local bucket
+    lookup and one ordered group-by per point): a year at 1 h is 8,760 sub-buckets a
+    point, never turned into Python values.
+    """
     interval = plan.interval if edges is None else SUB_NAMES[sub_width(edges)]
     sub = QueryPlan(
-        plan.site,
-        plan.points,
-        plan.start_ms,
-        plan.end_ms,
-        interval,
-        COMPOSED,
-        None,
-        None,
+        plan.site, plan.points, plan.start_ms, plan.end_ms, interval, COMPOSED, None, None
     )
-    result = engine.execute(sub, stats)
+    per_point, empty = engine.bucket_tables(sub, stats)
+    lookup: pa.Array[Any] | None = None
+    if edges is not None:
+        width = INTERVALS_MS[interval]
+        slots: list[int] = []
+        for i in range(len(edges) - 1):
+            slots.extend([i] * ((edges[i + 1] - edges[i]) // width))
+        lookup = pa.array(slots, pa.int64())
     out: dict[str, tuple[list[int], dict[str, list[float | None]]]] = {}
-    for item in result.series:
-        t, columns = item.t, item.values
-        if edges is not None:
-            t, columns = compose_buckets(t, columns, edges)
+    for name in plan.points:
+        table = per_point.get(name, empty)
+        if lookup is not None and edges is not None and table.num_rows:
+            slot = pc.divide(pc.subtract(table.column("bucket"), edges[0]), INTERVALS_MS[interval])
+            index = pc.take(lookup, slot)
+            grouped = (
+                table.append_column("i", index)
+                .group_by("i", use_threads=False)
+                .aggregate(
+                    [
+                        ("count", "sum"),
+                        ("sum", "sum"),
+                        ("min", "min"),
+                        ("max", "max"),
+                        ("last", "last"),
+                    ]
+                )
+                .sort_by("i")
+            )
+            table = pa.table(
+                {
+                    "bucket": pc.take(pa.array(edges[:-1], pa.int64()), grouped.column("i")),
+                    "count": grouped.column("count_sum"),
+                    "sum": grouped.column("sum_sum"),
+                    "min": grouped.column("min_min"),
+                    "max": grouped.column("max_max"),
+                    "last": grouped.column("last_last"),
+                }
+            )
         values: dict[str, list[float | None]] = {}
         for agg in plan.aggs:
             if agg == "avg":
-                values[agg] = [
-                    s / c if s is not None and c else None
-                    for s, c in zip(columns["sum"], columns["count"], strict=True)
-                ]
+                column = pc.divide(
+                    table.column("sum"), pc.cast(table.column("count"), pa.float64())
+                )
             else:
-                values[agg] = [None if v is None else float(v) for v in columns[agg]]
-        out[item.point] = (t, values)
+                column = pc.cast(table.column(agg), pa.float64())
+            values[agg] = cast(list[float | None], column.to_pylist())
+        out[name] = (cast(list[int], table.column("bucket").to_pylist()), values)
     return out
 
 
