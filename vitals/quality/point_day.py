@@ -44,20 +44,22 @@ WITH per AS (
         max(gap) AS inner_gap, median(gap) AS median_gap, sum(down::INT) AS downs,
         bool_and(v = 0 OR v = 1) AS only01,
         sum(CASE WHEN v < m.lo OR v > m.hi THEN 1 ELSE 0 END) AS implausible
-    FROM d LEFT JOIN meta m ON d.p = m.p GROUP BY d.p
+    FROM d LEFT JOIN meta m ON d.p = m.code GROUP BY d.p
 )
 SELECT m.p AS point_name, coalesce(per.n, 0) AS samples, per.first_ts, per.last_ts,
     per.inner_gap, per.median_gap, coalesce(per.downs, 0) AS downs,
     coalesce(per.only01, false) AS only01,
     coalesce(per.implausible, 0) AS implausible_raw, coalesce(flat.flat_ms, 0) AS flat_ms,
     m.interval_s, m.unit, m.cumulative, m.flat_ok, m.history_mode, m.binary_mode
-FROM meta m LEFT JOIN per ON per.p = m.p LEFT JOIN flat ON flat.p = m.p
+FROM meta m LEFT JOIN per ON per.p = m.code LEFT JOIN flat ON flat.p = m.code
 ORDER BY m.p
 """
 
 
-def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(p, ts, v, gap, down) from samples sorted by (point_name, ts), and the flat runs.
+def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table, pa.Array[Any]]:
+    """(p, ts, v, gap, down) from samples sorted by (point_name, ts), the flat runs, names.
+
+    ``p`` is the point's code: its index in the returned names.
 
     ``gap`` is the time since the point's previous sample (null for its first), ``down``
     whether the value fell; a run of equal consecutive values ends where either changes.
@@ -65,6 +67,9 @@ def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
     names = samples.column("point_name").combine_chunks()
     if pa.types.is_dictionary(names.type):
         names = names.cast(pa.string())
+    # integer codes: comparing and grouping 6.6 M ints, not 6.6 M names of 40-90 bytes
+    encoded: Any = pc.dictionary_encode(names)
+    codes: pa.Array[Any] = encoded.indices.cast(pa.int64())
     ts = samples.column("ts").combine_chunks()
     value = samples.column("value").combine_chunks()
     n = len(ts)
@@ -75,7 +80,7 @@ def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
         changed = pa.array([True] * n)
     else:
         head, tail = slice(0, n - 1), slice(1, n)
-        same_tail = pc.equal(names[tail], names[head])
+        same_tail = pc.equal(codes[tail], codes[head])
         same = pa.concat_arrays([pa.array([False]), same_tail])
         raw_gap = pa.concat_arrays([pa.nulls(1, pa.int64()), pc.subtract(ts[tail], ts[head])])
         gap = pc.if_else(same, raw_gap, pa.nulls(n, pa.int64()))
@@ -84,8 +89,8 @@ def _steps(samples: pa.Table) -> tuple[pa.Table, pa.Table]:
         )
         differs = pa.concat_arrays([pa.array([True]), pc.not_equal(value[tail], value[head])])
         changed = pc.or_(pc.invert(same), differs)
-    steps = pa.table({"p": names, "ts": ts, "v": value, "gap": gap, "down": down})
-    return steps, _flat_runs(names, ts, value, changed)
+    steps = pa.table({"p": codes, "ts": ts, "v": value, "gap": gap, "down": down})
+    return steps, _flat_runs(codes, ts, value, changed), encoded.dictionary
 
 
 def _flat_runs(
@@ -94,13 +99,17 @@ def _flat_runs(
     """Per point the longest run of equal non-zero values (last minus first time)."""
     n = len(ts)
     if n == 0:
-        return pa.table({"p": pa.array([], pa.string()), "flat_ms": pa.array([], pa.int64())})
+        return pa.table({"p": pa.array([], pa.int64()), "flat_ms": pa.array([], pa.int64())})
     starts = pc.cast(pc.indices_nonzero(changed), pa.int64())
     ends = pa.concat_arrays([pc.subtract(starts.slice(1), 1), pa.array([n - 1], pa.int64())])
     span = pc.subtract(pc.take(ts, ends), pc.take(ts, starts))
-    runs = pa.table({"p": pc.take(names, starts), "span": span})
-    # resting at 0 (a closed valve, no flow with the fan off, an off command) is normal
-    runs = runs.filter(pc.not_equal(pc.take(value, starts), pa.scalar(0.0)))
+    # only runs longer than one sample can be the longest, and resting at 0 (a closed
+    # valve, no flow with the fan off, an off command) is normal: both left out early
+    keep = pc.and_(
+        pc.greater(span, pa.scalar(0, pa.int64())),
+        pc.not_equal(pc.take(value, starts), pa.scalar(0.0)),
+    )
+    runs = pa.table({"p": pc.take(names, pc.filter(starts, keep)), "span": pc.filter(span, keep)})
     flat = runs.group_by("p").aggregate([("span", "max")])
     return pa.table({"p": flat.column("p"), "flat_ms": flat.column("span_max")})
 
@@ -193,10 +202,14 @@ def point_quality_table(
         ordered = samples.select(["point_name", "ts", "value"])
         if ordered.num_rows and not is_canonical(ordered):
             ordered = ordered.sort_by([("point_name", "ascending"), ("ts", "ascending")])
-        steps, flat = _steps(ordered)
+        steps, flat, dictionary = _steps(ordered)
+        meta = _meta_table(expectations)
+        meta = meta.append_column(
+            "code", pc.cast(pc.index_in(meta.column("p"), value_set=dictionary), pa.int64())
+        )
         conn.register("d", steps)
         conn.register("flat", flat)
-        conn.register("meta", _meta_table(expectations))
+        conn.register("meta", meta)
         raw = conn.sql(_SQL).to_arrow_table()
     finally:
         conn.close()
