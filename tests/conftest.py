@@ -1,4 +1,5 @@
-"""Shared test set-up: a non-UTC local zone, an isolated data folder, real PostgreSQL."""
+"""Shared test set-up: a non-UTC local zone, an isolated data folder, real PostgreSQL,
+and the rules for running the suite on several pytest-xdist workers (`bash scripts/test`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ os.environ["TZ"] = "America/Chicago"  # local-time bugs must show (CONVENTIONS.m
 time.tzset()
 
 import pytest  # noqa: E402
+
+# The two heaviest modules (each one `dagster dev` or daemon run, minutes long): each one
+# xdist group, scheduled first and so on different workers (`--no-loadscope-reorder`
+# keeps the scheduler to collection order: the first unit goes to worker 0, the second to
+# worker 1), instead of queueing behind each other at the end of the run.
+HEAVIEST_GROUPS = ("readme_ui_route", "backfill_daemon")
 
 pytest_plugins = [
     "tests.support.postgres",
@@ -47,3 +54,59 @@ def _forget_closed_dagster_instances():
 
     gc.collect()
     base._current_storage.set(None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--serial",
+        choices=("include", "skip", "only"),
+        default="include",
+        help="tests marked `serial` (they measure wall time): run them with the rest "
+        "(default), skip them (the parallel pass) or run only them (the pass run alone)",
+    )
+
+
+def _group_names(item: pytest.Item) -> set[str]:
+    return {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+
+
+def _shares_wider_fixture(item: pytest.Item) -> bool:
+    """Does the test use a module- or class-scoped fixture (built once per worker)?"""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs[-1].scope in ("module", "class", "package")
+        for defs in info.name2fixturedefs.values()
+        if defs
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist turns xdist_group marks into node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Select the serial pass, and group and order the tests for `--dist loadgroup`."""
+    mode = config.getoption("serial")
+    if mode != "include":
+        wanted = mode == "only"
+        keep = [i for i in items if (i.get_closest_marker("serial") is not None) == wanted]
+        dropped = [i for i in items if (i.get_closest_marker("serial") is not None) != wanted]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
+        return
+    for item in items:
+        # A module whose tests share a module fixture (a built site, a browser, a running
+        # server) stays on one worker: split, each worker would build it again.
+        if not _group_names(item) and _shares_wider_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+    def rank(item: pytest.Item) -> int:
+        groups = _group_names(item)
+        ranks = [HEAVIEST_GROUPS.index(g) for g in groups if g in HEAVIEST_GROUPS]
+        return min(ranks, default=len(HEAVIEST_GROUPS))
+
+    items.sort(key=rank)  # stable: every other test keeps its collection order

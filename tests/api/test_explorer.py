@@ -613,6 +613,7 @@ def _year_builder():
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a wall-time bound: run alone, not beside another worker's test
 def test_a_year_of_ten_points_at_auto_draws_in_under_a_second(browser, tmp_path, capsys):
     """A shared link to a year x 10 points, opened in Chromium: data request -> drawn < 1 s.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from dagster._core.execution.backfill import BulkActionStatus
 
 from resources.cold_store import ColdStoreResource
@@ -24,6 +25,10 @@ from vitals.samples import day_bounds_ms
 from vitals_assets.backfill_progress import backfill_progress
 from vitals_cli.backfill import submit_backfill
 from vitals_cli.dagster_home import ensure_dagster_home
+
+# Daemon runs minutes long: one worker, away from test_readme_ui_route's `dagster dev`
+# (tests/conftest.py HEAVIEST_GROUPS).
+pytestmark = pytest.mark.xdist_group("backfill_daemon")
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = "acme_hq"

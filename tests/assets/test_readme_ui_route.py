@@ -28,7 +28,9 @@ from vitals.rollups.day import rollup_matches_cold
 from vitals.samples import day_bounds_ms
 from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
 
-pytestmark = pytest.mark.slow
+# One `dagster dev` for the module, on one worker, away from test_backfill_daemon's
+# (tests/conftest.py HEAVIEST_GROUPS).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme_ui_route")]
 
 SITE = "acme_hq"
 TODAY = datetime.now(UTC).date()
