@@ -11,11 +11,12 @@ time.tzset()
 
 import pytest  # noqa: E402
 
-# The two heaviest modules (each one `dagster dev` or daemon run, minutes long): each one
-# xdist group, scheduled first and so on different workers (`--no-loadscope-reorder`
+# The heaviest modules (each one `dagster dev` or daemon run, minutes long), heaviest
+# first: each one xdist group, scheduled before everything else (`--no-loadscope-reorder`
 # keeps the scheduler to collection order: the first unit goes to worker 0, the second to
-# worker 1), instead of queueing behind each other at the end of the run.
-HEAVIEST_GROUPS = ("readme_ui_route", "backfill_daemon")
+# worker 1, the third to whichever frees first), so the two heaviest run on different
+# workers and none of them queues at the end of the run.
+HEAVIEST_GROUPS = ("readme_ui_route", "backfill_daemon", "multi_host")
 
 pytest_plugins = [
     "tests.support.postgres",

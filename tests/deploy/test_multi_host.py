@@ -54,7 +54,14 @@ from vitals.cold.keys import cold_day_key
 from vitals.samples import day_bounds_ms
 from vitals_assets.partitions import site_day_key
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+# One scenario (daemon, two Celery hosts) for the module, scheduled among the first on a
+# worker of its own (tests/conftest.py HEAVIEST_GROUPS).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("multi_host"),
+]
 
 BIN = Path(sys.executable).parent
 TODAY = datetime.now(UTC).date()
