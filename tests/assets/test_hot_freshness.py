@@ -18,7 +18,11 @@ from vitals_assets.checks import hot_data_fresh
 from vitals_assets.ingest import hot_samples
 from vitals_assets.partitions import SITE_PARTITIONS_NAME
 
-NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+
+def _now_ms() -> int:
+    """Now, read when the test runs: a constant taken at import went stale when collection
+    ran (much) earlier than the test, as in a long or parallel suite."""
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 @pytest.fixture
@@ -73,8 +77,9 @@ def test_no_sites_at_all_is_not_a_failure(instance):
 
 def test_a_synced_site_with_stale_data_fails(instance):
     instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["acme_hq", "beta_site", "new_site"])
-    _synced("acme_hq", NOW_MS - 16 * 60_000)  # one minute past the limit
-    _synced("beta_site", NOW_MS - 60_000)
+    now_ms = _now_ms()
+    _synced("acme_hq", now_ms - 16 * 60_000)  # one minute past the limit
+    _synced("beta_site", now_ms - 60_000)
     evaluation = _evaluate(instance)
     assert not evaluation.passed
     assert evaluation.metadata["stale_sites"].value == "acme_hq"
@@ -84,7 +89,7 @@ def test_a_synced_site_with_stale_data_fails(instance):
 
 def test_fresh_synced_sites_pass(instance):
     instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["acme_hq"])
-    _synced("acme_hq", NOW_MS - 60_000)
+    _synced("acme_hq", _now_ms() - 60_000)
     evaluation = _evaluate(instance)
     assert evaluation.passed
     assert evaluation.metadata["awaiting_first_sync"].value == "none"
