@@ -54,10 +54,12 @@ from vitals.cold.keys import cold_day_key
 from vitals.samples import day_bounds_ms
 from vitals_assets.partitions import site_day_key
 
-# One scenario (daemon, two Celery hosts) for the module, scheduled among the first on a
-# worker of its own (tests/conftest.py HEAVIEST_GROUPS).
+# One scenario (daemon, two Celery hosts) for the module. Run alone (`serial`): on an
+# xdist worker its Celery hosts were not ready within 240 s even on a quiet machine
+# (see /work/notes/ci.md); the group keeps it on one worker if it is ever run with -n.
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.postgres,
     pytest.mark.timeout(900),
     pytest.mark.xdist_group("multi_host"),
