@@ -74,21 +74,9 @@ def _group_names(item: pytest.Item) -> set[str]:
     }
 
 
-def _shares_wider_fixture(item: pytest.Item) -> bool:
-    """Does the test use a module- or class-scoped fixture (built once per worker)?"""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        defs[-1].scope in ("module", "class", "package")
-        for defs in info.name2fixturedefs.values()
-        if defs
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist turns xdist_group marks into node ids
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Select the serial pass, and group and order the tests for `--dist loadgroup`."""
+    """Select the serial pass, and order the modules for `--dist loadfile`."""
     mode = config.getoption("serial")
     if mode != "include":
         wanted = mode == "only"
@@ -97,13 +85,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
+    if not hasattr(config, "workerinput"):  # only xdist workers schedule
         return
-    for item in items:
-        # A module whose tests share a module fixture (a built site, a browser, a running
-        # server) stays on one worker: split, each worker would build it again.
-        if not _group_names(item) and _shares_wider_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    # `--dist loadfile` keeps each module on one worker (its module fixtures are built
+    # once); with `--no-loadscope-reorder` modules go out in this order, so the heaviest
+    # start first, on different workers. (pytest-xdist 3.8's `loadgroup` does not group
+    # under pytest 9: checked with a marked module, its tests went to both workers.)
 
     def rank(item: pytest.Item) -> int:
         groups = _group_names(item)
