@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from resources.cold_store import ColdStoreResource
+from tests.support.backfill_graphql import BACKFILL_STATUS, LAUNCH_BACKFILL
 from tests.support.dagster_dev_process import REPO, dagster_dev, wait_for
 from tests.support.platform_helpers import expected_hot_rows
 from vitals.cold.keys import cold_day_key, rollup_day_key
@@ -38,20 +39,6 @@ DAYS = [TODAY - timedelta(days=40), TODAY - timedelta(days=39)]
 # What *Show upstream graph* of cold_timeseries selects, and *Materialize all* launches.
 UPSTREAM_GRAPH = ["ace_points", "ace_raw_samples", "cold_timeseries"]
 
-LAUNCH = """
-mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on PartitionKeysNotFoundError { message }
-  }
-}"""
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
-}"""
-
 
 @pytest.fixture(scope="module")
 def backfilled(_shared_simulator, tmp_path_factory):
@@ -67,12 +54,16 @@ def backfilled(_shared_simulator, tmp_path_factory):
             "partitionNames": [str(site_day_key(SITE, day)) for day in DAYS],
             "fromFailure": False,
         }
-        launched = dev.graphql(LAUNCH, {"backfillParams": params})["launchPartitionBackfill"]
+        launched = dev.graphql(LAUNCH_BACKFILL, {"backfillParams": params})[
+            "launchPartitionBackfill"
+        ]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
 
         def finished():
-            status = dev.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+            status = dev.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"][
+                "status"
+            ]
             return status if status not in ("REQUESTED", "CANCELING") else None
 
         assert wait_for(finished, 150, "the README's backfill", every=2) == "COMPLETED_SUCCESS"

@@ -46,6 +46,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from ace_simulator.server import start_simulator
 from resources.cold_store import ColdStoreResource
+from tests.support.backfill_graphql import BACKFILL_STATUS, LAUNCH_BACKFILL
 from tests.support.dagster_dev_process import REPO, free_port, wait_for
 from tests.support.hosts import host_namespace, netns_available, service_address
 from tests.support.platform_helpers import expected_hot_rows
@@ -75,14 +76,6 @@ BREAKER_THRESHOLD = 5  # AceApiResource.breaker_failure_threshold (its default)
 STEP_TIMEOUT_S = 240
 BROKER_PORT, REDIS_PORT, PG_PORT = 5672, 6379, 5432
 
-LAUNCH = """
-mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
 REEXECUTE_BACKFILL = """
 mutation Reexecute($params: ReexecutionParams!) {
   reexecutePartitionBackfill(reexecutionParams: $params) {
@@ -90,10 +83,6 @@ mutation Reexecute($params: ReexecutionParams!) {
     ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message }
   }
-}"""
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
 }"""
 ADD_PARTITION = """
 mutation Add($name: String!, $key: String!, $repo: RepositorySelector!) {
@@ -450,7 +439,7 @@ def scenario(tmp_path_factory, s3_endpoint_url) -> Iterator[Scenario]:
             "partitionNames": [str(site_day_key(site, day)) for site in sites for day in DAYS],
             "fromFailure": False,
         }
-        launched = graphql(LAUNCH, {"backfillParams": params})["launchPartitionBackfill"]
+        launched = graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
 
@@ -546,7 +535,7 @@ def scenario(tmp_path_factory, s3_endpoint_url) -> Iterator[Scenario]:
 
 def _wait_backfill(graphql: GraphQL, backfill_id: str, what: str) -> str:
     def ended():
-        status = graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        status = graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
         return status if status not in ("REQUESTED", "CANCELING") else None
 
     return wait_for(ended, STEP_TIMEOUT_S, what, every=2)
