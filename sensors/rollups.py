@@ -64,18 +64,22 @@ class RollupsCursor:
 def _partitions_with_rollup_runs_in_progress(
     instance: dg.DagsterInstance, partitions: list[str]
 ) -> set[str]:
-    busy: set[str] = set()
-    for partition in partitions:
-        runs = instance.get_runs(
-            filters=dg.RunsFilter(
-                statuses=list(_IN_PROGRESS),
-                tags={"dagster/partition": partition},
-            ),
-            limit=20,
-        )
-        if any(run.asset_selection and ROLLUPS_KEY in run.asset_selection for run in runs):
-            busy.add(partition)
-    return busy
+    """Which of ``partitions`` a queued or running rollup run covers.
+
+    One query over the in-progress runs, not one per pending partition: a first tick on a
+    portfolio instance can hold a backlog of many thousand site-days.
+    """
+    if not partitions:
+        return set()
+    wanted = set(partitions)
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(_IN_PROGRESS)))
+    return {
+        run.tags["dagster/partition"]
+        for run in runs
+        if run.asset_selection
+        and ROLLUPS_KEY in run.asset_selection
+        and run.tags.get("dagster/partition") in wanted
+    }
 
 
 def _read_new_cold_records(
