@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -122,9 +122,11 @@ class Settings:
 
     data_dir: Path
     ace_api_url: str
-    ace_api_key: str | None
+    # The ACE key and a hot-store URL's password must not reach logs through a repr
+    # (``__repr__`` below shows the URL with its password masked, never the key).
+    ace_api_key: str | None = field(repr=False)
     sites: tuple[str, ...]
-    hot_store: str
+    hot_store: str = field(repr=False)
     cold_store: str
     s3_endpoint_url: str | None
     hot_storage_days: int
@@ -146,6 +148,13 @@ class Settings:
     # Site-days one backfill run covers (VITALS_BACKFILL_PARTITIONS_PER_RUN): 1 is one
     # run per site-day; a portfolio backfill needs more (docs/scale.md).
     backfill_partitions_per_run: int = 1
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return (
+            f"Settings({shown}, hot_store={redact_url(self.hot_store)!r}, "
+            f"ace_api_key={'set' if self.ace_api_key else None!r})"
+        )
 
     @property
     def state_dir(self) -> Path:
