@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from resources.ace import AceApiResource
+from vitals.ace.client import budget_key
 from vitals.ace.http import AceSiteNotFoundError, CircuitOpenError
 from vitals.ace.parse import raw_to_samples
 from vitals.samples import parse_ts_ms
@@ -163,6 +164,50 @@ def test_two_processes_sharing_a_state_folder_stay_within_the_limit(simulator, t
     for i, first in enumerate(stamps):
         assert sum(1 for t in stamps[i:] if t < first + 1.5 - 0.3) <= 8
     assert stamps[-1] - stamps[0] >= 1.5
+
+
+def _spellings(url: str) -> tuple[str, str]:
+    """One loopback API as two hosts may configure it: host case differs, a trailing /."""
+    assert url.startswith("http://127.0.0.1:")
+    rest = url.removeprefix("http://127.0.0.1")
+    return f"http://localhost{rest}", f"http://LocalHost{rest}/"
+
+
+def test_two_spellings_of_one_api_url_share_one_budget(simulator, tmp_path):
+    """8 requests per 1.5 s: a second client spelling the URL differently waits its turn."""
+    stats_before = len(simulator.stats()["recent_requests"])
+    budgets = []
+    for url in _spellings(simulator.url):
+        ace = AceApiResource(
+            base_url=url,
+            api_key=simulator.api_key,
+            state_dir=str(tmp_path),
+            requests_per_minute=8,
+            rate_limit_window_seconds=1.5,
+            page_size=500,
+        )
+        pull = ace.fetch_site_window(SITE, START, END)
+        budgets.append(pull.stats.throttle_waits)
+    stamps = sorted(r["t"] for r in simulator.stats()["recent_requests"][stats_before:])
+    assert len(stamps) >= 16
+    # As the server saw them: no window holds more than one budget's limit.
+    for i, first in enumerate(stamps):
+        assert sum(1 for t in stamps[i:] if t < first + 1.5 - 0.3) <= 8
+    assert budgets[1] >= 1  # the second spelling was throttled by the first one's requests
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://flightdeck.aceiot.cloud/api", "https://flightdeck.aceiot.cloud/api"),
+        ("https://FlightDeck.AceIoT.cloud:443/api//", "https://flightdeck.aceiot.cloud/api"),
+        ("http://10.0.0.5:80/api/", "http://10.0.0.5/api"),
+        ("http://10.0.0.5:8765/api", "http://10.0.0.5:8765/api"),
+        ("https://h.example/API", "https://h.example/API"),  # a path keeps its case
+    ],
+)
+def test_budget_key_names_one_budget_per_api(url: str, key: str) -> None:
+    assert budget_key(url) == key
 
 
 def test_the_resource_works_built_the_dagster_way(simulator, tmp_path, monkeypatch):

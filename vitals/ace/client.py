@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pyarrow as pa
@@ -115,6 +115,23 @@ def window_label(start_ms: int, end_ms: int) -> str:
     return f"[{ms_to_iso(start_ms)}, {ms_to_iso(end_ms)})"
 
 
+def budget_key(base_url: str) -> str:
+    """The name of the vendor's request budget (rate limit and breaker) for ``base_url``.
+
+    Two hosts spelling one API differently (``HTTPS://Flightdeck.aceiot.cloud:443/api/``
+    and ``https://flightdeck.aceiot.cloud/api``) must share one budget, or together they
+    send twice the vendor's limit: scheme and host are case-folded, a default port and
+    trailing slashes dropped. The path keeps its case (servers may distinguish it).
+    """
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class AceClient:
     """Client for the ACE IoT API (FlightDeck); the settings are checked on construction.
@@ -172,7 +189,7 @@ class AceClient:
 
     def _requester(self, client: httpx.Client, counters: RequestCounters) -> AceRequester:
         state = state_location(self.state_dir, self.state_url)
-        bucket = self.base_url.rstrip("/")
+        bucket = budget_key(self.base_url)
         limiter = SharedRateLimiter(
             state,
             limit=self.requests_per_minute,
