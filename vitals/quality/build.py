@@ -16,11 +16,12 @@ from datetime import date
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vitals.cold.catalogue import catalogue_snapshot
 from vitals.cold.key_order import merge_last_wins
 from vitals.cold.keys import cold_day_key
-from vitals.cold.read import read_cold_bytes
+from vitals.cold.read import read_valid
 from vitals.cold.store import ColdStore
 from vitals.config import SiteOverrides
 from vitals.point_tags import PointTags
@@ -31,7 +32,7 @@ from vitals.quality.point_day import (
     quality_file_bytes,
     site_summary,
 )
-from vitals.samples import day_bounds_ms
+from vitals.samples import DICTIONARY_SAMPLE_SCHEMA, day_bounds_ms
 
 FLAT_OK_MARKERS = frozenset({"sp", "cmd", "enum"})
 
@@ -90,26 +91,45 @@ def _tags(row: Mapping[str, Any]) -> PointTags:
     )
 
 
+def cold_day_samples(data: bytes) -> pa.Table:
+    """A day file's samples with dictionary-encoded names (``DICTIONARY_SAMPLE_SCHEMA``).
+
+    Why: the report only compares names, and a full-load day's 6.6 M names decode as a
+    dictionary in ~0.1 s against ~0.6 s as strings. Damaged bytes raise
+    :class:`vitals.cold.read.ColdVerificationError` as every cold read does.
+    """
+    table = read_valid(data, ["point_name", "ts", "value"], read_dictionary=["point_name"])
+    return pa.Table.from_arrays(
+        [
+            table.column("point_name"),
+            pc.cast(table.column("ts"), pa.int64()),
+            table.column("value"),
+        ],
+        schema=DICTIONARY_SAMPLE_SCHEMA,
+    )
+
+
 def day_samples(
     cold_store: ColdStore, hot: DayReader, site: str, day: date
 ) -> tuple[pa.Table, tuple[str, ...]]:
-    """The site-day's samples over both tiers (hot wins), and the tiers that held rows."""
+    """The site-day's samples over both tiers (hot wins), and the tiers that held rows.
+
+    With one tier holding rows that tier's table is returned as read (names may be
+    dictionary-encoded, order as stored: the report checks the order itself); both
+    tiers are merged in key order with the hot row winning on an equal key.
+    """
     start, end = day_bounds_ms(day)
-    parts: list[pa.Table] = []
-    tiers: list[str] = []
     key = cold_day_key(site, day)
-    if cold_store.exists(key):
-        parts.append(read_cold_bytes(cold_store.get_bytes(key)))
-        tiers.append("cold")
+    cold_rows = cold_day_samples(cold_store.get_bytes(key)) if cold_store.exists(key) else None
     hot_rows = hot.read_samples(site, start, end).select(["point_name", "ts", "value"])
-    if hot_rows.num_rows:
-        tiers.append("hot")
-    parts.append(hot_rows)
-    schema = parts[-1].schema
-    merged = merge_last_wins([p.select(["point_name", "ts", "value"]).cast(schema) for p in parts])
-    if merged.num_columns == 0:
-        merged = schema.empty_table()
-    return merged, tuple(tiers)
+    tiers = (("cold",) if cold_rows is not None else ()) + (("hot",) if hot_rows.num_rows else ())
+    if cold_rows is None or not cold_rows.num_rows:
+        return hot_rows, tiers
+    if not hot_rows.num_rows:
+        return cold_rows, tiers
+    schema = hot_rows.schema
+    merged = merge_last_wins([cold_rows.cast(schema), hot_rows.cast(schema)])
+    return merged, tiers
 
 
 def build_quality_day(
