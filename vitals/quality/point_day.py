@@ -6,9 +6,9 @@ first sample and the last sample to the day end, or to ``as_of`` for a day still
 running, count as gaps), the longest flat run (consecutive equal values: a stuck
 sensor), samples outside the plausible range of the unit
 (:data:`vitals.point_tags.PLAUSIBLE`; binary points: anything but 0 and 1), and the
-history mode the data suggests (:func:`vitals.point_tags.infer_mode`, the same rules in
-SQL). Flags: ``stale`` when the last sample is older than ``max(3 x interval, 1 h)``
-at the day's end (or ``as_of``), or there is none; ``stuck`` when an analog point
+history mode the data suggests (:func:`vitals.point_tags.infer_mode`, the same rules on
+the per-point aggregates of :mod:`vitals.quality.point_runs`). Flags: ``stale`` when
+the last sample is older than ``max(3 x interval, 1 h)`` at the day's end (or ``as_of``), or there is none; ``stuck`` when an analog point
 (not a setpoint, command or enum, not binary) sat flat at one non-zero value for at
 least 6 hours (resting at 0 is what closed valves and stopped flows do).
 Catalogued points without a sample that day are listed with zero samples.
