@@ -11,14 +11,14 @@ Python and few full-length arrays are built (each fresh 53 MB array costs page f
 - row-pair figures (gap, value falling, value 0/1, outside the unit's bounds) are one
   DuckDB aggregation over zero-copy slices, the pairs that cross from one point to the
   next filtered out; the first row is added apart;
-- flat runs (consecutive equal values) come from the equal neighbour pairs or from the
-  value changes, whichever is fewer.
+- flat runs (consecutive equal values) are stretches of equal neighbour pairs: one
+  index per such pair, none for the rows of a point whose value keeps changing.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -87,11 +87,6 @@ def _starts(codes: pa.Array[Any]) -> tuple[pa.Array[Any], pa.Array[Any]]:
     changes = pc.not_equal(codes.slice(0, n - 1), codes.slice(1))
     starts = pc.add(pc.indices_nonzero(changes), pa.scalar(1, pa.uint64()))
     return pa.concat_arrays([pa.array([0], pa.uint64()), starts]).cast(pa.int64()), changes
-
-
-def _strictly_increasing(values: pa.Array[Any]) -> bool:
-    n = len(values)
-    return n < 2 or bool(pc.all(pc.less(values.slice(0, n - 1), values.slice(1))).as_py())
 
 
 def _flat_ms(
@@ -260,10 +255,3 @@ def _pair_figures(
     )
     conn.register("pairs", pairs)
     return {row["p"]: row for row in conn.sql(_PAIR_SQL).to_arrow_table().to_pylist()}
-
-
-def bounds_lookup(
-    table: Mapping[str, tuple[float, float] | None],
-) -> Callable[[str], tuple[float, float] | None]:
-    """``bounds`` for :func:`point_runs` from a name -> (lo, hi) mapping."""
-    return lambda name: table.get(name)
