@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import random
 import shutil
 import statistics
@@ -54,7 +55,7 @@ from vitals.cold.point_reads import FOOTERS
 from vitals.quality.build import build_quality_day
 from vitals.query.engine import QueryEngine, ReadStats
 from vitals.query.local_time import local_edges
-from vitals.query.m4 import column_width
+from vitals.query.m4 import m4_grid
 from vitals.query.plan import QueryLimits
 from vitals.rollups.day import (
     COLD_CHECKSUM_KEY,
@@ -71,7 +72,7 @@ configure_arrow_memory()
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 5  # bump when vitals.rollups.day changes its file layout
+ROLLUP_LAYOUT = 6  # bump when vitals.rollups.day changes its file layout (6: M4 columns)
 UNLIMITED = QueryLimits(
     max_points=10_000, max_raw_range_days=10_000, max_agg_range_days=10_000, max_samples=10**10
 )
@@ -133,10 +134,10 @@ def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
     """The template day's rollup moved to ``start_ms`` with ``offset`` added to every value."""
     ts_type = rollup.schema.field("bucket_ts").type
     out = rollup
-    for name in ("bucket_ts", "last_ts"):
+    for name in ("bucket_ts", "last_ts", "first_ts", "min_ts", "max_ts"):
         shifted = pc.add(rollup.column(name).cast(pa.int64()), start_ms).cast(ts_type)
         out = out.set_column(out.schema.get_field_index(name), name, shifted)
-    for name in ("min", "max", "last"):
+    for name in ("min", "max", "last", "first"):
         out = out.set_column(
             out.schema.get_field_index(name), name, pc.add(rollup.column(name), offset)
         )
@@ -226,6 +227,7 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     return names
 
 
+LOAD_AT_START: tuple[float, float, float] = (0.0, 0.0, 0.0)
 SEMANTIC_RATIOS: list[tuple[str, str, float, float, str]] = []
 
 
@@ -259,10 +261,13 @@ def semantic_cases(args, engine, chosen, cold_start, cold_end, month_files, cold
     measure(case, "engine Asia/Kolkata (15 min rollups)", lambda: local_days("Asia/Kolkata"))
     SEMANTIC_RATIOS.append((case, "ratio engine local / DuckDB", 0, local / duck, ""))
 
-    def m4() -> int:
-        return engine.query(SITE, chosen, cold_start, cold_end, max_points=1000).samples
+    raw_engine = QueryEngine(engine.hot, engine.cold, limits=UNLIMITED, use_rollups=False)
 
-    width = column_width(cold_start, cold_end, 1000)
+    def m4(eng: QueryEngine = engine) -> int:
+        return eng.query(SITE, chosen, cold_start, cold_end, max_points=1000).samples
+
+    # the engine's column grid (vitals.query.m4.m4_grid: 36 h columns on 1 h rollups)
+    grid = m4_grid(cold_start, cold_end, 1000)
 
     def duck_m4() -> int:
         sql = (
@@ -275,13 +280,27 @@ def semantic_cases(args, engine, chosen, cold_start, cold_end, month_files, cold
             "UNION SELECT p, hi FROM k) "
             "SELECT r.p, r.ts, r.v FROM r SEMI JOIN u USING (p, ts) ORDER BY r.p, r.ts"
         )
-        params = [cold_files, *chosen, cold_start, width]
+        params = [cold_files, *chosen, grid.origin, grid.width]
         return con.sql(sql, params=params).to_arrow_table().num_rows
 
     case = f"M4 10 pts x {args.cold_days} d -> 1000/series"
     duck = measure(case, "bare DuckDB M4 on raw files", duck_m4)
     eng = measure(case, "engine max_points=1000", m4)
+    measure(case, "engine max_points=1000, rollups off (raw)", lambda: m4(raw_engine))
+    fast = engine.query(SITE, chosen, cold_start, cold_end, max_points=1000)
+    slow = raw_engine.query(SITE, chosen, cold_start, cold_end, max_points=1000)
+    same = [(s.t, s.values) for s in fast.series] == [(s.t, s.values) for s in slow.series]
+    print(f"M4 from rollups equals M4 from raw on the same grid: {same}; grid {grid.describe()}")
     SEMANTIC_RATIOS.append((case, "ratio engine / DuckDB", 0, eng / duck, ""))
+    SEMANTIC_RATIOS.append(
+        (
+            case,
+            "ratio CPU engine / DuckDB",
+            0,
+            CPU[(case, "engine max_points=1000")] / CPU[(case, "bare DuckDB M4 on raw files")],
+            "",
+        )
+    )
 
     quality_case(args, measure)
 
@@ -314,14 +333,22 @@ def quality_case(args, measure) -> None:
     )
 
 
-def timed(run: Callable[[], object], repeat: int) -> tuple[float, float, object]:
-    """(first run seconds, median of the following runs, last result)."""
-    times, result = [], None
+CPU: dict[tuple[str, str], float] = {}  # (case, measure) -> median process CPU seconds
+
+
+def timed(run: Callable[[], object], repeat: int) -> tuple[float, float, object, float]:
+    """(first run seconds, median of the following runs, last result, median CPU seconds).
+
+    CPU is ``time.process_time`` of this process (all its threads, DuckDB's included):
+    on a shared machine wall time moves with the load, CPU much less.
+    """
+    times, cpus, result = [], [], None
     for _ in range(repeat + 1):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = run()
         times.append(time.perf_counter() - started)
-    return times[0], statistics.median(times[1:]), result
+        cpus.append(time.process_time() - cpu)
+    return times[0], statistics.median(times[1:]), result, statistics.median(cpus[1:])
 
 
 def main() -> None:
@@ -342,6 +369,8 @@ def main() -> None:
         "--quality-points", type=int, default=4600, help="points of the full-load quality day"
     )
     args = parser.parse_args()
+    global LOAD_AT_START
+    LOAD_AT_START = os.getloadavg()
     if args.rebuild:
         shutil.rmtree(args.cache_dir, ignore_errors=True)
     print(
@@ -420,7 +449,8 @@ def main() -> None:
         if what.startswith("engine"):
             FOOTERS.clear()  # the first run pays for footers and decoding, as after a restart
             ROLLUP_SLICES.clear()
-        first, median, result = timed(run, args.repeat)
+        first, median, result, cpu = timed(run, args.repeat)
+        CPU[(case, what)] = cpu
         size = result if isinstance(result, int) else getattr(result, "num_rows", "")
         rows.append((case, what, first, median, str(size)))
         return median
@@ -489,12 +519,16 @@ def main() -> None:
         "\nfirst = first run after clearing the footer and rollup-slice caches (OS page cache"
         f" warm); median of the next {args.repeat} runs"
     )
-    print(f"\n{'case':<34} {'measure':<40} {'first s':>8} {'median s':>9} {'rows':>10}")
+    print(f"load average at the end: {os.getloadavg()} (at the start: {LOAD_AT_START})")
+    print(
+        f"\n{'case':<34} {'measure':<40} {'first s':>8} {'median s':>9} {'CPU s':>7} {'rows':>10}"
+    )
     for case, what, first, median, size in rows:
         if what.startswith("ratio"):
             print(f"{case:<34} {what:<40} {'':>8} {median:>8.2f}x")
         else:
-            print(f"{case:<34} {what:<40} {first:>8.3f} {median:>9.3f} {size:>10}")
+            cpu = CPU.get((case, what), float("nan"))
+            print(f"{case:<34} {what:<40} {first:>8.3f} {median:>9.3f} {cpu:>7.3f} {size:>10}")
 
 
 if __name__ == "__main__":

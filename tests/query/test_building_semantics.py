@@ -25,11 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.query_data import QuerySite, reference_query, reference_tiers
+from tests.support.query_data import (
+    QuerySite,
+    reference_m4,
+    reference_m4_grid,
+    reference_query,
+    reference_tiers,
+)
 from vitals.config import SiteOverrides
 from vitals.query.engine import QueryEngine, ReadStats
 from vitals.query.local_time import local_edges
-from vitals.query.m4 import column_width
 from vitals.query.point_meta import SiteFacts
 from vitals.samples import MS_PER_DAY, day_bounds_ms
 
@@ -409,16 +414,18 @@ def test_m4_keeps_every_columns_extremes(built, w, max_points, point):
     assert len(got) <= max_points
     assert set(got) <= set(inside)
     assert got == sorted(got)
-    if len(inside) <= max_points:
-        assert got == inside
-        return
-    width = column_width(start, end, max_points)
-    columns: dict[int, list[tuple[int, float]]] = {}
-    for ts, v in inside:
-        columns.setdefault((ts - start) // width, []).append((ts, v))
+    origin, width = reference_m4_grid(start, end, max_points)
+    grid = result.extra["m4_grid"]
+    assert (grid["origin"], grid["width_ms"]) == (origin, width)
+    assert grid["columns"] <= max_points // 4
+    assert got == reference_m4(inside, origin, width, max_points)
     kept = set(got)
-    for column in columns.values():
-        assert column[0] in kept and column[-1] in kept
-        kept_values = {v for ts, v in column if (ts, v) in kept}
-        assert min(v for _, v in column) in kept_values
-        assert max(v for _, v in column) in kept_values
+    if len(inside) > max_points:
+        columns: dict[int, list[tuple[int, float]]] = {}
+        for ts, v in inside:
+            columns.setdefault((ts - origin) // width, []).append((ts, v))
+        for column in columns.values():
+            assert column[0] in kept and column[-1] in kept
+            kept_values = {v for ts, v in column if (ts, v) in kept}
+            assert min(v for _, v in column) in kept_values
+            assert max(v for _, v in column) in kept_values

@@ -64,6 +64,29 @@ def test_build_rollup_table_matches_plain_python() -> None:
         assert (row["min"], row["max"]) == (min(values), max(values))
         assert row["last"] == max(samples)[1]
         assert int(row["last_ts"].timestamp() * 1000) == max(samples)[0]
+        # layout 2: the samples M4 keeps; ties on an extreme: the earliest sample
+        assert (int(row["first_ts"].timestamp() * 1000), row["first"]) == min(samples)
+        low = min(samples, key=lambda s: (s[1], s[0]))
+        high = min(samples, key=lambda s: (-s[1], s[0]))
+        assert int(row["min_ts"].timestamp() * 1000) == low[0]
+        assert int(row["max_ts"].timestamp() * 1000) == high[0]
+
+
+def test_m4_columns_take_the_earliest_of_tied_extremes() -> None:
+    start = BASE
+    # one bucket of 15 min: the min 1.0 at +60 s and +240 s, the max 5.0 at +120 s and +300 s
+    rows = [(POINTS[0], start + k * 60_000, v) for k, v in enumerate([3, 1, 5, 2, 1, 5, 4])]
+    table = build_rollup_table(sample_table(rows))
+    for row in table.to_pylist():
+        assert int(row["min_ts"].timestamp() * 1000) == start + 60_000
+        assert int(row["max_ts"].timestamp() * 1000) == start + 120_000
+        assert (row["first"], row["last"]) == (3, 4)
+        assert int(row["first_ts"].timestamp() * 1000) == start
+    data = rollup_file_bytes(table, SITE, DAY0)
+    assert (
+        pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata[b"vitals.rollup.schema_version"]
+        == b"2"
+    )
 
 
 def test_rollup_file_layout_reads_back_with_pyarrow_and_duckdb(tmp_path: Path) -> None:

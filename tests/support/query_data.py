@@ -195,3 +195,45 @@ def reference_seed(
         if name == point and start - lookback <= ts < start
     ]
     return max(before) if before else None
+
+
+ROLLUP_INTERVALS_DESC = (86_400_000, 3_600_000, 900_000)
+
+
+def reference_m4_grid(start: int, end: int, max_points: int) -> tuple[int, int]:
+    """(origin, width) of the M4 column grid, per docs/query.md, with loops only.
+
+    Equal columns (max_points // 4 of them) unless their width is at least 8 rollup
+    intervals; then the grid starts at the interval boundary at or before ``start`` and
+    the width is the smallest multiple of the coarsest such interval whose columns cover
+    the window in max_points // 4 columns.
+    """
+    columns = max(1, max_points // 4)
+    equal = -(-(end - start) // columns)
+    for interval in ROLLUP_INTERVALS_DESC:
+        if 8 * interval <= equal:
+            origin = start - start % interval
+            k = 1
+            while k * interval * columns < end - origin:
+                k += 1
+            return origin, k * interval
+    return start, equal
+
+
+def reference_m4(
+    samples: Sequence[tuple[int, float]], origin: int, width: int, max_points: int
+) -> list[tuple[int, float]]:
+    """M4 of time-sorted samples: per column the first, last, and the earliest min and max."""
+    if len(samples) <= max_points:
+        return list(samples)
+    columns: dict[int, list[tuple[int, float]]] = {}
+    for ts, v in samples:
+        columns.setdefault((ts - origin) // width, []).append((ts, v))
+    kept: set[tuple[int, float]] = set()
+    for column in columns.values():
+        column.sort()
+        kept.add(column[0])
+        kept.add(column[-1])
+        kept.add(min(column, key=lambda s: (s[1], s[0])))
+        kept.add(min(column, key=lambda s: (-s[1], s[0])))
+    return sorted(kept)

@@ -174,6 +174,16 @@ _SCHEMAS: dict[str, Any] = {
             "tz": {"type": "string", "description": "Zone of the buckets (semantic answers)"},
             "tz_source": {"type": "string", "enum": ["request", "ace", "config", "default"]},
             "max_points": {"type": "integer"},
+            "m4_grid": {
+                "type": "object",
+                "description": "M4 columns [origin + i*width_ms, origin + (i+1)*width_ms)",
+                "properties": {
+                    "origin": {"type": "integer"},
+                    "width_ms": {"type": "integer"},
+                    "columns": {"type": "integer"},
+                    "aligned_to": {"type": ["string", "null"], "enum": ["1d", "1h", "15m", None]},
+                },
+            },
             "unit": {"type": "string", "description": "Unit temperatures were converted to"},
             "series": {"type": "array", "items": _ref("Series")},
         },

@@ -44,6 +44,7 @@ from vitals.query.series import bucket_columns, bucket_series, raw_series
 from vitals.query.types import QueryResult
 from vitals.rollups.day import (
     ROLLUP_INTERVALS_MS,
+    has_m4_columns,
     read_rollup_rows,
     rollup_identity,
     rollup_matches_cold,
@@ -200,12 +201,13 @@ class QueryEngine:
         ]
 
     def _month_rollups(
-        self, plan: QueryPlan, days: list[date], listing: DayListing
+        self, plan: QueryPlan, days: list[date], listing: DayListing, *, m4: bool = False
     ) -> tuple[list[FileRead], set[date]]:
         """Reads of month rollup files covering ``days`` whose cold file is unchanged.
 
         A day counts when its cold file is still the version the month file was built
-        from (identity from the listing: no cold file opened).
+        from (identity from the listing: no cold file opened). ``m4``: only files holding
+        the M4 columns (layout 2 on).
         """
         if plan.interval_ms not in MONTH_INTERVALS_MS or not days:
             return [], set()
@@ -222,6 +224,8 @@ class QueryEngine:
             if key not in existing:
                 continue
             path = self.cold.local_copy(key)
+            if m4 and not _holds_m4(path):
+                continue
             recorded = month_day_identities(path)
             good = [d for d in month_days if recorded.get(d.isoformat()) == listing[d][1]]
             covered.update(good)
@@ -232,12 +236,12 @@ class QueryEngine:
         return reads, covered
 
     def _day_rollups(
-        self, plan: QueryPlan, days: list[date], listing: DayListing
+        self, plan: QueryPlan, days: list[date], listing: DayListing, *, m4: bool = False
     ) -> dict[date, Path]:
         """Days whose day rollup file provably describes the current cold file.
 
         Proof is the cold identity it recorded, else equal footers
-        (:func:`rollup_matches_cold`).
+        (:func:`rollup_matches_cold`). ``m4``: only files holding the M4 columns.
         """
         found = sorted(self._listing(rollup_day_key, plan.site, days).items())
         if not found:
@@ -247,6 +251,8 @@ class QueryEngine:
             day, (key, _identity) = item
             path = self.cold.local_copy(key)
             try:
+                if m4 and not has_m4_columns(path):
+                    return None  # an older layout: M4 reads the day raw
                 if rollup_identity(path) == listing[day][1]:
                     return day, path
                 if rollup_matches_cold(path, self.cold.local_copy(listing[day][0])):
@@ -370,6 +376,35 @@ class QueryEngine:
         empty = bucket_tables[0].schema.empty_table().drop_columns(["point_name"])
         return per_point, empty
 
+    def m4_inputs(
+        self, plan: QueryPlan, interval: str, stats: ReadStats
+    ) -> tuple[dict[str, PointRows], list[FileRead], set[date]]:
+        """What M4 on a grid aligned to ``interval`` reads (:mod:`vitals.query.m4`).
+
+        Returns merged raw rows for every day no rollup serves (edge days, hot days,
+        days whose rollups are missing, stale or of a layout without M4 columns), and
+        the rollup reads (month files first, then day files) of the days that are served.
+        The same rules as :meth:`bucket_tables` decide which days those are.
+        """
+        sub = replace(plan, interval=interval)
+        hot = self._read_hot(plan, stats)
+        listing = self._listing(cold_day_key, plan.site, plan.days())
+        candidates = self._rollup_candidates(sub, listing, _days_of(hot))
+        month_reads, month_days = self._month_rollups(sub, candidates, listing, m4=True)
+        day_rollups = self._day_rollups(
+            sub, [d for d in candidates if d not in month_days], listing, m4=True
+        )
+        rollup_days = month_days | set(day_rollups)
+        rows = self._merge(plan, hot, self._cold_paths(plan, listing, rollup_days), stats, set())
+        items = month_reads + [
+            FileRead(path, *day_bounds_ms(day)) for day, path in sorted(day_rollups.items())
+        ]
+        if items:
+            stats.tiers.add("rollup")
+            stats.sources += len(items)
+            stats.rollup_days += len(rollup_days)
+        return rows, items, rollup_days
+
     # -- the query ------------------------------------------------------------------------
     def execute(self, plan: QueryPlan, stats: ReadStats | None = None) -> QueryResult:
         """Run a validated plan; pass ``stats`` to see what it read (tests, bench)."""
@@ -445,6 +480,14 @@ class QueryEngine:
         )
         result = self.execute(plan)
         return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def _holds_m4(path: Path) -> bool:
+    """Whether a month file has the M4 columns (an unreadable one has none)."""
+    try:
+        return has_m4_columns(path)
+    except (pa.ArrowInvalid, OSError):
+        return False
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:

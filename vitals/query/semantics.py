@@ -2,7 +2,8 @@
 
 :meth:`vitals.query.engine.QueryEngine.execute` hands every plan that is not a plain
 UTC bucket answer here. Three ways to answer, chosen from the plan:
-- ``m4``: merged raw rows, downsampled per series (:mod:`vitals.query.m4`);
+- ``m4``: per series at most ``max_points``, from stored rollups where the column grid
+  aligns to them and merged raw rows elsewhere (:mod:`vitals.query.m4`);
 - aggregates that need raw samples in order (twavg, first, delta, on_time, starts, and
   ``avg`` of a cov / binary / consumption point): :mod:`vitals.query.aggregates`;
 - the rest (avg of sampled points, min, max, last, count, sum) compose from UTC
@@ -25,7 +26,7 @@ from vitals.point_tags import TEMPERATURE_UNITS, convert_temperature, temperatur
 from vitals.query.aggregates import AVG_KIND, MODE_ONLY, RAW_ONLY, bucket_aggregates
 from vitals.query.fill import fill_series, utc_grid
 from vitals.query.local_time import HOUR_MS, QUARTER_MS, sub_width
-from vitals.query.m4 import m4_points
+from vitals.query.m4 import M4Grid, m4_answer
 from vitals.query.plan import QueryPlan, check_sample_count
 from vitals.query.point_meta import PointInfo
 from vitals.query.seed import last_before
@@ -54,10 +55,9 @@ def execute(engine: QueryEngine, plan: QueryPlan, stats: ReadStats) -> QueryResu
     _check_units(plan, infos)
     modes = dict(zip(plan.points, plan.modes, strict=False))
     grid: list[int] = []
+    m4_grid: M4Grid | None = None
     if plan.interval == "m4":
-        assert plan.max_points is not None
-        rows = engine.read_raw(plan, stats)
-        found = m4_points(rows, plan.start_ms, plan.end_ms, plan.max_points)
+        found, m4_grid = m4_answer(engine, plan, stats)
         per_point = {name: (found[name][0], {"v": found[name][1]}) for name in plan.points}
     else:
         width = plan.interval_ms
@@ -111,6 +111,8 @@ def execute(engine: QueryEngine, plan: QueryPlan, stats: ReadStats) -> QueryResu
     extra: dict[str, object] = {"tz": plan.tz, "tz_source": plan.tz_source}
     if plan.max_points is not None:
         extra["max_points"] = plan.max_points
+    if m4_grid is not None:
+        extra["m4_grid"] = m4_grid.describe()
     if plan.unit is not None:
         extra["unit"] = plan.unit
     return QueryResult(

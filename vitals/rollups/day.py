@@ -1,11 +1,13 @@
-"""Stored rollups: per point, per UTC day, count/sum/min/max/last at 15 min, 1 h and 1 d.
+"""Stored rollups: per point, per UTC day, count/sum/min/max/first/last at 15 min, 1 h and 1 d.
 
 A year-long chart at 1 h should not decode 2 billion raw samples. Each site-day gets one
 rollup file ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` (``vitals.cold.keys.rollup_day_key``)
 built from that day's consolidated samples. Buckets are ``floor(ts / interval) * interval``
 in UTC, and every interval divides a day, so no bucket straddles two files. ``avg`` is
-``sum / count``, so rollup answers equal aggregation from raw. Layout and freshness rules:
-docs/rollups.md.
+``sum / count``, so rollup answers equal aggregation from raw. Each row also names the
+samples M4 keeps (first, last, and the earliest sample holding the min and the max), so
+downsampling a year needs no raw read (:mod:`vitals.query.m4`). Layout and freshness
+rules: docs/rollups.md.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from vitals.cold.read import META_PREFIX, read_cold_bytes
 from vitals.names import validate_site_name
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
-ROLLUP_SCHEMA_VERSION = "1"
+# 2: first, first_ts, min_ts, max_ts appended (M4 from rollups). Files of layout 1 hold a
+# prefix of these columns: every aggregate still reads them; M4 reads those days raw.
+ROLLUP_SCHEMA_VERSION = "2"
 ROLLUP_INTERVALS_MS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 # Row-group targets per interval: 2,048 rows at 15 min and 1 h (a few points read little)
 # and 16,384 at 1 d. 15 min groups were 16,384 rows (~170 points) to keep the footer small
@@ -48,6 +52,12 @@ _ROLLUP_FIELDS: list[pa.Field[Any]] = [
     pa.field("max", pa.float64(), nullable=False),
     pa.field("last", pa.float64(), nullable=False),
     pa.field("last_ts", _TS, nullable=False),
+    # layout 2: the bucket's earliest sample, and the time of the earliest sample holding
+    # the min / the max (ties: the earliest such sample; -0.0 and 0.0 are one value)
+    pa.field("first", pa.float64(), nullable=False),
+    pa.field("first_ts", _TS, nullable=False),
+    pa.field("min_ts", _TS, nullable=False),
+    pa.field("max_ts", _TS, nullable=False),
 ]
 ROLLUP_SCHEMA = pa.schema(_ROLLUP_FIELDS)
 # Key-value metadata: the reader checks source_rows against the cold file's row count.
@@ -71,7 +81,12 @@ SELECT point_name,
        min(value) AS min,
        max(value) AS max,
        arg_max(value, ts) AS last,
-       max(ts) AS last_ts
+       max(ts) AS last_ts,
+       arg_min(value, ts) AS first,
+       min(ts) AS first_ts,
+       -- ties on the extreme: the earliest sample (a struct orders by value, then time)
+       arg_min(ts, {'v': value, 't': ts}) AS min_ts,
+       arg_max(ts, {'v': value, 'n': -ts}) AS max_ts
 FROM samples CROSS JOIN (SELECT unnest($intervals) AS iv)
 GROUP BY ALL
 ORDER BY interval_ms, point_name, bucket
@@ -112,6 +127,10 @@ def build_rollup_table(samples: pa.Table) -> pa.Table:
             "max": result.column("max"),
             "last": result.column("last"),
             "last_ts": result.column("last_ts").cast(pa.int64()).cast(_TS),
+            "first": result.column("first"),
+            "first_ts": result.column("first_ts").cast(pa.int64()).cast(_TS),
+            "min_ts": result.column("min_ts").cast(pa.int64()).cast(_TS),
+            "max_ts": result.column("max_ts").cast(pa.int64()).cast(_TS),
         },
         schema=ROLLUP_SCHEMA,
     )
@@ -266,8 +285,23 @@ def rollup_matches_cold(rollup_path: Path, cold_path: Path) -> bool:
     return rollup_path.stat().st_mtime_ns >= cold_path.stat().st_mtime_ns
 
 
-# last_ts is stored (for anyone merging rollups) but queries never need it: not read.
+# What the bucket aggregates read (every layout holds them).
 VALUE_COLUMNS = ("count", "sum", "min", "max", "last")
+# What M4 reads besides count/min/max/last (layout 2 on): the four samples' times.
+M4_COLUMNS = ("first", "first_ts", "last_ts", "min_ts", "max_ts")
+READABLE_COLUMNS = (*VALUE_COLUMNS, *M4_COLUMNS)
+_TS_COLUMNS = frozenset({"first_ts", "last_ts", "min_ts", "max_ts"})
+
+
+def has_m4_columns(path: Path) -> bool:
+    """Whether a rollup (day or month) file holds the M4 columns (layout 2 on; cached footer).
+
+    Files of layout 1 answer every aggregate but not M4: their days are read raw.
+    """
+    names = set(file_index(path).metadata.schema.names)
+    return all(column in names for column in M4_COLUMNS)
+
+
 ROLLUP_CACHE_ROWS = 1_000_000
 
 
@@ -340,6 +374,15 @@ def _split_points(table: pa.Table, points: Sequence[str], empty: pa.Table) -> di
     return out
 
 
+def _ts_as_ms(table: pa.Table) -> pa.Table:
+    """The ``*_ts`` sample times as int64 epoch ms, like ``bucket``."""
+    for index, name in enumerate(table.column_names):
+        if name in _TS_COLUMNS and pa.types.is_timestamp(table.schema.field(name).type):
+            column = table.column(name).cast(_TS).cast(pa.int64())
+            table = table.set_column(index, name, column)
+    return table
+
+
 def read_rollup_rows(
     items: Sequence[FileRead],
     points: Sequence[str],
@@ -351,16 +394,19 @@ def read_rollup_rows(
     """Rollup rows of ``points`` at ``interval_ms`` whose bucket start is in each item's window.
 
     Columns: point_name, bucket (int64 ms), then ``columns`` (of count, sum, min, max,
-    last; all by default). Decoding is most of a read's cost, so an answer that needs
+    last by default; also first and the ``*_ts`` times, int64 ms, of layout-2 files:
+    :data:`M4_COLUMNS`). Decoding is most of a read's cost, so an answer that needs
     only ``avg`` reads count and sum alone (~half the work of all five).
     Slices already decoded by this process come from :data:`ROLLUP_SLICES`.
     """
     if interval_ms not in ROLLUP_INTERVALS_MS.values():
         raise RollupError(f"no stored rollup at interval {interval_ms} ms")
-    unknown = [c for c in columns if c not in VALUE_COLUMNS]
+    unknown = [c for c in columns if c not in READABLE_COLUMNS]
     if unknown or not columns:
-        raise RollupError(f"rollup columns must be some of {', '.join(VALUE_COLUMNS)}: {unknown}")
-    wanted = tuple(c for c in VALUE_COLUMNS if c in columns)
+        raise RollupError(
+            f"rollup columns must be some of {', '.join(READABLE_COLUMNS)}: {unknown}"
+        )
+    wanted = tuple(c for c in READABLE_COLUMNS if c in columns)
     read_columns = ["point_name", "interval_ms", "bucket_ts", *wanted]
     out_columns = ["point_name", "bucket", *wanted]
     keys: list[SliceKey] = []
@@ -397,7 +443,7 @@ def read_rollup_rows(
             counters=counters,
         )
         for position, table in zip(positions, tables, strict=True):
-            table = table.drop_columns(["interval_ms"]).rename_columns(out_columns)
+            table = _ts_as_ms(table.drop_columns(["interval_ms"]).rename_columns(out_columns))
             for point, part in _split_points(table, missing, table.slice(0, 0)).items():
                 ROLLUP_SLICES.put((*keys[position], point), part)
                 slices[position][point] = part

@@ -12,7 +12,9 @@ Columns and sort are those of the day rollups (``ROLLUP_SCHEMA``, sorted interva
 bucket), 1 h and 1 d only. Key-value metadata ``vitals.rollup.month_days`` maps each
 included day (ISO date) to the cold file identity its rows were built from. A day that is
 missing from it, or whose cold file has changed since, is answered from its day rollup or
-raw data instead: a stale month file is slow, never wrong.
+raw data instead: a stale month file is slow, never wrong. A day rollup of layout 1 (no M4
+columns) is left out of a month file of layout 2 (counted as skipped): its aggregates come
+from the day rollup until ``cold_rollups`` rebuilds it (docs/rollups.md, "Layout versions").
 """
 
 from __future__ import annotations
@@ -145,9 +147,13 @@ def compact_rollup_month(
             continue
         day_file = io.BytesIO(cold_store.get_bytes(rollup_key))
         try:
-            recorded = (pq.read_schema(day_file).metadata or {}).get(META_SOURCE_IDENTITY)
+            schema = pq.read_schema(day_file)
+            recorded = (schema.metadata or {}).get(META_SOURCE_IDENTITY)
             if recorded is None or recorded.decode() != identity:
                 skipped += 1
+                continue
+            if not set(ROLLUP_SCHEMA.names) <= set(schema.names):
+                skipped += 1  # an older layout: rebuilt by cold_rollups (docs/rollups.md)
                 continue
             # row-group statistics on interval_ms skip the 15 min section unread
             wanted = pc.field("interval_ms").isin(list(MONTH_INTERVALS_MS))
