@@ -124,13 +124,8 @@ def m4_answer(
     rolled_table = pa.concat_tables(rolled) if rolled else None
     counts = _sample_counts(rows, rolled_table)
     # a series of at most max_points samples is returned whole: read its rollup days raw
-    whole = [
-        name
-        for name in plan.points
-        if counts.get(name, 0) <= plan.max_points
-        and rolled_table is not None
-        and name in _names_of(rolled_table)
-    ]
+    served = _names_of(rolled_table) if rolled_table is not None else set()
+    whole = [n for n in plan.points if n in served and counts.get(n, 0) <= plan.max_points]
     found = m4_points(rows, grid, plan.max_points, rolled=rolled_table, skip=set(whole))
     if whole:
         raw = engine.read_raw(replace(plan, points=tuple(whole)), stats)
