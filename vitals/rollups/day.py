@@ -60,6 +60,7 @@ _ROLLUP_FIELDS: list[pa.Field[Any]] = [
     pa.field("max_ts", _TS, nullable=False),
 ]
 ROLLUP_SCHEMA = pa.schema(_ROLLUP_FIELDS)
+_TS_COLUMNS = frozenset({"first_ts", "last_ts", "min_ts", "max_ts"})  # sample times
 # Key-value metadata: the reader checks source_rows against the cold file's row count.
 META_VERSION = b"vitals.rollup.schema_version"
 META_SITE = b"vitals.site"
@@ -221,12 +222,16 @@ def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> byt
     statistics only on the two pruning columns, dictionary-encoded names, zstd.
     """
     sink = io.BytesIO()
+    # Sample times rise by about one interval from row to row within a point: delta
+    # encoded they cost a few bits a row instead of ~2.5 bytes (docs/rollups.md).
+    delta = {name: "DELTA_BINARY_PACKED" for name in _TS_COLUMNS if name in table.schema.names}
     with pq.ParquetWriter(
         sink,
         table.schema,
         compression="zstd",
         compression_level=3,
         use_dictionary=["point_name"],  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
+        column_encoding=delta,
         write_statistics=["point_name", "interval_ms"],
         write_page_index=False,
         store_schema=True,
@@ -290,7 +295,6 @@ VALUE_COLUMNS = ("count", "sum", "min", "max", "last")
 # What M4 reads besides count/min/max/last (layout 2 on): the four samples' times.
 M4_COLUMNS = ("first", "first_ts", "last_ts", "min_ts", "max_ts")
 READABLE_COLUMNS = (*VALUE_COLUMNS, *M4_COLUMNS)
-_TS_COLUMNS = frozenset({"first_ts", "last_ts", "min_ts", "max_ts"})
 
 
 def has_m4_columns(path: Path) -> bool:
