@@ -31,9 +31,10 @@ def cold_rollups(
 ) -> dg.MaterializeResult:
     """rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point rollups of the site-day.
 
-    count/sum/min/max/last at 15 min, 1 h and 1 d, rebuilt whenever the day's cold file
-    changes (late data included); then rollup_months/{site}/{YYYY}/{MM}.parquet, the
-    month's 1 h and 1 d rows in one file for year-long charts.
+    count/sum/min/max/first/last (and the M4 sample times) at 15 min, 1 h and 1 d, rebuilt
+    whenever the day's cold file changes (late data included); then
+    rollup_months/{site}/{YYYY}/{MM}.parquet, the month's 1 h and 1 d rows in one file for
+    year-long charts.
     """
     result = run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
     # Each month touched is compacted once per run, after its days (a range run of a whole
