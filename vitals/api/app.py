@@ -29,6 +29,7 @@ from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, O
 from vitals.api.openapi import build_openapi
 from vitals.api.routes import explorer, legacy, ops, v1
 from vitals.api.service import ApiState, PointSearch
+from vitals.api.shared_cache import SharedCache
 from vitals.api.stores import open_cold_store, open_hot_store
 from vitals.cold.store import ColdStore
 from vitals.config import Settings
@@ -101,6 +102,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     engine_slots: int = 4,
     clock: Callable[[], float] = time.time,
+    shared_cache: SharedCache | None = None,
 ) -> Starlette:
     """The query API over ``settings``' stores (or the given engine and stores).
 
@@ -110,6 +112,7 @@ def create_app(
     ``allow_anonymous`` serves every client when no API key is configured (the
     ``--insecure-no-auth`` flag); otherwise a keyless API answers loopback clients only.
     ``engine_slots`` bounds concurrent engine queries (cache hits never wait for a slot).
+    ``shared_cache`` puts the host's shared response cache behind the in-memory one.
     """
     if engine_slots < 1:
         raise ValueError(f"engine_slots must be >= 1, got {engine_slots}")
@@ -125,12 +128,19 @@ def create_app(
             )
         hot_store = hot_store if hot_store is not None else default_hot
     metrics = ApiMetrics()
+    if shared_cache is not None:
+        shared = shared_cache
+
+        def shared_figures() -> dict[str, int]:
+            return {**vars(shared.stats), "bytes": shared.total_bytes()}
+
+        metrics.watch_shared_cache(shared_figures)
     state = ApiState(
         settings=settings,
         engine=engine,
         hot_store=hot_store,
         cold_store=cold_store,
-        cache=ResponseCache(max_bytes=cache_max_bytes),
+        cache=ResponseCache(max_bytes=cache_max_bytes, shared=shared_cache),
         metrics=metrics,
         auth=AuthPolicy(tuple(settings.api_keys), allow_anonymous=allow_anonymous),
         cors=CorsPolicy(split_origins(settings.allowed_origins)),
@@ -186,8 +196,14 @@ def app_from_environment() -> Starlette:
     """App factory for ``vitals serve --workers N`` (uvicorn imports it in each worker)."""
     import os
 
-    from vitals.api.serve import ENGINE_SLOTS_ENV
+    from vitals.api.serve import ENGINE_SLOTS_ENV, HOT_TTL_ENV, shared_cache_from_environment
     from vitals.config import load_settings
 
     slots = os.environ.get(ENGINE_SLOTS_ENV, "4")
-    return create_app(load_settings(), engine_slots=int(slots) if slots.isdigit() else 4)
+    hot_ttl = os.environ.get(HOT_TTL_ENV)
+    return create_app(
+        load_settings(),
+        engine_slots=int(slots) if slots.isdigit() else 4,
+        hot_ttl_s=float(hot_ttl) if hot_ttl else DEFAULT_HOT_TTL_S,
+        shared_cache=shared_cache_from_environment(),
+    )

@@ -33,7 +33,7 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/"})
 OPEN_PREFIXES = ("/static/",)
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, Accept"
-EXPOSED_HEADERS = "X-Query-Time-Ms, X-Cache-Hit, X-Vitals-Tiers"
+EXPOSED_HEADERS = "X-Query-Time-Ms, X-Cache-Hit, X-Cache-Source, X-Vitals-Tiers"
 PREFLIGHT_MAX_AGE = "600"
 
 

@@ -8,8 +8,13 @@ label set.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from vitals.samples import day_of_ms
 from vitals.windows import is_past_hot_window
@@ -88,6 +93,22 @@ class ApiMetrics:
         self.cache_entries = Gauge(
             "vitals_api_cache_entries", "Answers held by the response cache", registry=self.registry
         )
+        self.cache_source = Counter(
+            "vitals_api_cache_source",
+            "Time-series answers by where they came from: memory (this worker), shared "
+            "(another worker, through the host's shared cache) or computed",
+            ["source"],
+            registry=self.registry,
+        )
+        # Each worker process has its own registry: the pid tells a scraper (or a test)
+        # which worker answered /metrics.
+        Gauge(
+            "vitals_api_worker", "This worker process (value 1)", ["pid"], registry=self.registry
+        ).labels(pid=str(os.getpid())).set(1)
+
+    def watch_shared_cache(self, read: Callable[[], dict[str, int]]) -> None:
+        """Export the shared cache's counters (read at each scrape) and its size."""
+        self.registry.register(_SharedCacheCollector(read))
 
     def observe_request(
         self, *, route: str, method: str, status: int, tier: str, seconds: float
@@ -107,3 +128,34 @@ class ApiMetrics:
     def render(self) -> bytes:
         """Prometheus text exposition of this app's registry."""
         return generate_latest(self.registry)
+
+
+class _SharedCacheCollector(Collector):
+    """``vitals_api_shared_cache_{hits,misses,errors,evictions,repairs}_total`` of this worker."""
+
+    _HELP = {
+        "hits": "Answers this worker found in the host's shared cache",
+        "misses": "Shared cache lookups that found nothing live",
+        "errors": "Shared cache failures (locked, corrupt, bad checksum) answered by computing",
+        "evictions": "Shared cache entries this worker dropped to keep the file within its bound",
+        "repairs": "Corrupt shared cache files this worker moved aside",
+    }
+
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        values = self._read()
+        for name, help_text in self._HELP.items():
+            family = CounterMetricFamily(f"vitals_api_shared_cache_{name}", help_text)
+            family.add_metric([], values.get(name, 0))
+            yield family
+        if "bytes" in values:
+            yield GaugeMetricFamily(
+                "vitals_api_shared_cache_bytes",
+                "Bytes held by the shared cache file's entries (-1: unreadable)",
+                value=values["bytes"],
+            )
+
+    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        return iter(())

@@ -98,6 +98,11 @@ _TS_RESPONSES = {
         "headers": {
             "X-Query-Time-Ms": {"schema": {"type": "number"}},
             "X-Cache-Hit": {"schema": {"type": "string", "enum": ["true", "false"]}},
+            "X-Cache-Source": {
+                "description": "memory (this worker's cache), shared (the host's shared "
+                "cache: computed by another worker) or computed",
+                "schema": {"type": "string", "enum": ["memory", "shared", "computed"]},
+            },
             "X-Vitals-Tiers": {
                 "description": "Tiers read: hot, cold, rollup (comma-separated) or none",
                 "schema": {"type": "string"},

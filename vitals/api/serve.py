@@ -1,9 +1,12 @@
-"""``vitals serve [--host 127.0.0.1] [--port N] [--workers N] [--insecure-no-auth]``: the query API.
+"""``vitals serve [--host 127.0.0.1] [--port N] [--workers N] [--shared-cache auto|on|off]``: the query API.
 
 Refuses to listen on a non-loopback address when ``VITALS_API_KEYS`` is empty, unless
 ``--insecure-no-auth`` says so explicitly (then every client is served without a key).
 A connection whose request headers do not arrive within ``--header-timeout`` seconds
 is answered 408 and closed (uvicorn alone would keep it open for ever).
+With more than one worker (or ``--shared-cache on``) the workers share a response cache
+file in the data folder (:mod:`vitals.api.shared_cache`), stamped with this run's
+generation so no answer cached by an earlier run is served.
 """
 
 from __future__ import annotations
@@ -11,20 +14,29 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from vitals.api.auth import is_loopback
 from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
-from vitals.config import load_settings
+from vitals.api.cache import DEFAULT_HOT_TTL_S
+from vitals.api.shared_cache import DEFAULT_SHARED_MAX_BYTES, SharedCache, default_path
+from vitals.config import Settings, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 # --engine-slots handed to worker processes (they build their app from the environment)
 ENGINE_SLOTS_ENV = "VITALS_SERVE_ENGINE_SLOTS"
+HOT_TTL_ENV = "VITALS_SERVE_HOT_TTL_S"
+# the shared response cache handed to workers: file, this run's generation, bound
+SHARED_CACHE_ENV = "VITALS_SERVE_SHARED_CACHE"
+SHARED_GENERATION_ENV = "VITALS_SERVE_SHARED_CACHE_GENERATION"
+SHARED_MAX_BYTES_ENV = "VITALS_SERVE_SHARED_CACHE_MAX_BYTES"
 DEFAULT_PORT = 8080
 # Longer than clients' keep-alive (httpx and browsers: 5 s or less), so the server does not
 # close an idle connection at the moment a client reuses it.
@@ -52,8 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="worker processes sharing the port; each has its own response cache "
-        "(docs/benchmarks.md measures the split); default 1",
+        help="worker processes sharing the port (and, by default, one response cache "
+        "file: --shared-cache); default 1",
+    )
+    parser.add_argument(
+        "--shared-cache",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="response cache shared by the workers (SQLite file in the data folder) behind "
+        "each worker's in-memory one; auto = on with more than one worker",
+    )
+    parser.add_argument(
+        "--shared-cache-mb",
+        type=int,
+        default=DEFAULT_SHARED_MAX_BYTES // (1024 * 1024),
+        help="bound of the shared response cache in MB, least recently used evicted "
+        f"(default {DEFAULT_SHARED_MAX_BYTES // (1024 * 1024)})",
+    )
+    parser.add_argument(
+        "--hot-ttl",
+        type=float,
+        default=DEFAULT_HOT_TTL_S,
+        help="seconds an answer reaching into the hot window stays cached "
+        f"(default {DEFAULT_HOT_TTL_S:g})",
     )
     parser.add_argument(
         "--engine-slots",
@@ -162,6 +195,29 @@ def serve_in_thread(
         thread.join(timeout=10)
 
 
+def open_shared_cache(settings: Settings, max_bytes: int) -> SharedCache:
+    """This run's shared cache: a new generation, the file cleared of older runs' entries."""
+    shared = SharedCache(
+        default_path(settings.data_dir), generation=secrets.token_hex(8), max_bytes=max_bytes
+    )
+    shared.prepare()
+    return shared
+
+
+def shared_cache_from_environment() -> SharedCache | None:
+    """The shared cache ``vitals serve`` handed this worker process, if any."""
+    path = os.environ.get(SHARED_CACHE_ENV)
+    generation = os.environ.get(SHARED_GENERATION_ENV)
+    if not path or not generation:
+        return None
+    max_bytes = os.environ.get(SHARED_MAX_BYTES_ENV, "")
+    return SharedCache(
+        Path(path),
+        generation=generation,
+        max_bytes=int(max_bytes) if max_bytes.isdigit() else DEFAULT_SHARED_MAX_BYTES,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vitals serve``; returns the process exit code."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -189,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not 1 <= args.shared_cache_mb <= 1024 * 1024:
+        print(f"vitals serve: --shared-cache-mb {args.shared_cache_mb} must be 1-1048576", file=sys.stderr)
+        return 2
+    if not 0 <= args.hot_ttl <= 3600:
+        print(f"vitals serve: --hot-ttl {args.hot_ttl:g} must be 0-3600", file=sys.stderr)
+        return 2
     if args.workers > 1 and args.insecure_no_auth:
         print("vitals serve: --insecure-no-auth works with one worker only", file=sys.stderr)
         return 2
@@ -205,8 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = (
         f"http://{args.host}:{args.port}/" if args.port else f"{args.host}, a free port (see below)"
     )
+    use_shared = args.shared_cache == "on" or (args.shared_cache == "auto" and args.workers > 1)
+    shared = open_shared_cache(settings, args.shared_cache_mb * 1024 * 1024) if use_shared else None
+    cache_note = f"shared response cache {shared.path}" if shared else "in-memory response cache"
     print(
-        f"vitals serve: {where} ({mode}, {args.workers} worker(s)); OpenAPI at /openapi.json",
+        f"vitals serve: {where} ({mode}, {args.workers} worker(s), {cache_note}); "
+        "OpenAPI at /openapi.json",
         flush=True,
     )
     common = {
@@ -217,13 +283,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.workers > 1:  # each worker process builds its app from the environment
         os.environ[ENGINE_SLOTS_ENV] = str(args.engine_slots)  # inherited by the workers
+        os.environ[HOT_TTL_ENV] = repr(args.hot_ttl)
+        for name in (SHARED_CACHE_ENV, SHARED_GENERATION_ENV, SHARED_MAX_BYTES_ENV):
+            os.environ.pop(name, None)
+        if shared is not None:
+            os.environ[SHARED_CACHE_ENV] = str(shared.path)
+            os.environ[SHARED_GENERATION_ENV] = shared.generation
+            os.environ[SHARED_MAX_BYTES_ENV] = str(shared.max_bytes)
         config = uvicorn_config(
             "vitals.api.app:app_from_environment", factory=True, workers=args.workers, **common
         )
     else:
         config = uvicorn_config(
             create_app(
-                settings, allow_anonymous=args.insecure_no_auth, engine_slots=args.engine_slots
+                settings,
+                allow_anonymous=args.insecure_no_auth,
+                engine_slots=args.engine_slots,
+                hot_ttl_s=args.hot_ttl,
+                shared_cache=shared,
             ),
             **common,
         )

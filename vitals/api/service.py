@@ -131,7 +131,9 @@ async def answer_timeseries(
         )
         return CachedResponse(body, media_type, result.samples, tuple(result.tiers), packed), ttl_s
 
-    entry, hit = await state.cache.get_or_compute(key, compute)
+    entry, source = await state.cache.get_or_compute_from(key, compute)
+    hit = source != "computed"
+    state.metrics.cache_source.labels(source=source).inc()
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     request.scope.setdefault("state", {})[TIER_STATE] = "cache" if hit else tier_label(entry.tiers)
     metrics = state.metrics
@@ -150,6 +152,8 @@ async def answer_timeseries(
     headers = {
         "X-Query-Time-Ms": f"{elapsed_ms:.1f}",
         "X-Cache-Hit": "true" if hit else "false",
+        # memory: this worker's LRU; shared: computed by another worker of this host
+        "X-Cache-Source": source,
         "X-Vitals-Tiers": ",".join(entry.tiers) or "none",
         # v1 picks JSON, CSV or Arrow from Accept when no format= is given.
         "Vary": "Accept, Accept-Encoding" if kind == "v1" else "Accept-Encoding",
@@ -160,7 +164,7 @@ async def answer_timeseries(
             # cached for a client without gzip: compress for this one (rare: mixed clients)
             packed = await run_in_threadpool(gzip_if_worth, body)
             if packed is not None:
-                state.cache.attach_gzip(key, packed)
+                await state.cache.share_gzip(key, packed)
         if packed is not None:
             body = packed
             headers["Content-Encoding"] = "gzip"
