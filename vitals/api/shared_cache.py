@@ -197,7 +197,8 @@ class SharedCache:
                     self.stats.misses += 1
                     return None
                 expires_at, media_type, samples, tiers, body, gzip_body, crc = row
-                body, gzip_body = bytes(body), None if gzip_body is None else bytes(gzip_body)
+                if not isinstance(body, bytes) or not isinstance(gzip_body, bytes | None):
+                    raise sqlite3.DatabaseError("shared cache entry holds no bytes")
                 if _crc(body, gzip_body) != crc:
                     raise sqlite3.DatabaseError("shared cache entry fails its checksum")
                 try:  # LRU position; a busy file only costs the refresh

@@ -1,0 +1,366 @@
+"""The response cache shared by a host's workers: a real SQLite file, real processes.
+
+The first tests drive :class:`SharedCache` (and the in-memory cache in front of it)
+directly over a real file, two instances standing for two workers; the rest start
+``vitals serve --workers 2`` on loopback and prove over real HTTP that one worker's
+answer is served by the other, that new hot samples reach both, that a corrupt or
+locked file only costs computing, and that the bound evicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.api_site import API_KEYS, POINTS, SITE, ApiSite, build_api_site
+from vitals.api.cache import CachedResponse, ResponseCache
+from vitals.api.shared_cache import SharedCache, default_path
+
+REPO = Path(__file__).resolve().parents[2]
+HOUR = 3_600_000
+AUTH = {"Authorization": f"Bearer {API_KEYS[1]}"}
+
+
+def answer(n: int, size: int = 1000) -> CachedResponse:
+    body = (f'{{"n":{n},"pad":"' + "x" * size + '"}').encode()
+    return CachedResponse(body, "application/json", n, ("cold",), None)
+
+
+def open_pair(path: Path, **kwargs) -> tuple[SharedCache, SharedCache]:
+    """Two handles on one file with one generation: two workers of one server run."""
+    return (
+        SharedCache(path, generation="g1", **kwargs),
+        SharedCache(path, generation="g1", **kwargs),
+    )
+
+
+# -- the file itself -------------------------------------------------------------------
+
+
+def test_an_entry_written_by_one_handle_is_read_by_another_with_its_expiry(tmp_path):
+    one, two = open_pair(tmp_path / "c.sqlite")
+    expires = time.time() + 30
+    assert one.put("k", answer(1), expires)
+    found = two.get("k")
+    assert found is not None
+    value, got_expiry = found
+    assert value == answer(1)
+    assert got_expiry == pytest.approx(expires)  # the computing worker's expiry, not a new one
+    assert two.stats.hits == 1 and two.get("other") is None and two.stats.misses == 1
+
+
+def test_an_expired_entry_and_another_generation_are_not_served(tmp_path):
+    path = tmp_path / "c.sqlite"
+    one, two = open_pair(path)
+    one.put("soon", answer(1), time.time() + 0.3)
+    one.put("later", answer(2), time.time() + 30)
+    earlier_run = SharedCache(path, generation="g0")
+    assert earlier_run.get("later") is None  # a new server run never sees an older run's answers
+    time.sleep(0.4)
+    assert two.get("soon") is None
+    assert two.get("later") is not None
+
+
+def test_the_memory_cache_keeps_a_shared_hit_only_for_its_remaining_life(tmp_path):
+    one, two = open_pair(tmp_path / "c.sqlite")
+    first, second = ResponseCache(shared=one), ResponseCache(shared=two)
+    computed = []
+
+    async def compute():
+        computed.append(1)
+        return answer(7), 0.5
+
+    async def run():
+        got1 = await first.get_or_compute_from("k", compute)
+        got2 = await second.get_or_compute_from("k", compute)
+        got3 = await second.get_or_compute_from("k", compute)
+        await asyncio.sleep(0.6)
+        got4 = await second.get_or_compute_from("k", compute)
+        return got1, got2, got3, got4
+
+    got1, got2, got3, got4 = asyncio.run(run())
+    assert [s for _v, s in (got1, got2, got3, got4)] == ["computed", "shared", "memory", "computed"]
+    assert all(v == answer(7) for v, _s in (got1, got2, got3, got4))
+    assert len(computed) == 2  # the second worker computed only once the TTL had passed
+
+
+def test_gzip_attached_later_is_shared(tmp_path):
+    one, two = open_pair(tmp_path / "c.sqlite")
+    first = ResponseCache(shared=one)
+
+    async def compute():
+        return answer(3), 30.0
+
+    async def run():
+        await first.get_or_compute_from("k", compute)
+        await first.share_gzip("k", b"gzipped-bytes")
+
+    asyncio.run(run())
+    found = two.get("k")
+    assert found is not None and found[0].gzip_body == b"gzipped-bytes"
+
+
+def test_the_bound_evicts_the_least_recently_used(tmp_path):
+    one, two = open_pair(tmp_path / "c.sqlite", max_bytes=20_000)
+    for n in range(10):  # 10 x ~1.5 kB
+        assert one.put(f"k{n}", answer(n), time.time() + 60)
+        time.sleep(0.002)  # distinct use times
+    assert two.get("k0") is not None  # k0 now the most recently used
+    for n in range(10, 30):
+        one.put(f"k{n}", answer(n), time.time() + 60)
+        time.sleep(0.002)
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:
+        total, rows = conn.execute("SELECT total, (SELECT count(*) FROM entries) FROM meta").fetchone()
+        real = conn.execute("SELECT sum(size) FROM entries").fetchone()[0]
+    assert total == real <= 20_000
+    assert one.stats.evictions == 30 - rows > 0
+    assert two.get("k1") is None  # evicted first
+    assert two.get("k29") is not None
+    assert not one.put("huge", answer(0, size=30_000), time.time() + 60)  # larger than the bound
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside_and_counted(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(os.urandom(8192))
+    cache = SharedCache(path, generation="g1")
+    assert cache.get("k") is None  # no exception
+    assert cache.stats.repairs == 1
+    assert list(tmp_path.glob("c.sqlite.corrupt-*"))
+    assert cache.put("k", answer(1), time.time() + 30)
+    assert cache.get("k") is not None
+
+
+def test_a_corrupt_entry_fails_its_checksum_and_is_a_counted_miss(tmp_path):
+    path = tmp_path / "c.sqlite"
+    one, two = open_pair(path)
+    one.put("k", answer(1), time.time() + 30)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE entries SET body = CAST(replace(body, 'x', 'y') AS BLOB)")
+    assert two.get("k") is None
+    assert two.stats.errors == 1 and two.stats.hits == 0
+
+
+def test_a_locked_file_is_a_counted_fallback_to_computing(tmp_path):
+    path = tmp_path / "c.sqlite"
+    one, two = open_pair(path)
+    one.put("k", answer(1), time.time() + 30)
+    one.close()
+    two.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE meta SET total = total")
+    try:
+        memory = ResponseCache(shared=two)
+
+        async def compute():
+            return answer(9), 30.0
+
+        value, source = asyncio.run(memory.get_or_compute_from("k", compute))
+        assert (value, source) == (answer(9), "computed")
+        assert two.stats.errors >= 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert two.get("k") is not None  # usable again once released
+
+
+# -- vitals serve --workers 2 ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
+    return build_api_site(tmp_path_factory.mktemp("shared-cache-site"))
+
+
+@contextmanager
+def serve_workers(site: ApiSite, *extra: str) -> Iterator[str]:
+    """``vitals serve --workers 2`` over the site on a free loopback port; yields its URL."""
+    env = {
+        **os.environ,
+        "VITALS_DATA_DIR": str(site.root),
+        "VITALS_HOT_STORE": str(site.root / "hot.sqlite"),
+        "VITALS_COLD_STORE": str(site.root / "cold"),
+        "VITALS_API_KEYS": API_KEYS[1],
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vitals_cli", "serve", "--port", "0", "--workers", "2", *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        port, lines = None, []
+        deadline = time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            if match:
+                port = int(match.group(1))
+        assert port, "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:  # both workers import the app after the bind
+            try:
+                if len(worker_metrics(base, tries=20)) == 2:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def fetch(base: str, params: dict) -> httpx.Response:
+    """One request on a new connection (so the kernel picks a worker afresh)."""
+    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
+        response = client.get("/v1/timeseries", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def worker_metrics(base: str, tries: int = 40) -> dict[str, dict[str, float]]:
+    """``/metrics`` of each worker seen in ``tries`` scrapes, by worker pid."""
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(tries):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            text = client.get("/metrics").text
+        pid = re.search(r'vitals_api_worker\{pid="(\d+)"\}', text)
+        assert pid, text[:500]
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        seen[pid.group(1)] = values
+        if len(seen) == 2 and tries > 2:
+            break
+    return seen
+
+
+def cold_query(site: ApiSite, hour: int, interval: str = "5m") -> dict:
+    start = site.day_ms(site.cold_days[1])[0] + hour * HOUR
+    return {
+        "site": SITE,
+        "points": list(POINTS[:3]),
+        "start": start,
+        "end": start + HOUR,
+        "interval": interval,
+    }
+
+
+def test_one_workers_answer_is_served_by_the_other(api_site):
+    with serve_workers(api_site) as base:
+        sources = []
+        for hour in range(12):
+            params = cold_query(api_site, hour)
+            first = fetch(base, params)
+            assert first.headers["x-cache-source"] == "computed"
+            for _ in range(6):
+                again = fetch(base, params)
+                assert again.content == first.content
+                sources.append(again.headers["x-cache-source"])
+        # a repeat is never computed again, whichever worker gets it
+        assert "computed" not in sources
+        assert "shared" in sources and "memory" in sources
+        metrics = worker_metrics(base)
+        assert len(metrics) == 2
+        assert sum(m['vitals_api_shared_cache_hits_total'] for m in metrics.values()) >= 1
+        assert sum(m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values()) == 12
+
+
+def test_new_hot_samples_reach_both_workers(api_site):
+    day = api_site.hot_days[1]
+    start = api_site.day_ms(day)[0]
+    params = {"site": SITE, "points": [POINTS[0]], "start": start, "end": start + HOUR, "interval": "raw"}
+    with serve_workers(api_site, "--hot-ttl", "1") as base:
+        before = fetch(base, params).json()["series"][0]["v"]
+        for _ in range(8):  # both workers now hold the answer (in memory or shared)
+            assert fetch(base, params).json()["series"][0]["v"] == before
+        ts = start + 36_055
+        api_site.data.put_hot([(POINTS[0], ts, -123.5)])  # through the real hot store
+        time.sleep(1.2)
+        answered_before = {
+            pid: sum(v for k, v in m.items() if k.startswith("vitals_api_cache_source_total"))
+            for pid, m in worker_metrics(base).items()
+        }
+        for _ in range(60):
+            values = fetch(base, params).json()["series"][0]["v"]
+            assert values[0] == -123.5 and values[1:] == before[1:]
+            answered = {
+                pid: sum(v for k, v in m.items() if k.startswith("vitals_api_cache_source_total"))
+                for pid, m in worker_metrics(base).items()
+            }
+            if len(answered) == 2 and all(answered[p] > answered_before[p] for p in answered):
+                break  # each worker has answered since the write, every answer the new one
+        else:
+            pytest.fail(f"both workers did not answer: {answered_before} -> {answered}")
+
+
+def test_a_corrupted_file_is_survived_with_a_counted_fallback(api_site):
+    with serve_workers(api_site) as base:
+        expected = {}
+        for hour in range(4):
+            params = cold_query(api_site, hour, "15m")
+            expected[hour] = fetch(base, params).content
+        path = default_path(api_site.root)
+        size = path.stat().st_size
+        with open(path, "r+b") as handle:  # garbage over the whole file, in place
+            handle.write(os.urandom(size))
+        for hour in range(4, 16):
+            params = cold_query(api_site, hour, "15m")
+            expected[hour] = fetch(base, params).content
+        for hour, body in expected.items():
+            for _ in range(3):
+                assert fetch(base, cold_query(api_site, hour, "15m")).content == body
+        metrics = worker_metrics(base)
+        counted = sum(
+            m["vitals_api_shared_cache_errors_total"] + m["vitals_api_shared_cache_repairs_total"]
+            for m in metrics.values()
+        )
+        assert counted >= 1
+
+
+def test_the_shared_bound_evicts_across_workers(api_site):
+    with serve_workers(api_site, "--shared-cache-mb", "1") as base:
+        start = api_site.day_ms(api_site.cold_days[0])[0]
+        for n in range(60):  # each ~32 kB (JSON and its gzip): about 1.9 MB in all
+            fetch(
+                base,
+                {
+                    "site": SITE,
+                    "points": list(POINTS[:5]),
+                    "start": start,
+                    "end": start + 24 * HOUR - n * 300_000,
+                    "interval": "raw",
+                },
+            )
+        with sqlite3.connect(default_path(api_site.root)) as conn:
+            total = conn.execute("SELECT total FROM meta").fetchone()[0]
+            real = conn.execute("SELECT coalesce(sum(size), 0) FROM entries").fetchone()[0]
+            kept = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        assert total == real <= 1024 * 1024, (total, real)
+        assert 0 < kept < 60
+        metrics = worker_metrics(base)
+        evicted = sum(m["vitals_api_shared_cache_evictions_total"] for m in metrics.values())
+        computed = sum(m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values())
+        assert computed == 60
+        assert evicted == 60 - kept
