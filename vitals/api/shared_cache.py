@@ -39,6 +39,8 @@ DEFAULT_SHARED_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_BUSY_TIMEOUT_S = 0.05
 REOPEN_AFTER_S = 5.0
 _EVICT_BATCH = 16
+# No mmap (PRAGMA mmap_size): it halves a 1 MB shared hit (1.35 -> 0.76 ms CPU) but a
+# file truncated under a mapping kills the worker with SIGBUS instead of an error.
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
