@@ -211,7 +211,12 @@ class Tally:
                 self.server_by_kind.setdefault(kind, []).append(seconds)
 
     def add(
-        self, kind: str, seconds: float, status: int | str, hit: str | None, source: str | None = None
+        self,
+        kind: str,
+        seconds: float,
+        status: int | str,
+        hit: str | None,
+        source: str | None = None,
     ) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
         if source is not None:
@@ -533,7 +538,8 @@ def report(
         print(
             "where answers came from (X-Cache-Source): "
             + ", ".join(
-                f"{name} {count} ({count / answered:.1%})" for name, count in sorted(tally.sources.items())
+                f"{name} {count} ({count / answered:.1%})"
+                for name, count in sorted(tally.sources.items())
             )
         )
     for label, values in (("hit", tally.server_ms_hit), ("miss", tally.server_ms_miss)):

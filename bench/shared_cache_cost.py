@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitals.api.cache import CachedResponse, ResponseCache  # noqa: E402
-from vitals.api.shared_cache import SharedCache  # noqa: E402
+from vitals.api.cache import CachedResponse, ResponseCache
+from vitals.api.shared_cache import SharedCache
 
+KEYS = 50  # distinct entries per size, so reads are not all one row
 SIZES = {"30 kB": 30_000, "200 kB": 200_000, "1 MB": 1_000_000}
 
 
@@ -44,13 +45,19 @@ def main() -> int:
         reader = SharedCache(path, generation="bench")  # another worker's handle
         print(f"{'body':<8}{'memory hit us':>15}{'shared hit us':>15}{'shared put us':>15}")
         for label, size in SIZES.items():
-            value = CachedResponse(os.urandom(size), "application/json", 1, ("cold",), os.urandom(size // 9))
+            value = CachedResponse(
+                os.urandom(size), "application/json", 1, ("cold",), os.urandom(size // 9)
+            )
             memory = ResponseCache()
             memory.put("k", value, 3600)
-            keys = 50
-            put_us = per_op_us(lambda i: writer.put(f"{label}-{i % keys}", value, time.time() + 3600), rounds // 4)
-            hit_us = per_op_us(lambda i: reader.get(f"{label}-{i % keys}"), rounds)
-            mem_us = per_op_us(lambda i: memory.get("k"), rounds * 10)
+            put_us = per_op_us(
+                lambda i, label=label, value=value: writer.put(
+                    f"{label}-{i % KEYS}", value, time.time() + 3600
+                ),
+                rounds // 4,
+            )
+            hit_us = per_op_us(lambda i, label=label: reader.get(f"{label}-{i % KEYS}"), rounds)
+            mem_us = per_op_us(lambda i, memory=memory: memory.get("k"), rounds * 10)
             print(f"{label:<8}{mem_us:>15.2f}{hit_us:>15.1f}{put_us:>15.1f}")
         assert reader.stats.errors == 0 and writer.stats.errors == 0
 

@@ -121,7 +121,9 @@ def test_the_bound_evicts_the_least_recently_used(tmp_path):
         one.put(f"k{n}", answer(n), time.time() + 60)
         time.sleep(0.002)
     with sqlite3.connect(tmp_path / "c.sqlite") as conn:
-        total, rows = conn.execute("SELECT total, (SELECT count(*) FROM entries) FROM meta").fetchone()
+        total, rows = conn.execute(
+            "SELECT total, (SELECT count(*) FROM entries) FROM meta"
+        ).fetchone()
         real = conn.execute("SELECT sum(size) FROM entries").fetchone()[0]
     assert total == real <= 20_000
     assert one.stats.evictions == 30 - rows > 0
@@ -283,14 +285,23 @@ def test_one_workers_answer_is_served_by_the_other(api_site):
         assert "shared" in sources and "memory" in sources
         metrics = worker_metrics(base)
         assert len(metrics) == 2
-        assert sum(m['vitals_api_shared_cache_hits_total'] for m in metrics.values()) >= 1
-        assert sum(m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values()) == 12
+        assert sum(m["vitals_api_shared_cache_hits_total"] for m in metrics.values()) >= 1
+        assert (
+            sum(m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values())
+            == 12
+        )
 
 
 def test_new_hot_samples_reach_both_workers(api_site):
     day = api_site.hot_days[1]
     start = api_site.day_ms(day)[0]
-    params = {"site": SITE, "points": [POINTS[0]], "start": start, "end": start + HOUR, "interval": "raw"}
+    params = {
+        "site": SITE,
+        "points": [POINTS[0]],
+        "start": start,
+        "end": start + HOUR,
+        "interval": "raw",
+    }
     with serve_workers(api_site, "--hot-ttl", "1") as base:
         before = fetch(base, params).json()["series"][0]["v"]
         for _ in range(8):  # both workers now hold the answer (in memory or shared)
@@ -361,6 +372,8 @@ def test_the_shared_bound_evicts_across_workers(api_site):
         assert 0 < kept < 60
         metrics = worker_metrics(base)
         evicted = sum(m["vitals_api_shared_cache_evictions_total"] for m in metrics.values())
-        computed = sum(m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values())
+        computed = sum(
+            m['vitals_api_cache_source_total{source="computed"}'] for m in metrics.values()
+        )
         assert computed == 60
         assert evicted == 60 - kept

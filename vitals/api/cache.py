@@ -219,9 +219,7 @@ class ResponseCache:
             else:
                 value, ttl_s = await compute()
                 if self.shared is not None and ttl_s > 0:
-                    await asyncio.to_thread(
-                        self.shared.put, key, value, self._wall_clock() + ttl_s
-                    )
+                    await asyncio.to_thread(self.shared.put, key, value, self._wall_clock() + ttl_s)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters may be none

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -133,7 +134,7 @@ class ApiMetrics:
 class _SharedCacheCollector(Collector):
     """``vitals_api_shared_cache_{hits,misses,errors,evictions,repairs}_total`` of this worker."""
 
-    _HELP = {
+    _HELP: ClassVar[dict[str, str]] = {
         "hits": "Answers this worker found in the host's shared cache",
         "misses": "Shared cache lookups that found nothing live",
         "errors": "Shared cache failures (locked, corrupt, bad checksum) answered by computing",

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from vitals.api.auth import is_loopback
-from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.api.cache import DEFAULT_HOT_TTL_S
+from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.api.shared_cache import DEFAULT_SHARED_MAX_BYTES, SharedCache, default_path
 from vitals.config import Settings, load_settings
 
@@ -246,7 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if not 1 <= args.shared_cache_mb <= 1024 * 1024:
-        print(f"vitals serve: --shared-cache-mb {args.shared_cache_mb} must be 1-1048576", file=sys.stderr)
+        print(
+            f"vitals serve: --shared-cache-mb {args.shared_cache_mb} must be 1-1048576",
+            file=sys.stderr,
+        )
         return 2
     if not 0 <= args.hot_ttl <= 3600:
         print(f"vitals serve: --hot-ttl {args.hot_ttl:g} must be 0-3600", file=sys.stderr)

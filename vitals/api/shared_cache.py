@@ -156,7 +156,9 @@ class SharedCache:
     def _repair(self, exc: BaseException) -> None:
         """Move a file that is not a database aside (with its WAL and index) and start anew."""
         stamp = f"corrupt-{int(time.time())}-{os.getpid()}"
-        _LOG.warning("shared response cache %s unusable (%s): moved aside as *.%s", self.path, exc, stamp)
+        _LOG.warning(
+            "shared response cache %s unusable (%s): moved aside as *.%s", self.path, exc, stamp
+        )
         for suffix in ("", "-wal", "-shm"):
             part = Path(f"{self.path}{suffix}")
             try:
@@ -313,9 +315,9 @@ class SharedCache:
             except sqlite3.Error as exc:
                 self._failed(exc)
             finally:
-                self.close_locked()
+                self._close_locked()
 
-    def close_locked(self) -> None:
+    def _close_locked(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -323,7 +325,7 @@ class SharedCache:
     def close(self) -> None:
         """Close this process's connection (the file stays for the other workers)."""
         with self._lock:
-            self.close_locked()
+            self._close_locked()
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
