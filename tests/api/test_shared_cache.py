@@ -377,3 +377,29 @@ def test_the_shared_bound_evicts_across_workers(api_site):
         )
         assert computed == 60
         assert evicted == 60 - kept
+
+
+def test_a_worker_waits_for_the_other_instead_of_computing_the_same_answer(api_site):
+    """Identical requests on both workers at once: one computes, the other takes its entry."""
+    start = api_site.day_ms(api_site.cold_days[0])[0]
+    end = api_site.day_ms(api_site.hot_days[1])[1]
+
+    async def burst(base: str, n: int) -> list[httpx.Response]:
+        params = {"site": SITE, "points": list(POINTS[:4]), "start": start, "end": end - n * HOUR}
+        params["interval"] = "15m"
+        clients = [httpx.AsyncClient(base_url=base, headers=AUTH, timeout=60) for _ in range(16)]
+        try:
+            return await asyncio.gather(*(c.get("/v1/timeseries", params=params) for c in clients))
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+    with serve_workers(api_site) as base:
+        for n in range(6):
+            answers = asyncio.run(burst(base, n))
+            assert {a.status_code for a in answers} == {200}
+            assert len({a.content for a in answers}) == 1
+            assert [a.headers["x-cache-source"] for a in answers].count("computed") == 1
+        metrics = worker_metrics(base)
+        assert sum(m["vitals_api_shared_cache_waits_total"] for m in metrics.values()) >= 1
+        computed = 'vitals_api_cache_source_total{source="computed"}'
+        assert sum(m[computed] for m in metrics.values()) == 6

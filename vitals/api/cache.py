@@ -22,6 +22,7 @@ computed here is written to the file with the same absolute expiry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import threading
@@ -175,6 +176,26 @@ class ResponseCache:
             value, ttl_s = attached
             await asyncio.to_thread(self.shared.put, key, value, self._wall_clock() + ttl_s)
 
+    async def _await_other_worker(self, key: str) -> tuple[CachedResponse, float] | None:
+        """The entry another worker is computing (polled), or ``None``: compute it here.
+
+        ``None`` as soon as this worker holds the key's claim (nobody else computes it,
+        or the other gave up, died or took longer than a claim lives).
+        """
+        from vitals.api.shared_cache import POLL_S
+
+        shared = self.shared
+        assert shared is not None
+        polls = 0
+        while not await asyncio.to_thread(shared.claim, key):
+            await asyncio.sleep(POLL_S[min(polls, len(POLL_S) - 1)])
+            polls += 1
+            found = await asyncio.to_thread(functools.partial(shared.get, key, count=False))
+            if found is not None:
+                shared.stats.waits += 1
+                return found
+        return None
+
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
@@ -212,14 +233,27 @@ class ResponseCache:
             found = None
             if self.shared is not None:
                 found = await asyncio.to_thread(self.shared.get, key)
+                if found is None:
+                    found = await self._await_other_worker(key)
             if found is not None:
                 value, expires_at = found
                 ttl_s = expires_at - self._wall_clock()
                 source = "shared"
             else:
-                value, ttl_s = await compute()
-                if self.shared is not None and ttl_s > 0:
-                    await asyncio.to_thread(self.shared.put, key, value, self._wall_clock() + ttl_s)
+                try:
+                    value, ttl_s = await compute()
+                except BaseException:
+                    if self.shared is not None:
+                        await asyncio.to_thread(self.shared.release, key)
+                    raise
+                if self.shared is not None:
+                    # the write also gives up this worker's claim on the key
+                    expires_at = self._wall_clock() + ttl_s
+                    stored = ttl_s > 0 and await asyncio.to_thread(
+                        self.shared.put, key, value, expires_at
+                    )
+                    if not stored:
+                        await asyncio.to_thread(self.shared.release, key)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters may be none

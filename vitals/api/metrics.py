@@ -132,7 +132,7 @@ class ApiMetrics:
 
 
 class _SharedCacheCollector(Collector):
-    """``vitals_api_shared_cache_{hits,misses,errors,evictions,repairs}_total`` of this worker."""
+    """``vitals_api_shared_cache_{hits,misses,errors,evictions,repairs,waits}_total`` of this worker."""
 
     _HELP: ClassVar[dict[str, str]] = {
         "hits": "Answers this worker found in the host's shared cache",
@@ -140,6 +140,7 @@ class _SharedCacheCollector(Collector):
         "errors": "Shared cache failures (locked, corrupt, bad checksum) answered by computing",
         "evictions": "Shared cache entries this worker dropped to keep the file within its bound",
         "repairs": "Corrupt shared cache files this worker moved aside",
+        "waits": "Answers this worker took from another worker that was computing them",
     }
 
     def __init__(self, read: Callable[[], dict[str, int]]) -> None:
