@@ -59,6 +59,9 @@ def main() -> int:
             hit_us = per_op_us(lambda i, label=label: reader.get(f"{label}-{i % KEYS}"), rounds)
             mem_us = per_op_us(lambda i, memory=memory: memory.get("k"), rounds * 10)
             print(f"{label:<8}{mem_us:>15.2f}{hit_us:>15.1f}{put_us:>15.1f}")
+        claim_us = per_op_us(lambda i: writer.claim(f"claim-{i}"), rounds)
+        release_us = per_op_us(lambda i: writer.release(f"claim-{i}"), rounds)
+        print(f"claim of a missed key: {claim_us:.1f} us; release: {release_us:.1f} us")
         assert reader.stats.errors == 0 and writer.stats.errors == 0
 
         async def hops() -> float:
