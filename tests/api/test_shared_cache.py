@@ -187,7 +187,7 @@ def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
 
 
 @contextmanager
-def serve_workers(site: ApiSite, *extra: str) -> Iterator[str]:
+def serve_workers(site: ApiSite, *extra: str, workers: int = 2) -> Iterator[str]:
     """``vitals serve --workers 2`` over the site on a free loopback port; yields its URL."""
     env = {
         **os.environ,
@@ -198,7 +198,10 @@ def serve_workers(site: ApiSite, *extra: str) -> Iterator[str]:
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vitals_cli", "serve", "--port", "0", "--workers", "2", *extra],
+        [
+            *(sys.executable, "-m", "vitals_cli", "serve", "--port", "0"),
+            *("--workers", str(workers), *extra),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -220,7 +223,7 @@ def serve_workers(site: ApiSite, *extra: str) -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:  # both workers import the app after the bind
             try:
-                if len(worker_metrics(base, tries=20)) == 2:
+                if len(worker_metrics(base, tries=20)) == workers:
                     break
             except httpx.TransportError:
                 pass
@@ -253,7 +256,7 @@ def worker_metrics(base: str, tries: int = 40) -> dict[str, dict[str, float]]:
                 name, _, value = line.rpartition(" ")
                 values[name] = float(value)
         seen[pid.group(1)] = values
-        if len(seen) == 2 and tries > 2:
+        if len(seen) == 2:
             break
     return seen
 
@@ -403,3 +406,24 @@ def test_a_worker_waits_for_the_other_instead_of_computing_the_same_answer(api_s
         assert sum(m["vitals_api_shared_cache_waits_total"] for m in metrics.values()) >= 1
         computed = 'vitals_api_cache_source_total{source="computed"}'
         assert sum(m[computed] for m in metrics.values()) == 6
+
+
+def test_one_worker_uses_the_shared_file_when_asked_and_a_restart_never_reads_it(api_site):
+    params = cold_query(api_site, 20)
+    with serve_workers(api_site, "--shared-cache", "on", workers=1) as base:
+        assert fetch(base, params).headers["x-cache-source"] == "computed"
+        with sqlite3.connect(default_path(api_site.root)) as conn:
+            (first_run,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+        assert first_run >= 1
+    with serve_workers(api_site, "--shared-cache", "on", workers=1) as base:
+        # a new run (new generation) computes again: the data may have changed meanwhile
+        assert fetch(base, params).headers["x-cache-source"] == "computed"
+    with serve_workers(api_site, "--shared-cache", "off", workers=1) as base:
+        assert "vitals_api_shared_cache_hits_total" not in httpx.get(f"{base}/metrics").text
+
+
+def test_serve_checks_the_shared_cache_options():
+    from vitals.api.serve import main
+
+    assert main(["--shared-cache-mb", "0"]) == 2
+    assert main(["--hot-ttl", "-1"]) == 2
