@@ -187,10 +187,13 @@ def api_site(tmp_path_factory: pytest.TempPathFactory) -> ApiSite:
 
 
 @contextmanager
-def serve_workers(site: ApiSite, *extra: str, workers: int = 2) -> Iterator[str]:
+def serve_workers(
+    site: ApiSite, *extra: str, workers: int = 2, env_extra: dict[str, str] | None = None
+) -> Iterator[str]:
     """``vitals serve --workers 2`` over the site on a free loopback port; yields its URL."""
     env = {
         **os.environ,
+        **(env_extra or {}),
         "VITALS_DATA_DIR": str(site.root),
         "VITALS_HOT_STORE": str(site.root / "hot.sqlite"),
         "VITALS_COLD_STORE": str(site.root / "cold"),
@@ -427,3 +430,98 @@ def test_serve_checks_the_shared_cache_options():
 
     assert main(["--shared-cache-mb", "0"]) == 2
     assert main(["--hot-ttl", "-1"]) == 2
+
+
+# -- Redis (several hosts), against the real server at 127.0.0.1:6379 -------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_generation() -> Iterator[str]:
+    """A generation of this test's own; its keys are deleted afterwards (the server is shared)."""
+    import secrets
+
+    import redis
+
+    generation = f"test-{secrets.token_hex(6)}"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is needed: {exc}")
+    yield generation
+    for name in client.scan_iter(match=f"vitals:api:*:{generation}:*"):
+        client.delete(name)
+    client.close()
+
+
+def test_redis_entries_keep_their_expiry_and_checksum(redis_generation):
+    import redis
+
+    from vitals.api.redis_cache import RedisSharedCache
+
+    one = RedisSharedCache(REDIS_URL, generation=redis_generation)
+    two = RedisSharedCache(REDIS_URL, generation=redis_generation)
+    expires = time.time() + 30
+    assert one.put("k", answer(1), expires)
+    found = two.get("k")
+    assert found is not None and found[0] == answer(1)
+    assert found[1] == pytest.approx(expires, abs=0.5)
+    assert RedisSharedCache(REDIS_URL, generation=redis_generation + "x").get("k") is None
+    one.put("soon", answer(2), time.time() + 0.3)
+    time.sleep(0.4)
+    assert two.get("soon") is None
+    raw = redis.Redis.from_url(REDIS_URL)
+    blob = raw.get(two.namespace + "k")
+    raw.set(two.namespace + "k", blob.replace(b"x", b"y"), px=30_000)  # same length, new bytes
+    assert two.get("k") is None and two.stats.errors == 1
+    # a claim held by another host: this one waits; gone, this one computes
+    raw.set(two._claim_key("c"), b"other-host:1", px=30_000)
+    assert not two.claim("c")
+    raw.delete(two._claim_key("c"))
+    assert two.claim("c")
+    raw.close()
+
+
+def test_an_unreachable_redis_is_a_counted_fallback(tmp_path):
+    from vitals.api.redis_cache import RedisSharedCache
+
+    with socket_bound_nowhere() as port:
+        down = RedisSharedCache(f"redis://127.0.0.1:{port}/0", generation="g")
+        memory = ResponseCache(shared=down)
+
+        async def compute():
+            return answer(5), 30.0
+
+        value, source = asyncio.run(memory.get_or_compute_from("k", compute))
+    assert (value, source) == (answer(5), "computed")
+    assert down.stats.errors >= 2  # the lookup and the write
+
+
+@contextmanager
+def socket_bound_nowhere() -> Iterator[int]:
+    """A loopback port nobody listens on (bound, never listening)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_two_hosts_share_answers_through_redis(api_site, redis_generation):
+    env = {"VITALS_API_CACHE_URL": REDIS_URL, "VITALS_API_CACHE_GENERATION": redis_generation}
+    params = cold_query(api_site, 21, "15m")
+    with (
+        serve_workers(api_site, workers=1, env_extra=env) as host_a,
+        serve_workers(api_site, workers=1, env_extra=env) as host_b,
+    ):
+        first = fetch(host_a, params)
+        assert first.headers["x-cache-source"] == "computed"
+        second = fetch(host_b, params)
+        assert second.headers["x-cache-source"] == "shared"
+        assert second.content == first.content
+        assert fetch(host_b, params).headers["x-cache-source"] == "memory"

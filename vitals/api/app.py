@@ -29,7 +29,7 @@ from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, O
 from vitals.api.openapi import build_openapi
 from vitals.api.routes import explorer, legacy, ops, v1
 from vitals.api.service import ApiState, PointSearch
-from vitals.api.shared_cache import SharedCache
+from vitals.api.shared_cache import SharedStore
 from vitals.api.stores import open_cold_store, open_hot_store
 from vitals.cold.store import ColdStore
 from vitals.config import Settings
@@ -102,7 +102,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     engine_slots: int = 4,
     clock: Callable[[], float] = time.time,
-    shared_cache: SharedCache | None = None,
+    shared_cache: SharedStore | None = None,
 ) -> Starlette:
     """The query API over ``settings``' stores (or the given engine and stores).
 

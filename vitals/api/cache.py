@@ -36,7 +36,7 @@ from cachetools import LRUCache
 from vitals.samples import MS_PER_DAY
 
 if TYPE_CHECKING:
-    from vitals.api.shared_cache import SharedCache
+    from vitals.api.shared_cache import SharedStore
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_HOT_TTL_S = 30.0
@@ -107,7 +107,7 @@ class ResponseCache:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
-        shared: SharedCache | None = None,
+        shared: SharedStore | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if max_bytes < 0:

@@ -21,13 +21,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vitals.api.auth import is_loopback
 from vitals.api.cache import DEFAULT_HOT_TTL_S
 from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.api.shared_cache import DEFAULT_SHARED_MAX_BYTES, SharedCache, default_path
 from vitals.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from vitals.api.redis_cache import RedisSharedCache
 
 DEFAULT_HOST = "127.0.0.1"
 # --engine-slots handed to worker processes (they build their app from the environment)
@@ -195,8 +198,25 @@ def serve_in_thread(
         thread.join(timeout=10)
 
 
-def open_shared_cache(settings: Settings, max_bytes: int) -> SharedCache:
-    """This run's shared cache: a new generation, the file cleared of older runs' entries."""
+CACHE_URL_ENV = "VITALS_API_CACHE_URL"  # redis://...: one shared cache for several hosts
+CACHE_GENERATION_ENV = "VITALS_API_CACHE_GENERATION"  # with Redis: shared by the hosts
+
+
+def is_redis_url(url: str) -> bool:
+    """True for the Redis URLs ``VITALS_API_CACHE_URL`` accepts."""
+    return url.startswith(("redis://", "rediss://", "unix://"))
+
+
+def open_shared_cache(
+    settings: Settings, max_bytes: int, url: str | None = None
+) -> SharedCache | RedisSharedCache:
+    """This run's shared cache.
+
+    The host's file gets a new generation and is cleared of older runs' entries; Redis
+    (several hosts) keeps the generation the hosts share.
+    """
+    if url:
+        return _redis(url, os.environ.get(CACHE_GENERATION_ENV) or "0")
     shared = SharedCache(
         default_path(settings.data_dir), generation=secrets.token_hex(8), max_bytes=max_bytes
     )
@@ -204,12 +224,20 @@ def open_shared_cache(settings: Settings, max_bytes: int) -> SharedCache:
     return shared
 
 
-def shared_cache_from_environment() -> SharedCache | None:
+def _redis(url: str, generation: str) -> RedisSharedCache:
+    from vitals.api.redis_cache import RedisSharedCache
+
+    return RedisSharedCache(url, generation=generation)
+
+
+def shared_cache_from_environment() -> SharedCache | RedisSharedCache | None:
     """The shared cache ``vitals serve`` handed this worker process, if any."""
     path = os.environ.get(SHARED_CACHE_ENV)
     generation = os.environ.get(SHARED_GENERATION_ENV)
     if not path or not generation:
         return None
+    if is_redis_url(path):
+        return _redis(path, generation)
     max_bytes = os.environ.get(SHARED_MAX_BYTES_ENV, "")
     return SharedCache(
         Path(path),
@@ -270,9 +298,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = (
         f"http://{args.host}:{args.port}/" if args.port else f"{args.host}, a free port (see below)"
     )
-    use_shared = args.shared_cache == "on" or (args.shared_cache == "auto" and args.workers > 1)
-    shared = open_shared_cache(settings, args.shared_cache_mb * 1024 * 1024) if use_shared else None
-    cache_note = f"shared response cache {shared.path}" if shared else "in-memory response cache"
+    url = os.environ.get(CACHE_URL_ENV, "").strip() or None
+    if url and not is_redis_url(url):
+        print(f"vitals serve: {CACHE_URL_ENV} must be a redis:// URL", file=sys.stderr)
+        return 2
+    use_shared = args.shared_cache == "on" or (
+        args.shared_cache == "auto" and (args.workers > 1 or url is not None)
+    )
+    shared = (
+        open_shared_cache(settings, args.shared_cache_mb * 1024 * 1024, url) if use_shared else None
+    )
+    where_cached = shared.path if isinstance(shared, SharedCache) else f"Redis {url}"
+    cache_note = f"shared response cache {where_cached}" if shared else "in-memory response cache"
     print(
         f"vitals serve: {where} ({mode}, {args.workers} worker(s), {cache_note}); "
         "OpenAPI at /openapi.json",
@@ -290,9 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in (SHARED_CACHE_ENV, SHARED_GENERATION_ENV, SHARED_MAX_BYTES_ENV):
             os.environ.pop(name, None)
         if shared is not None:
-            os.environ[SHARED_CACHE_ENV] = str(shared.path)
+            if isinstance(shared, SharedCache):
+                os.environ[SHARED_CACHE_ENV] = str(shared.path)
+                os.environ[SHARED_MAX_BYTES_ENV] = str(shared.max_bytes)
+            else:
+                os.environ[SHARED_CACHE_ENV] = shared.url
             os.environ[SHARED_GENERATION_ENV] = shared.generation
-            os.environ[SHARED_MAX_BYTES_ENV] = str(shared.max_bytes)
         config = uvicorn_config(
             "vitals.api.app:app_from_environment", factory=True, workers=args.workers, **common
         )

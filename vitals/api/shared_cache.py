@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vitals.api.cache import CachedResponse
 
@@ -102,6 +103,37 @@ class SharedStats:
     evictions: int = 0  # entries this process dropped to keep the file within its bound
     repairs: int = 0  # corrupt files moved aside and started anew
     waits: int = 0  # answers this worker waited for while another worker computed them
+
+
+class SharedStore(Protocol):
+    """What the in-memory cache needs from a shared one (this file, or Redis)."""
+
+    stats: SharedStats
+    generation: str
+
+    def get(self, key: str, *, count: bool = True) -> tuple[CachedResponse, float] | None:
+        """The live entry and its absolute wall-clock expiry, or ``None``."""
+        ...
+
+    def put(self, key: str, value: CachedResponse, expires_at: float) -> bool:
+        """Store until ``expires_at``; gives up this worker's claim on ``key``."""
+        ...
+
+    def claim(self, key: str) -> bool:
+        """True when this worker should compute ``key``; False while another does."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give up this worker's claim on ``key``."""
+        ...
+
+    def total_bytes(self) -> int:
+        """Bytes held, or -1 when unknown."""
+        ...
+
+    def prepare(self) -> None:
+        """At server start, before workers fork."""
+        ...
 
 
 class SharedCache:
