@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,8 +23,14 @@ from vitals.rollups.day import (
     build_rollup_table,
     rollup_file_bytes,
     rollup_matches_cold,
+    write_rollup_parquet,
 )
-from vitals.rollups.month import month_day_identities
+from vitals.rollups.month import (
+    META_MONTH_INTERVALS,
+    MONTH_ROWS_PER_GROUP,
+    month_day_identities,
+    month_intervals,
+)
 from vitals.samples import MS_PER_DAY, day_bounds_ms
 
 SITE = "rollup-site"
@@ -278,13 +285,14 @@ def test_month_files_answer_long_charts_from_one_file_per_month(tmp_path: Path) 
     identities = month_day_identities(month)
     cold_ids = site.cold.identities(f"timeseries/{SITE}/2026/07/")
     assert identities == {d.isoformat(): cold_ids[cold_day_key(SITE, d)] for d in days[2:]}
-    # the month file holds the 1 h and 1 d rows only, readable by DuckDB
+    # the month file holds the 15 min, 1 h and 1 d rows, readable by DuckDB
     counts = duckdb.sql(
         f"SELECT interval_ms, count(*) FROM read_parquet('{month}') GROUP BY ALL ORDER BY 1"
     ).fetchall()
-    assert [c[0] for c in counts] == [3_600_000, 86_400_000]
+    assert [c[0] for c in counts] == [900_000, 3_600_000, 86_400_000]
+    assert month_intervals(month) == (900_000, 3_600_000, 86_400_000)
     start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
-    for interval in ("1h", "1d"):
+    for interval in ("15m", "1h", "1d"):
         fast, raw = _compare(
             site.engine(),
             QueryEngine(site.hot, site.cold, use_rollups=False),
@@ -296,16 +304,39 @@ def test_month_files_answer_long_charts_from_one_file_per_month(tmp_path: Path) 
         assert fast.rollup_days == 5 and fast.cold_days == 0
         assert fast.sources == 3  # hot + two month files, no day file opened
         assert fast.counters.files == 2 and raw.counters.files == 5
-    # 15 min is not in month files: day rollups answer it
+    # 5 min is in no rollup: raw files answer it
     fast, _ = _compare(
         site.engine(),
         QueryEngine(site.hot, site.cold, use_rollups=False),
         start,
         end,
-        "15m",
+        "5m",
         POINTS[:2],
     )
-    assert fast.rollup_days == 5 and fast.counters.files == 5
+    assert fast.rollup_days == 0 and fast.cold_days == 5
+
+
+def test_month_file_without_a_15m_section_is_not_read_at_15m(tmp_path: Path) -> None:
+    """A month file written before the 15 min section (1 h and 1 d rows, no intervals
+    key): 15 min charts come from day rollups, 1 h still from the month file."""
+    site, days = _site_with_month_files(tmp_path)
+    for year, month in ((2026, 6), (2026, 7)):
+        path = site.cold.local_copy(rollup_month_key(SITE, year, month))
+        table = pq.read_table(path)
+        table = table.filter(pc.not_equal(table.column("interval_ms"), 900_000))
+        meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != META_MONTH_INTERVALS}
+        old = write_rollup_parquet(table.replace_schema_metadata(meta), MONTH_ROWS_PER_GROUP)
+        site.cold.put_bytes(rollup_month_key(SITE, year, month), old)
+        assert month_intervals(site.cold.local_copy(rollup_month_key(SITE, year, month))) == (
+            3_600_000,
+            86_400_000,
+        )
+    start, end = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    raw_engine = QueryEngine(site.hot, site.cold, use_rollups=False)
+    fast, _ = _compare(site.engine(), raw_engine, start, end, "15m", POINTS[:2])
+    assert fast.rollup_days == 5 and fast.counters.files == 5  # the five day rollups
+    fast, _ = _compare(site.engine(), raw_engine, start, end, "1h", POINTS[:2])
+    assert fast.rollup_days == 5 and fast.counters.files == 2  # the two month files
 
 
 def test_month_file_is_not_used_for_a_rewritten_cold_day(tmp_path: Path) -> None:
@@ -316,10 +347,16 @@ def test_month_file_is_not_used_for_a_rewritten_cold_day(tmp_path: Path) -> None
     # re-archived with other values (same rows and size): the month file and the day
     # rollup of that day are stale, the day is answered from raw
     site.put_cold_day(days[3], _day_rows(1, seed=9))
-    fast, _ = _compare(
-        engine, QueryEngine(site.hot, site.cold, use_rollups=False), start, end, "1h", POINTS[:2]
-    )
-    assert fast.rollup_days == 4 and fast.cold_days == 1
+    for interval in ("1h", "15m"):  # each section of the month file is stale for that day
+        fast, _ = _compare(
+            engine,
+            QueryEngine(site.hot, site.cold, use_rollups=False),
+            start,
+            end,
+            interval,
+            POINTS[:2],
+        )
+        assert fast.rollup_days == 4 and fast.cold_days == 1
     after = engine.query(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"])
     assert after.series != before.series
     # the asset's next run (day rollup, then the month) makes it a month day again
@@ -390,3 +427,13 @@ def test_corrupt_month_and_day_rollups_fall_back_to_raw(tmp_path: Path) -> None:
     assert fast.rollup_days == 4 and fast.cold_days == 1
     outcome = site.compact_month(days[3])  # the corrupt day rollup is skipped, not fatal
     assert (outcome.days, outcome.skipped_days) == (2, 1)
+
+
+def test_month_compaction_leaves_the_query_footer_cache_alone(tmp_path: Path) -> None:
+    """Compaction reads private copies of 28-31 day rollups: their footers are not kept."""
+    from vitals.cold.point_reads import FOOTERS
+
+    site, days = _site_with_month_files(tmp_path)
+    FOOTERS.clear()
+    outcome = site.compact_month(days[3])
+    assert outcome.days == 3 and FOOTERS.misses == 0 and FOOTERS.hits == 0

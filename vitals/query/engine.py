@@ -49,7 +49,7 @@ from vitals.rollups.day import (
     rollup_identity,
     rollup_matches_cold,
 )
-from vitals.rollups.month import MONTH_INTERVALS_MS, month_day_identities
+from vitals.rollups.month import MONTH_INTERVALS_MS, month_day_identities, month_intervals
 from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 COLD_COLUMNS = ("point_name", "ts", "value")
@@ -206,8 +206,8 @@ class QueryEngine:
         """Reads of month rollup files covering ``days`` whose cold file is unchanged.
 
         A day counts when its cold file is still the version the month file was built
-        from (identity from the listing: no cold file opened). ``m4``: only files holding
-        the M4 columns (layout 2 on).
+        from (identity from the listing: no cold file opened), and a file counts only for
+        the intervals it says it holds. ``m4``: only files holding the M4 columns (layout 2 on).
         """
         if plan.interval_ms not in MONTH_INTERVALS_MS or not days:
             return [], set()
@@ -224,6 +224,8 @@ class QueryEngine:
             if key not in existing:
                 continue
             path = self.cold.local_copy(key)
+            if plan.interval_ms not in month_intervals(path):
+                continue  # an older file without this interval's section
             if m4 and not _holds_m4(path):
                 continue
             recorded = month_day_identities(path)

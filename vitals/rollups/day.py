@@ -222,12 +222,21 @@ def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> byt
     statistics only on the two pruning columns, dictionary-encoded names, zstd.
     """
     sink = io.BytesIO()
+    with rollup_writer(sink, table.schema) as writer:
+        write_rollup_groups(writer, table, rows_per_group)
+        if table.num_rows == 0:
+            writer.write_table(table)
+    return sink.getvalue()
+
+
+def rollup_writer(sink: io.BytesIO, schema: pa.Schema) -> pq.ParquetWriter:
+    """The Parquet writer every rollup file is written with (month files stream into it)."""
     # Sample times rise by about one interval from row to row within a point: delta
     # encoded they cost a few bits a row instead of ~2.5 bytes (docs/rollups.md).
-    delta = {name: "DELTA_BINARY_PACKED" for name in _TS_COLUMNS if name in table.schema.names}
-    with pq.ParquetWriter(
+    delta = {name: "DELTA_BINARY_PACKED" for name in _TS_COLUMNS if name in schema.names}
+    return pq.ParquetWriter(
         sink,
-        table.schema,
+        schema,
         compression="zstd",
         compression_level=3,
         use_dictionary=["point_name"],  # type: ignore[arg-type]  # stubs: bool only; pyarrow takes column names too
@@ -235,14 +244,17 @@ def write_rollup_parquet(table: pa.Table, rows_per_group: dict[int, int]) -> byt
         write_statistics=["point_name", "interval_ms"],
         write_page_index=False,
         store_schema=True,
-    ) as writer:
-        start = 0
-        for end in _group_bounds(table, rows_per_group):
-            writer.write_table(table.slice(start, end - start), row_group_size=end - start)
-            start = end
-        if table.num_rows == 0:
-            writer.write_table(table)
-    return sink.getvalue()
+    )
+
+
+def write_rollup_groups(
+    writer: pq.ParquetWriter, table: pa.Table, rows_per_group: dict[int, int]
+) -> None:
+    """Write a sorted rollup table as row groups cut by :func:`_group_bounds`."""
+    start = 0
+    for end in _group_bounds(table, rows_per_group):
+        writer.write_table(table.slice(start, end - start), row_group_size=end - start)
+        start = end
 
 
 def rollup_bytes_from_cold(

@@ -1,4 +1,4 @@
-"""Month rollup files: a site-month's 1 h and 1 d rollups in one Parquet file.
+"""Month rollup files: a site-month's 15 min, 1 h and 1 d rollups in one Parquet file.
 
 A year-long chart at 1 h reading day rollups opens 365 files (and, to prove each is
 current, 365 cold-file footers): ~1.5 s before the caches are warm. A month file holds the
@@ -9,7 +9,9 @@ query engine compares against one directory listing, without opening any cold fi
 
 Key: ``rollup_months/{site}/{YYYY}/{MM}.parquet`` (:func:`vitals.cold.keys.rollup_month_key`).
 Columns and sort are those of the day rollups (``ROLLUP_SCHEMA``, sorted interval, point,
-bucket), 1 h and 1 d only. Key-value metadata ``vitals.rollup.month_days`` maps each
+bucket), 15 min, 1 h and 1 d (``vitals.rollup.month_intervals`` lists them; files
+written before the 15 min section lack the key and hold 1 h and 1 d). Key-value metadata
+``vitals.rollup.month_days`` maps each
 included day (ISO date) to the cold file identity its rows were built from. A day that is
 missing from it, or whose cold file has changed since, is answered from its day rollup or
 raw data instead: a stale month file is slow, never wrong. A day rollup of layout 1 (no M4
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +42,13 @@ from vitals.cold.keys import (
     rollup_day_key,
     rollup_month_key,
 )
-from vitals.cold.point_reads import file_index
+from vitals.cold.point_reads import (
+    FileIndex,
+    FileRead,
+    file_index,
+    parse_file_index,
+    read_points,
+)
 from vitals.cold.store import ColdStore
 from vitals.names import validate_site_name
 from vitals.rollups.day import (
@@ -47,16 +57,24 @@ from vitals.rollups.day import (
     META_VERSION,
     ROLLUP_SCHEMA,
     ROLLUP_SCHEMA_VERSION,
-    write_rollup_parquet,
+    rollup_writer,
+    write_rollup_groups,
 )
+from vitals.samples import day_bounds_ms
 
-MONTH_INTERVALS_MS: tuple[int, ...] = (3_600_000, 86_400_000)
-# 1 h: ~11 points of a 31-day month per group (a few points read a few groups of 12 files);
-# 1 d: one larger section. Measured against the footer size: 3.4 M rows at 1 h for 4,600
-# points make ~420 groups.
-MONTH_ROWS_PER_GROUP: dict[int, int] = {3_600_000: 8_192, 86_400_000: 16_384}
+MONTH_INTERVALS_MS: tuple[int, ...] = (900_000, 3_600_000, 86_400_000)
+# Month files written before the 15 min section hold these (no month_intervals key).
+LEGACY_MONTH_INTERVALS_MS: tuple[int, ...] = (3_600_000, 86_400_000)
+# 15 min: a 30-day chart read 24 day files (~50 us per column chunk, 6 groups x 5 columns
+# each: ~55 ms); from the month section it reads 1-2 files. 1 h: was 8,192 rows (~11
+# points per group, so a point decoded 11x its rows). Sizes measured in docs/benchmarks.md
+# (issue 11, second pass).
+MONTH_ROWS_PER_GROUP: dict[int, int] = {900_000: 16_384, 3_600_000: 8_192, 86_400_000: 16_384}
 META_MONTH = b"vitals.rollup.month"
 META_MONTH_DAYS = b"vitals.rollup.month_days"
+# Comma-separated intervals (ms) the file holds rows of: a reader uses a month file only
+# for the intervals it lists, so an older file without a section is never read as empty.
+META_MONTH_INTERVALS = b"vitals.rollup.month_intervals"
 
 
 @dataclass(frozen=True)
@@ -71,33 +89,92 @@ class MonthCompaction:
     seconds: float
 
 
+# Rows per batch while writing a month file: the 15 min section of a 4,600-point month is
+# 13.7 M rows, and sorting the whole month at once held ~6 GB; point batches of about
+# this many rows keep it to a few hundred MB (docs/benchmarks.md, issue 11 second pass).
+MONTH_BATCH_ROWS = 200_000
+DaySource = pa.Table | FileIndex  # a day rollup table, or its file's footer (read in batches)
+
+
 def month_file_bytes(
-    site: str, year: int, month: int, days: dict[date, tuple[str, pa.Table]]
+    site: str, year: int, month: int, days: dict[date, tuple[str, DaySource]]
 ) -> bytes:
-    """Parquet bytes of one month file from per-day (cold identity, rollup table) parts."""
+    """Parquet bytes of one month file from per-day (cold identity, rollup) parts.
+
+    Written interval by interval and, inside an interval, in batches of sorted point
+    names, so only one batch of the month is in memory at a time.
+    """
     validate_site_name(site)
-    parts, identities = [], {}
-    for day, (identity, table) in sorted(days.items()):
+    identities = {}
+    for day, (identity, _source) in sorted(days.items()):
         if (day.year, day.month) != (year, month):
             raise ValueError(f"day {day} is not in month {year}-{month:02d}")
-        mask = pc.is_in(
-            table.column("interval_ms"), value_set=pa.array(MONTH_INTERVALS_MS, pa.int64())
-        )
-        parts.append(table.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA).filter(mask))
         identities[day.isoformat()] = identity
-    table = pa.concat_tables(parts) if parts else ROLLUP_SCHEMA.empty_table()
-    table = table.sort_by(
-        [("interval_ms", "ascending"), ("point_name", "ascending"), ("bucket_ts", "ascending")]
-    )
-    table = table.replace_schema_metadata(
+    schema = ROLLUP_SCHEMA.with_metadata(
         {
             META_VERSION: ROLLUP_SCHEMA_VERSION.encode(),
             META_SITE: site.encode(),
             META_MONTH: f"{year:04d}-{month:02d}".encode(),
             META_MONTH_DAYS: json.dumps(identities, sort_keys=True).encode(),
+            META_MONTH_INTERVALS: ",".join(map(str, MONTH_INTERVALS_MS)).encode(),
         }
     )
-    return write_rollup_parquet(table, MONTH_ROWS_PER_GROUP)
+    sources = [(day, source) for day, (_identity, source) in sorted(days.items())]
+    names = sorted(set().union(*(_names_of(source) for _day, source in sources)))
+    sink = io.BytesIO()
+    with rollup_writer(sink, schema) as writer:
+        wrote = False
+        for interval in MONTH_INTERVALS_MS:
+            per_point_rows = max(1, len(sources)) * (86_400_000 // interval)
+            step = max(1, MONTH_BATCH_ROWS // per_point_rows)
+            for first in range(0, len(names), step):
+                batch = names[first : first + step]
+                parts = [_batch_rows(day, s, interval, batch) for day, s in sources]
+                table = pa.concat_tables(parts).sort_by(
+                    [("point_name", "ascending"), ("bucket_ts", "ascending")]
+                )
+                if table.num_rows:
+                    write_rollup_groups(writer, table, MONTH_ROWS_PER_GROUP)
+                    wrote = True
+        if not wrote:
+            writer.write_table(ROLLUP_SCHEMA.empty_table().replace_schema_metadata(schema.metadata))
+    return sink.getvalue()
+
+
+def _names_of(source: DaySource) -> set[str]:
+    """Point names a day rollup holds (a file: from its dictionary-encoded name column)."""
+    if isinstance(source, pa.Table):
+        return {str(name) for name in pc.unique(source.column("point_name")).to_pylist()}
+    parquet = pq.ParquetFile(source.path, metadata=source.metadata, read_dictionary=["point_name"])
+    column = parquet.read(columns=["point_name"])
+    names: set[str] = set()
+    for chunk in column.column("point_name").chunks:
+        dictionary = cast("pa.DictionaryArray[Any, Any]", chunk).dictionary
+        names.update(str(n) for n in dictionary.to_pylist())  # a superset is fine: batches filter
+    return names
+
+
+def _batch_rows(day: date, source: DaySource, interval: int, batch: list[str]) -> pa.Table:
+    """One day's rows of ``batch`` at ``interval``, as ``ROLLUP_SCHEMA`` (unsorted)."""
+    if isinstance(source, pa.Table):
+        table = source.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+        keep = pc.and_(
+            pc.equal(table.column("interval_ms"), pa.scalar(interval, pa.int64())),
+            pc.is_in(table.column("point_name"), value_set=pa.array(batch, pa.string())),
+        )
+        return table.filter(keep)
+    start, end = day_bounds_ms(day)
+    table = read_points(
+        FileRead(Path(source.path), start, end),
+        batch,
+        columns=ROLLUP_SCHEMA.names,
+        ts_column="bucket_ts",
+        interval_ms=interval,
+        index=source,
+    )
+    return pa.table(
+        [table.column(f.name).cast(f.type) for f in ROLLUP_SCHEMA], schema=ROLLUP_SCHEMA
+    )
 
 
 def month_day_identities(path: Path) -> dict[str, str]:
@@ -120,6 +197,21 @@ def month_day_identities(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items() if isinstance(v, str)}
 
 
+def month_intervals(path: Path) -> tuple[int, ...]:
+    """Intervals (ms) a month file holds rows of (cached footer); none if unreadable.
+
+    Files without the ``month_intervals`` key predate the 15 min section: 1 h and 1 d.
+    """
+    try:
+        raw = file_index(path).key_values.get(META_MONTH_INTERVALS.decode())
+    except (pa.ArrowInvalid, OSError):
+        return ()
+    if raw is None:
+        return LEGACY_MONTH_INTERVALS_MS
+    held = tuple(int(part) for part in raw.split(",") if part.strip().isdigit())
+    return tuple(interval for interval in held if interval in MONTH_INTERVALS_MS)
+
+
 def compact_rollup_month(
     cold_store: ColdStore, site: str, year: int, month: int
 ) -> MonthCompaction:
@@ -134,33 +226,37 @@ def compact_rollup_month(
     began = time.monotonic()
     key = rollup_month_key(site, year, month)
     cold_ids = cold_store.identities(cold_month_prefix(site, year, month))
-    parts: dict[date, tuple[str, pa.Table]] = {}
+    parts: dict[date, tuple[str, DaySource]] = {}
     skipped = 0
-    for number in range(1, monthrange(year, month)[1] + 1):
-        day = date(year, month, number)
-        identity = cold_ids.get(cold_day_key(site, day))
-        if identity is None:
-            continue
-        rollup_key = rollup_day_key(site, day)
-        if not cold_store.exists(rollup_key):
-            skipped += 1
-            continue
-        day_file = io.BytesIO(cold_store.get_bytes(rollup_key))
-        try:
-            schema = pq.read_schema(day_file)
-            recorded = (schema.metadata or {}).get(META_SOURCE_IDENTITY)
-            if recorded is None or recorded.decode() != identity:
+    # the day rollups' bytes as checked, in a private folder: read point batch by batch
+    # (a rollup rewritten meanwhile in the store cannot mix into this month file)
+    with tempfile.TemporaryDirectory(prefix="vitals-month-") as folder:
+        for number in range(1, monthrange(year, month)[1] + 1):
+            day = date(year, month, number)
+            identity = cold_ids.get(cold_day_key(site, day))
+            if identity is None:
+                continue
+            rollup_key = rollup_day_key(site, day)
+            if not cold_store.exists(rollup_key):
                 skipped += 1
                 continue
-            if not set(ROLLUP_SCHEMA.names) <= set(schema.names):
-                skipped += 1  # an older layout: rebuilt by cold_rollups (docs/rollups.md)
-                continue
-            # row-group statistics on interval_ms skip the 15 min section unread
-            wanted = pc.field("interval_ms").isin(list(MONTH_INTERVALS_MS))
-            parts[day] = (identity, pq.read_table(day_file, filters=wanted))
-        except (pa.ArrowInvalid, OSError):
-            skipped += 1  # an unreadable day rollup: the next cold_rollups run rebuilds it
-    data = month_file_bytes(site, year, month, parts)
+            data = cold_store.get_bytes(rollup_key)
+            try:
+                schema = pq.read_schema(io.BytesIO(data))
+                recorded = (schema.metadata or {}).get(META_SOURCE_IDENTITY)
+                if recorded is None or recorded.decode() != identity:
+                    skipped += 1
+                    continue
+                if not set(ROLLUP_SCHEMA.names) <= set(schema.names):
+                    skipped += 1  # an older layout: rebuilt by cold_rollups (docs/rollups.md)
+                    continue
+                path = Path(folder) / f"{day.isoformat()}.parquet"
+                path.write_bytes(data)
+                # parsed here (an unreadable file is skipped, not met mid-write), uncached
+                parts[day] = (identity, parse_file_index(path))
+            except (pa.ArrowInvalid, OSError):
+                skipped += 1  # an unreadable day rollup: the next cold_rollups run rebuilds it
+        data = month_file_bytes(site, year, month, parts)
     if parts or cold_store.exists(key):
         cold_store.put_bytes(key, data)
     rows = pq.read_metadata(io.BytesIO(data)).num_rows

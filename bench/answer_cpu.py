@@ -1,0 +1,126 @@
+"""In-process CPU per uncached chart answer of the ``api_load.py --unique`` mix, by kind.
+
+    .venv/bin/python bench/answer_cpu.py --data-dir DIR [--requests 200] [--seed 11]
+        [--code-tree PATH]
+
+Runs what the API runs for a ``/v1/timeseries`` cache miss (parameters parsed by
+``vitals.api.params``, ``engine.plan``, ``engine.execute``, JSON rendering, gzip level 1),
+without HTTP and without the response cache, over the same random requests
+``bench/api_load.py`` makes (its ``make_request``; point search and the legacy endpoint
+are skipped). Time is ``time.process_time`` (every thread of the process: the read pool
+too), so it is a load-independent figure on a shared machine.
+
+``--code-tree`` measures another checkout of Vitals (e.g. a ``git worktree`` of the
+starting commit) on the same data and requests: run both in one session for a ratio.
+A warm-up pass of other requests first parses the footers, as a running server has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+CHARTS = ("hot-day-raw", "week-5m", "year-1h", "cross-tier-15m")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warm-up", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--code-tree", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.code_tree.resolve()))
+    sys.path.insert(1, str(HERE / "bench"))
+    os.environ.update(
+        VITALS_DATA_DIR=str(args.data_dir),
+        VITALS_HOT_STORE=str(args.data_dir / "hot.sqlite"),
+        VITALS_COLD_STORE=str(args.data_dir / "cold"),
+    )
+    from api_load import data_anchor, make_request, make_workload
+
+    import vitals
+    from vitals.api.app import create_app
+    from vitals.api.params import query_from_params
+    from vitals.api.render import render
+    from vitals.api.service import gzip_if_worth
+    from vitals.config import load_settings
+    from vitals.rollups.month import warm_month_files
+
+    print(f"code: {Path(vitals.__file__).parent.parent}", flush=True)
+    site, today, hot_days = data_anchor(args.data_dir)
+    state = create_app(load_settings()).state.vitals
+    names = [p.name for p in state.hot_store.list_points(site, None, 10_000)]
+    engine = state.engine
+    warm_month_files(state.cold_store)  # as the server's start-up does
+
+    def answer(path: str, params: dict) -> int:
+        pairs = [
+            (k, str(item))
+            for k, v in params.items()
+            for item in (v if isinstance(v, list) else [v])
+        ]
+        query = query_from_params(pairs, None)
+        plan = engine.plan(
+            query.site,
+            list(query.points),
+            query.start_ms,
+            query.end_ms,
+            interval=query.interval,
+            aggs=query.aggs,
+            fill=query.fill,
+            max_gap_ms=query.max_gap_ms,
+            tz=query.tz,
+            max_points=query.max_points,
+            unit=query.unit,
+            quality=query.quality,
+        )
+        result = engine.execute(plan)
+        body, _media = render(result, plan.points, query.format)
+        packed = gzip_if_worth(body)
+        return len(packed if packed is not None else body)
+
+    def requests(seed: int, count: int) -> list[tuple[str, str, dict]]:
+        load = make_workload(names, site, hot_days, seed=seed, unique=True, today=today)
+        rng = random.Random(seed)
+        out: list[tuple[str, str, dict]] = []
+        while len(out) < count:
+            kind, path, params = make_request(rng, load)
+            if kind in CHARTS:
+                out.append((kind, path, params))
+        return out
+
+    for _kind, path, params in requests(args.seed + 1000, args.warm_up):
+        answer(path, params)
+    cpu: dict[str, list[float]] = {kind: [] for kind in CHARTS}
+    for kind, path, params in requests(args.seed, args.requests):
+        began = time.process_time()
+        answer(path, params)
+        cpu[kind].append((time.process_time() - began) * 1000)
+    print(f"load average: {os.getloadavg()}")
+    print(f"{'kind':16} {'n':>4} {'mean ms':>8} {'p50 ms':>8}")
+    for kind in CHARTS:
+        values = cpu[kind]
+        if values:
+            print(
+                f"{kind:16} {len(values):4d} {statistics.fmean(values):8.1f} "
+                f"{statistics.median(values):8.1f}"
+            )
+    # the --unique mix's weights of these kinds (30/20/15/15 of 80 chart answers)
+    weights = {"hot-day-raw": 30, "week-5m": 20, "year-1h": 15, "cross-tier-15m": 15}
+    mix = sum(weights[k] * statistics.fmean(v) for k, v in cpu.items() if v) / sum(
+        weights[k] for k, v in cpu.items() if v
+    )
+    print(f"{'chart mix (weighted mean)':26} {mix:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
