@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tests.support.cold_samples import DAY, SITE, point_names, samples
@@ -68,10 +69,52 @@ def test_unsorted_groups_are_scanned_and_read_exactly(tmp_path: Path) -> None:
     start, end = day_bounds_ms(DAY)
     wanted = [NAMES[1], NAMES[40]]
     got = read_points(FileRead(path, start, end), wanted, columns=["point_name", "ts", "value"])
-    expected = HOT.filter(pa.compute.is_in(HOT.column("point_name"), pa.array(wanted)))
+    expected = HOT.filter(pc.is_in(HOT.column("point_name"), pa.array(wanted)))
     key = [("point_name", "ascending"), ("ts", "ascending")]
     assert (
         got.sort_by(key).to_pylist()
         == expected.select(["point_name", "ts", "value"]).sort_by(key).to_pylist()
     )
     _probe(path, [None])
+
+
+def test_rollup_reads_equal_a_plain_filter_of_the_file(tmp_path: Path) -> None:
+    """Groups of one interval are read without their interval column: same rows and types."""
+    rollup = build_rollup_table(HOT)
+    path = tmp_path / "day-rollup.parquet"
+    path.write_bytes(rollup_file_bytes(rollup, SITE, DAY))
+    whole = pq.read_table(path)
+    start, end = day_bounds_ms(DAY)
+    columns = ["point_name", "interval_ms", "bucket_ts", "count", "max"]
+    compared = 0
+    for interval in (900_000, 3_600_000, 86_400_000):
+        for window in ((start, end), (start + 3 * 3_600_000, start + 7 * 3_600_000)):
+            wanted = [NAMES[2], NAMES[30], NAMES[-1]]
+            got = read_points(
+                FileRead(path, *window),
+                wanted,
+                columns=columns,
+                ts_column="bucket_ts",
+                interval_ms=interval,
+            )
+            stamps = pc.cast(whole.column("bucket_ts"), pa.int64())
+            keep = pc.and_(
+                pc.and_(
+                    pc.is_in(whole.column("point_name"), pa.array(wanted)),
+                    pc.equal(whole.column("interval_ms"), interval),
+                ),
+                pc.and_(pc.greater_equal(stamps, window[0]), pc.less(stamps, window[1])),
+            )
+            expected = whole.filter(keep).select(columns)
+            assert got.column_names == columns
+            assert got.column("interval_ms").type == pa.int64()
+            assert got.num_rows == expected.num_rows
+            compared += got.num_rows
+            assert got.column("point_name").to_pylist() == expected.column("point_name").to_pylist()
+            assert (
+                got.column("bucket_ts").to_pylist()
+                == pc.cast(expected.column("bucket_ts"), pa.int64()).to_pylist()
+            )
+            for name in ("interval_ms", "count", "max"):
+                assert got.column(name).to_pylist() == expected.column(name).to_pylist()
+    assert compared > 30
