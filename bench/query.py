@@ -72,7 +72,9 @@ configure_arrow_memory()
 
 SITE = "bench-site"
 FIRST_DAY = date(2025, 1, 1)
-ROLLUP_LAYOUT = 8  # bump when vitals.rollups.day or .month changes its file layout (7: M4 columns, 8: 15 min in month files)
+# bump when vitals.rollups.day or .month changes its file layout (7: M4 columns, 8: 15 min
+# in month files)
+ROLLUP_LAYOUT = 8
 UNLIMITED = QueryLimits(
     max_points=10_000, max_raw_range_days=10_000, max_agg_range_days=10_000, max_samples=10**10
 )
