@@ -194,6 +194,12 @@ class ResponseCache:
             if found is not None:
                 shared.stats.waits += 1
                 return found
+        # Claimed. The other worker may have stored its entry (and so given up its claim)
+        # between this worker's first look and its claim: look once more, or both compute.
+        found = await asyncio.to_thread(functools.partial(shared.get, key, count=False))
+        if found is not None:
+            await asyncio.to_thread(shared.release, key)
+            return found
         return None
 
     def clear(self) -> None:
