@@ -21,6 +21,8 @@ DEFAULT_SIMULATOR_PORT = 8765
 DEFAULT_HISTORY_START = date(2024, 1, 1)
 DEFAULT_CELERY_QUEUE = "dagster"
 DEFAULT_BREAKER_COOLDOWN_SECONDS = 60.0
+# A month backfill writes a day rollup every few seconds: compact once they stop (5 min).
+DEFAULT_ROLLUP_MONTH_QUIET_SECONDS = 300.0
 
 
 def default_data_dir() -> Path:
@@ -43,6 +45,18 @@ def _positive_int(name: str, raw: str | None, default: int) -> int:
         raise ValueError(f"{name} must be a positive integer, got {raw!r}") from exc
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _non_negative_seconds(name: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {raw!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {raw!r}")
     return value
 
 
@@ -148,6 +162,9 @@ class Settings:
     # Site-days one backfill run covers (VITALS_BACKFILL_PARTITIONS_PER_RUN): 1 is one
     # run per site-day; a portfolio backfill needs more (docs/scale.md).
     backfill_partitions_per_run: int = 1
+    # How long a site-month's rollups must stay unchanged before the rollups sensor
+    # compacts its month file (VITALS_ROLLUP_MONTH_QUIET_SECONDS; docs/rollups.md).
+    rollup_month_quiet_seconds: float = DEFAULT_ROLLUP_MONTH_QUIET_SECONDS
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
@@ -198,6 +215,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         site_overrides=load_site_overrides(env.get("VITALS_SITE_CONFIG")),
         backfill_partitions_per_run=_positive_int(
             "VITALS_BACKFILL_PARTITIONS_PER_RUN", env.get("VITALS_BACKFILL_PARTITIONS_PER_RUN"), 1
+        ),
+        rollup_month_quiet_seconds=_non_negative_seconds(
+            "VITALS_ROLLUP_MONTH_QUIET_SECONDS",
+            env.get("VITALS_ROLLUP_MONTH_QUIET_SECONDS"),
+            DEFAULT_ROLLUP_MONTH_QUIET_SECONDS,
         ),
     )
 

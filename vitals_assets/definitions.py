@@ -17,8 +17,15 @@ from vitals_assets.cold import cold_timeseries
 from vitals_assets.examples import point_hourly_summary
 from vitals_assets.executor import build_executor
 from vitals_assets.ingest import ace_points, ace_raw_samples, hot_samples
-from vitals_assets.jobs import archive_job, health_checks_job, sync_job
+from vitals_assets.jobs import (
+    archive_job,
+    health_checks_job,
+    rollup_months_job,
+    rollups_job,
+    sync_job,
+)
 from vitals_assets.quality import point_quality
+from vitals_assets.rollup_months import rollup_month_covers_current_days, rollup_months
 from vitals_assets.rollups import cold_rollups
 
 
@@ -28,8 +35,8 @@ def _ingest_defs() -> dg.Definitions:
 
 def _cold_defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[cold_timeseries, cold_rollups, point_quality],
-        asset_checks=[*cold_checks, *hot_checks],
+        assets=[cold_timeseries, cold_rollups, rollup_months, point_quality],
+        asset_checks=[*cold_checks, *hot_checks, rollup_month_covers_current_days],
     )
 
 
@@ -39,7 +46,7 @@ def _query_defs() -> dg.Definitions:
 
 def _operations_defs() -> dg.Definitions:
     return dg.Definitions(
-        jobs=[sync_job, archive_job, health_checks_job],
+        jobs=[sync_job, archive_job, health_checks_job, rollups_job, rollup_months_job],
         schedules=[
             sync_schedule,
             daily_archival_schedule,

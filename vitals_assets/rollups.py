@@ -1,6 +1,7 @@
 """Stored rollups beside the cold files, kept current with ``cold_timeseries``.
 
-Who launches them: ``sensors/rollups.py`` (one run per changed cold file).
+Who launches them: ``sensors/rollups.py`` (one run per changed cold file; month files
+follow as ``rollup_months``, vitals_assets/rollup_months.py).
 """
 
 import io
@@ -13,9 +14,8 @@ import pyarrow.parquet as pq
 from resources.cold_store import ColdStoreResource
 from vitals.cold.keys import cold_day_key, rollup_day_key
 from vitals.rollups.day import rollup_bytes_from_cold
-from vitals.rollups.month import compact_rollup_month
 from vitals_assets.cold import cold_timeseries
-from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day, site_days
+from vitals_assets.partition_runs import SiteDayMetadata, run_per_site_day
 from vitals_assets.partitions import SITE_DAY_BACKFILL_POLICY, site_day_partitions
 
 
@@ -32,25 +32,11 @@ def cold_rollups(
     """rollups/{site}/{YYYY}/{MM}/{DD}.parquet: per point rollups of the site-day.
 
     count/sum/min/max/first/last (and the M4 sample times) at 15 min, 1 h and 1 d, rebuilt
-    whenever the day's cold file changes (late data included); then
-    rollup_months/{site}/{YYYY}/{MM}.parquet, the month's 1 h and 1 d rows in one file for
-    year-long charts.
+    whenever the day's cold file changes (late data included). The month file is not
+    touched here: ``rollup_months`` compacts it once the month's day changes have settled
+    (``sensors/rollups.py``), not once per day.
     """
-    result = run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
-    # Each month touched is compacted once per run, after its days (a range run of a whole
-    # month rebuilds the month file once, not 31 times).
-    months = sorted({(site, day.year, day.month) for site, day in site_days(context)})
-    compactions = [compact_rollup_month(cold_store.store, *month) for month in months]
-    return dg.MaterializeResult(
-        metadata={
-            **(result.metadata or {}),
-            "month_files": len(compactions),
-            "month_days": sum(c.days for c in compactions),
-            "month_days_skipped": sum(c.skipped_days for c in compactions),
-            "month_rows": sum(c.rows for c in compactions),
-            "month_duration_s": round(sum(c.seconds for c in compactions), 3),
-        }
-    )
+    return run_per_site_day(context, lambda site, day: _rollup_site_day(cold_store, site, day))
 
 
 def _rollup_site_day(cold_store: ColdStoreResource, site: str, day: date) -> SiteDayMetadata:

@@ -24,12 +24,18 @@ def test_definitions_are_loadable():
         "hot_samples",
         "cold_timeseries",
         "cold_rollups",
+        "rollup_months",
     } <= keys
     for name in ("ace_points", "ace_raw_samples", "hot_samples", "cold_timeseries"):
         partitions = graph.get(dg.AssetKey(name)).partitions_def
         assert isinstance(partitions, dg.MultiPartitionsDefinition)
         assert sorted(dim.name for dim in partitions.partitions_defs) == ["date", "site"]
-    assert defs.resolve_job_def("sync_job") is not None
+    months = graph.get(dg.AssetKey("rollup_months")).partitions_def
+    assert isinstance(months, dg.MultiPartitionsDefinition)
+    assert sorted(dim.name for dim in months.partitions_defs) == ["month", "site"]
+    # the rollups sensor launches these two (a job's assets share one partitioning)
+    for job in ("sync_job", "rollups_job", "rollup_months_job"):
+        assert defs.resolve_job_def(job) is not None
     assert {s.name for s in defs.schedules} >= {"sync_schedule", "daily_archival_schedule"}
 
 

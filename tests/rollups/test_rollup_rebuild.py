@@ -3,9 +3,11 @@
 Rollups written before the M4 columns existed keep answering every aggregate; M4 reads
 their days raw until ``cold_rollups`` rebuilds them. The route is a backfill of that one
 asset (UI: select ``cold_rollups`` -> Materialize -> dates x sites; CLI: ``vitals backfill
---assets cold_rollups ...``). Here a real Dagster instance takes the CLI's backfill,
-the asset then runs for each of its partitions against a real cold store, and the
-rebuilt day and month files hold the M4 columns, so M4 is served from them.
+--assets cold_rollups ...``); the month files follow by themselves: the rollups sensor
+requests one ``rollup_months`` compaction per month once its days settle. Here a real
+Dagster instance takes the CLI's backfill, the asset then runs for each of its partitions
+against a real cold store, the sensor's month requests run, and the rebuilt day and month
+files hold the M4 columns, so M4 is served from them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pyarrow.parquet as pq
+from dagster._core.definitions.partitions.context import partition_loading_context
 
 from resources.cold_store import ColdStoreResource
+from sensors.rollups import rollups_follow_cold_files
 from tests.support.query_data import QuerySite
 from vitals.cold.keys import rollup_day_key, rollup_month_key
 from vitals.query.engine import ReadStats
@@ -29,7 +33,9 @@ from vitals.rollups.day import (
 )
 from vitals.rollups.month import MONTH_ROWS_PER_GROUP
 from vitals.samples import day_bounds_ms
-from vitals_assets.partitions import site_day_key
+from vitals_assets.definitions import defs
+from vitals_assets.partitions import site_day_key, site_month_key
+from vitals_assets.rollup_months import rollup_months
 from vitals_assets.rollups import cold_rollups
 from vitals_cli.backfill import submit_backfill
 
@@ -46,6 +52,14 @@ def _layout_1(data: bytes, rows_per_group: dict[int, int]) -> bytes:
     return write_rollup_parquet(
         table.drop_columns(list(M4_COLUMNS)).replace_schema_metadata(meta), rows_per_group
     )
+
+
+def _tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        result = rollups_follow_cold_files.evaluate_tick(context)
+    assert result.cursor is not None
+    return list(result.run_requests or []), result.cursor
 
 
 def test_backfill_of_cold_rollups_rebuilds_old_layout_files(tmp_path, monkeypatch):
@@ -73,7 +87,10 @@ def test_backfill_of_cold_rollups_rebuilds_old_layout_files(tmp_path, monkeypatc
     old = engine.execute(engine.plan(SITE, POINTS, start, end, max_points=8), before)
     assert before.rollup_days == 0 and before.cold_days == len(DAYS)  # M4 reads them raw
 
+    monkeypatch.setenv("VITALS_ROLLUP_MONTH_QUIET_SECONDS", "0")
+    resources = {"cold_store": ColdStoreResource(url=str(tmp_path / "cold"))}
     with dg.instance_for_test() as instance:
+        _requests, cursor = _tick(instance, None)  # the sensor, running before the backfill
         backfill_id = submit_backfill(
             instance, sites=[SITE], start=DAYS[0], end=DAYS[-1], assets=("cold_rollups",)
         )
@@ -85,10 +102,15 @@ def test_backfill_of_cold_rollups_rebuilds_old_layout_files(tmp_path, monkeypatc
         assert keys == sorted(str(site_day_key(SITE, day)) for day in DAYS)
         for key in keys:  # what the daemon's runs of that backfill execute
             result = dg.materialize(
-                [cold_rollups],
-                partition_key=key,
-                resources={"cold_store": ColdStoreResource(url=str(tmp_path / "cold"))},
-                instance=instance,
+                [cold_rollups], partition_key=key, resources=resources, instance=instance
+            )
+            assert result.success
+        requests, cursor = _tick(instance, cursor)
+        months = sorted(str(r.partition_key) for r in requests if r.job_name == "rollup_months_job")
+        assert months == [str(site_month_key(SITE, 2025, 5)), str(site_month_key(SITE, 2025, 6))]
+        for month in months:  # what the sensor's month runs execute
+            result = dg.materialize(
+                [rollup_months], partition_key=month, resources=resources, instance=instance
             )
             assert result.success
 

@@ -242,13 +242,8 @@ def compact_rollup_month(
                 continue
             data = cold_store.get_bytes(rollup_key)
             try:
-                schema = pq.read_schema(io.BytesIO(data))
-                recorded = (schema.metadata or {}).get(META_SOURCE_IDENTITY)
-                if recorded is None or recorded.decode() != identity:
+                if not _includable(pq.read_schema(io.BytesIO(data)), identity):
                     skipped += 1
-                    continue
-                if not set(ROLLUP_SCHEMA.names) <= set(schema.names):
-                    skipped += 1  # an older layout: rebuilt by cold_rollups (docs/rollups.md)
                     continue
                 path = Path(folder) / f"{day.isoformat()}.parquet"
                 path.write_bytes(data)
@@ -268,6 +263,70 @@ def compact_rollup_month(
         bytes=len(data),
         seconds=round(time.monotonic() - began, 3),
     )
+
+
+def _includable(day_rollup_schema: pa.Schema, cold_identity: str) -> bool:
+    """Whether a day rollup goes into its month file.
+
+    Only if built from the current cold file (its recorded identity is that file's) and
+    of the current layout (an older one is rebuilt by ``cold_rollups``, docs/rollups.md).
+    """
+    recorded = (day_rollup_schema.metadata or {}).get(META_SOURCE_IDENTITY)
+    if recorded is None or recorded.decode() != cold_identity:
+        return False
+    return set(ROLLUP_SCHEMA.names) <= set(day_rollup_schema.names)
+
+
+@dataclass(frozen=True)
+class MonthCoverage:
+    """Days of a site-month with a current day rollup, and days its month file holds.
+
+    The month file's days count only for their current cold file (the ``rollup_months``
+    asset check compares the two).
+    """
+
+    key: str
+    current_days: tuple[date, ...]  # day rollups a compaction now would include
+    in_file: tuple[date, ...]  # days the month file holds for their current cold file
+
+    @property
+    def missing(self) -> tuple[date, ...]:
+        """Days with a current day rollup that the month file lacks (or holds stale)."""
+        held = set(self.in_file)
+        return tuple(day for day in self.current_days if day not in held)
+
+
+def month_coverage(cold_store: ColdStore, site: str, year: int, month: int) -> MonthCoverage:
+    """Compare a month file with the day rollups a fresh compaction would include.
+
+    Reads one cold listing, each day rollup's footer and the month file's footer: cheap
+    next to a compaction. A day missing from the month file is answered from its day
+    rollup (slower, never wrong), so a gap means "compaction lags", not "wrong answers".
+    """
+    key = rollup_month_key(site, year, month)
+    cold_ids = cold_store.identities(cold_month_prefix(site, year, month))
+    current: list[date] = []
+    for number in range(1, monthrange(year, month)[1] + 1):
+        day = date(year, month, number)
+        identity = cold_ids.get(cold_day_key(site, day))
+        rollup_key = rollup_day_key(site, day)
+        if identity is None or not cold_store.exists(rollup_key):
+            continue
+        try:
+            schema = pq.read_schema(cold_store.local_copy(rollup_key))
+        except (pa.ArrowInvalid, OSError):
+            continue  # unreadable: compaction would skip it too
+        if _includable(schema, identity):
+            current.append(day)
+    held: dict[str, str] = {}
+    if cold_store.exists(key):
+        held = month_day_identities(cold_store.local_copy(key))
+    in_file = tuple(
+        date.fromisoformat(iso)
+        for iso, identity in sorted(held.items())
+        if cold_ids.get(cold_day_key(site, date.fromisoformat(iso))) == identity
+    )
+    return MonthCoverage(key=key, current_days=tuple(current), in_file=in_file)
 
 
 def warm_month_files(cold_store: ColdStore, *, months_per_site: int = 36) -> int:
