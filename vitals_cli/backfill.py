@@ -18,7 +18,12 @@ from vitals.names import validate_site_name
 from vitals.windows import is_past_hot_window
 
 HOT_SAMPLES_ASSET = "hot_samples"
+# Not in the defaults: cold_rollups and rollup_months follow the cold files by themselves
+# (sensors/rollups.py: one day rollup per changed cold file, one compaction per settled
+# month), so a backfill that targeted them too would build each of them twice.
 DEFAULT_ASSETS = ("ace_points", "ace_raw_samples", HOT_SAMPLES_ASSET, "cold_timeseries")
+# Partitioned by month x site: targeted by the months the day range touches.
+MONTH_ASSET = "rollup_months"
 
 
 def backfill_partition_keys(sites: list[str], start: date, end: date) -> list[str]:
@@ -34,15 +39,19 @@ def backfill_partition_keys(sites: list[str], start: date, end: date) -> list[st
 def backfill_targets(
     assets: tuple[str, ...], sites: list[str], start: date, end: date, *, hot_storage_days: int
 ) -> list[tuple[str, str]]:
-    """(asset, partition key) pairs: every asset for every site-day but one exception.
+    """(asset, partition key) pairs: every asset for every site-day but two exceptions.
 
-    ``hot_samples`` is left out for days past the hot window.
-
-    Those days go straight to cold files; ``hot_samples`` does not materialise them (its
-    partitions mean "in the hot store"), so targeting them would leave the backfill
-    waiting for materialisations that never come (Dagster then marks it failed).
+    ``hot_samples`` is left out for days past the hot window: those days go straight to
+    cold files; ``hot_samples`` does not materialise them (its partitions mean "in the hot
+    store"), so targeting them would leave the backfill waiting for materialisations that
+    never come (Dagster then marks it failed). ``rollup_months`` is targeted by month:
+    each site-month the range touches, once (recompacting months without a day change,
+    e.g. a lost month file; day changes are followed by the rollups sensor).
     """
     targets: list[tuple[str, str]] = []
+    if MONTH_ASSET in assets:
+        targets.extend((MONTH_ASSET, key) for key in _month_partition_keys(sites, start, end))
+        assets = tuple(name for name in assets if name != MONTH_ASSET)
     for day_offset in range((end - start).days + 1):
         day = start + timedelta(days=day_offset)
         past = is_past_hot_window(day, hot_storage_days)
@@ -51,6 +60,17 @@ def backfill_targets(
                 (name, key) for name in assets if not (past and name == HOT_SAMPLES_ASSET)
             )
     return targets
+
+
+def _month_partition_keys(sites: list[str], start: date, end: date) -> list[str]:
+    """Every ``YYYY-MM-01|site`` key of the months the inclusive range touches."""
+    from vitals_assets.partitions import site_month_key
+
+    backfill_partition_keys(sites, start, end)  # validates the range and the site names
+    months = sorted(
+        {(start + timedelta(days=n)).replace(day=1) for n in range((end - start).days + 1)}
+    )
+    return [str(site_month_key(site, m.year, m.month)) for m in months for site in sites]
 
 
 def submit_backfill(

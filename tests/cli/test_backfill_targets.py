@@ -38,3 +38,29 @@ def test_submitted_backfill_targets_that_subset(monkeypatch):
     assert sorted(hot) == sorted(
         str(site_day_key("acme_hq", TODAY - timedelta(days=n))) for n in (20, 19)
     )
+
+
+def test_rollup_months_is_targeted_by_the_months_the_range_touches(monkeypatch):
+    """Month files are partitioned by month x site: a backfill naming rollup_months targets
+    each site-month of the range once (not a site-day key it does not have)."""
+    from datetime import date
+
+    from vitals_assets.partitions import site_month_key
+
+    start, end = date(2025, 1, 30), date(2025, 3, 2)
+    targets = backfill_targets(
+        ("cold_rollups", "rollup_months"), ["acme_hq", "b"], start, end, hot_storage_days=20
+    )
+    months = sorted(key for name, key in targets if name == "rollup_months")
+    assert months == sorted(
+        str(site_month_key(site, 2025, m)) for site in ("acme_hq", "b") for m in (1, 2, 3)
+    )
+    assert len([key for name, key in targets if name == "cold_rollups"]) == 32 * 2
+    monkeypatch.setenv("HOT_STORAGE_DAYS", "20")
+    with dg.instance_for_test() as instance:
+        backfill_id = submit_backfill(
+            instance, sites=["acme_hq"], start=start, end=end, assets=("rollup_months",)
+        )
+        subset = instance.get_backfill(backfill_id).asset_backfill_data.target_subset
+        keys = subset.get_partitions_subset(dg.AssetKey("rollup_months")).get_partition_keys()
+    assert sorted(keys) == [str(site_month_key("acme_hq", 2025, m)) for m in (1, 2, 3)]
