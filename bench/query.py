@@ -217,7 +217,7 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
             for d in range(cold_days)
         }
     )
-    for year, month in months:  # as the cold_rollups asset does after its days
+    for year, month in months:  # as rollup_months does once a month's days have settled
         outcome = compact_rollup_month(cold, SITE, year, month)
         print(
             f"  month file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "

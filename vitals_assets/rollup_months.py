@@ -9,6 +9,7 @@ settled change of the month's day rollups. A month file that lags its days is on
 """
 
 import warnings
+from typing import Any
 
 import dagster as dg
 
@@ -40,7 +41,7 @@ def rollup_months(
     for partition_key in context.partition_keys:  # one, unless a run targets a range
         site, year, month = split_site_month_key(partition_key)
         compactions.append(compact_rollup_month(cold_store.store, site, year, month))
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "days": sum(c.days for c in compactions),
         "skipped_days": sum(c.skipped_days for c in compactions),
         "rows": sum(c.rows for c in compactions),

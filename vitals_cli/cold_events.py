@@ -1,7 +1,8 @@
 """Tell Dagster about a cold file written outside a run (``archive-day``, ``rebuild-day``).
 
 ``cold_rollups`` then follows it as it follows a run's file: the rollups sensor
-(``rollups_follow_cold_files``) follows the recorded ``cold_timeseries`` materialisation.
+(``rollups_follow_cold_files``) follows the recorded ``cold_timeseries`` materialisation,
+and compacts the day's month (``rollup_months``) once the month's rollups have settled.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ def _archive(argv: list[str], *, rebuild: bool) -> int:
         else:
             print(
                 "DAGSTER_HOME is not set: not recorded in Dagster; materialise its "
-                "cold_rollups partition to rebuild the day's rollups"
+                "cold_rollups partition to rebuild the day's rollups (and then the "
+                "month's rollup_months partition)"
             )
     return 0
 
