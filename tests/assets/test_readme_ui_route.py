@@ -5,7 +5,9 @@
   all* -> pick dates x site -> *Launch backfill* sends ``launchPartitionBackfill`` with
   ``cold_timeseries`` and its upstream assets; the cold files it leaves hold every sample;
 - with no manual step, the rollups follow: the code location's rollups sensor is on
-  and rebuilds ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` for each new cold file."""
+  and rebuilds ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` for each new cold file, then
+  compacts ``rollup_months/{site}/{YYYY}/{MM}.parquet`` (``rollup_months_job``) once the
+  month's days have settled (quiet period 0 here)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from resources.cold_store import ColdStoreResource
 from tests.support.backfill_graphql import BACKFILL_STATUS, LAUNCH_BACKFILL
 from tests.support.dagster_dev_process import REPO, dagster_dev, wait_for
 from tests.support.platform_helpers import expected_hot_rows
-from vitals.cold.keys import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls
 from vitals.rollups.day import rollup_matches_cold
+from vitals.rollups.month import month_day_identities
 from vitals.samples import day_bounds_ms
-from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
+from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key, site_month_key
 
 # One `dagster dev` for the module, on one worker, away from test_backfill_daemon's
 # (tests/conftest.py HEAVIEST_GROUPS).
@@ -45,7 +48,8 @@ def backfilled(_shared_simulator, tmp_path_factory):
     """`dagster dev` after the README's backfill of DAYS for SITE completed."""
     data_dir = tmp_path_factory.mktemp("readme-route") / "data"
     _shared_simulator.reset()
-    with dagster_dev(data_dir, _shared_simulator) as dev:
+    quiet = {"VITALS_ROLLUP_MONTH_QUIET_SECONDS": "0"}
+    with dagster_dev(data_dir, _shared_simulator, extra_env=quiet) as dev:
         with dev.instance() as instance:
             instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [SITE])
         params = {
@@ -131,6 +135,32 @@ def test_rollups_follow_cold_files_without_a_manual_step(backfilled):
         assert runs and all(
             run.tags.get("dagster/sensor_name") == "rollups_follow_cold_files" for run in runs
         ), [run.tags for run in runs]
+
+
+def test_month_files_follow_the_day_rollups_without_a_manual_step(backfilled):
+    dev, cold = backfilled
+
+    def month_holds_its_days() -> bool:
+        for day in DAYS:
+            key = rollup_month_key(SITE, day.year, day.month)
+            if not cold.exists(key):
+                return False
+            held = month_day_identities(cold.local_copy(key))
+            if held.get(day.isoformat()) != cold.identity(cold_day_key(SITE, day)):
+                return False
+        return True
+
+    wait_for(month_holds_its_days, 150, "the rollups sensor to compact the month", every=2)
+    with dev.instance() as instance:
+        events = instance.fetch_materializations(dg.AssetKey("rollup_months"), limit=10).records
+        months = {str(site_month_key(SITE, day.year, day.month)) for day in DAYS}
+        assert months <= {event.partition_key for event in events}
+        runs = [instance.get_run_by_id(run_id) for run_id in {event.run_id for event in events}]
+        assert runs and all(
+            run.tags.get("dagster/sensor_name") == "rollups_follow_cold_files"
+            and run.job_name == "rollup_months_job"
+            for run in runs
+        ), [(run.job_name, run.tags) for run in runs]
 
 
 def _rollup_runs(instance: dg.DagsterInstance, partition: str) -> int:

@@ -68,7 +68,9 @@ def _webserver_up(url: str) -> bool:
 
 
 @contextmanager
-def dagster_dev(data_dir: Path, simulator, *, rpm: int = 6000) -> Iterator[DagsterDev]:
+def dagster_dev(
+    data_dir: Path, simulator, *, rpm: int = 6000, extra_env: dict[str, str] | None = None
+) -> Iterator[DagsterDev]:
     """Start `dagster dev -w workspace.yaml` on a fresh DAGSTER_HOME; stop it on exit."""
     home = ensure_dagster_home(data_dir)
     port = free_port()
@@ -84,6 +86,7 @@ def dagster_dev(data_dir: Path, simulator, *, rpm: int = 6000) -> Iterator[Dagst
             "ACE_API_KEY": simulator.api_key,
             "ACE_REQUESTS_PER_MINUTE": str(rpm),
             "DAGSTER_HOME": str(home),
+            **(extra_env or {}),
         }
     )
     process = subprocess.Popen(
