@@ -75,6 +75,7 @@ COOLDOWN_S = 8  # the breaker's open -> half-open time (ACE_BREAKER_COOLDOWN_SEC
 BREAKER_THRESHOLD = 5  # AceApiResource.breaker_failure_threshold (its default)
 STEP_TIMEOUT_S = 240
 BROKER_PORT, REDIS_PORT, PG_PORT = 5672, 6379, 5432
+NODE_SUFFIX = uuid.uuid4().hex[:8]
 
 REEXECUTE_BACKFILL = """
 mutation Reexecute($params: ReexecutionParams!) {
@@ -209,7 +210,9 @@ def _start_worker(host: Host, queue: str) -> None:
             "-q",
             queue,
             "-n",
-            f"{host.name}@%h",
+            # unique per test run: Celery's pidbox queue is named after the node, and a
+            # second run on the same broker (another checkout) would find it locked
+            f"{host.name}@%h-{NODE_SUFFIX}",
             # the code location is imported once, before the pool forks its processes
             "-i",
             "vitals_assets.definitions",
