@@ -194,3 +194,33 @@ def test_accepts_gzip():
         and accepts_gzip("br;q=1, gzip;q=0.5")
     )
     assert not accepts_gzip(None) and not accepts_gzip("identity") and not accepts_gzip("gzip;q=0")
+
+
+def test_gzip_if_worth_is_standard_gzip_of_the_exact_body():
+    """ISA-L's gzip must decode with the standard library to the very bytes, at any size."""
+    import gzip
+    import random
+
+    import orjson
+
+    from vitals.api.service import GZIP_MIN_BYTES, gzip_if_worth
+
+    rng = random.Random(3)
+    chart = orjson.dumps(
+        {
+            "series": [
+                {
+                    "t": [1_735_689_600_000 + k * 3_600_000 for k in range(8_760)],
+                    "avg": [round(55 + rng.random() * 7, 4) for _ in range(8_760)],
+                }
+            ]
+        }
+    )
+    noise = bytes(rng.randrange(256) for _ in range(70_000))  # incompressible
+    for body in (chart, noise, b"x" * GZIP_MIN_BYTES, chart[: GZIP_MIN_BYTES + 1]):
+        packed = gzip_if_worth(body)
+        assert packed is not None and packed[:2] == b"\x1f\x8b"  # gzip magic
+        assert packed[4:8] == b"\0\0\0\0"  # mtime 0: the same answer packs the same
+        assert gzip.decompress(packed) == body
+    assert len(gzip_if_worth(chart) or b"") * 3 < len(chart)
+    assert gzip_if_worth(b"y" * (GZIP_MIN_BYTES - 1)) is None

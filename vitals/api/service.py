@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from isal import igzip
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -172,9 +172,10 @@ async def answer_timeseries(
 
 
 GZIP_MIN_BYTES = 1024
-# Level 1: chart JSON shrinks 6.8-9x in 45% of level 5's CPU (level 5: 9.3-11.6x); on a
-# year at 1 h (1 MB) 4.3 ms instead of 9.6 ms, i.e. most of the bytes saved for less
-# than half the cost (docs/benchmarks.md).
+# ISA-L's level 1 (``isal.igzip``, standard gzip output any client decodes): a year at 1 h
+# (575 kB of chart JSON) in 0.99 ms of CPU for 3.2x, against 3.78 ms for 3.1x with zlib
+# level 1 and 1.84 ms for 2.2x with zlib-ng level 1 (docs/benchmarks.md, issue 11 third
+# pass). zlib's level 1 had replaced level 5 (9.6 -> 4.3 ms on 1 MB) before that.
 GZIP_LEVEL = 1
 
 
@@ -182,7 +183,7 @@ def gzip_if_worth(body: bytes) -> bytes | None:
     """Gzip of an answer worth compressing (at least ``GZIP_MIN_BYTES``), else ``None``."""
     if len(body) < GZIP_MIN_BYTES:
         return None
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return igzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
