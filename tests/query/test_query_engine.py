@@ -250,3 +250,31 @@ def test_cold_days_aggregated_in_place_equal_the_merged_path(site: QuerySite, of
         for agg in PLAIN:
             assert a.values[agg] == pytest.approx(b.values[agg], rel=1e-12, abs=1e-12)
     assert max(direct[0].values["max"]) >= 100.0  # hot values won on day 2
+
+
+def test_unknown_site_is_refused_before_its_names_with_one_catalogue_read(
+    site: QuerySite,
+) -> None:
+    """The site check rides on name resolution: a known site's plan never lists the sites."""
+    from vitals.ace.client import AcePoint
+    from vitals.hot.store import HotStore
+
+    site.hot.upsert_points("other-site", [AcePoint("Elsewhere Only")])
+    listed: list[int] = []
+
+    class CountingStore(HotStore):  # the real store over the same file; counts listings
+        def list_sites(self) -> list[str]:
+            listed.append(1)
+            return super().list_sites()
+
+    engine = QueryEngine(CountingStore(site.hot.url), site.cold)
+    plan = engine.plan(SITE, ["ahu-1/sat"], BASE, BASE + HOUR)
+    assert plan.points == ("AHU-1/SAT",) and listed == []
+    for names in (["AHU-1/SAT"], ["Elsewhere Only"], ["never stored"]):
+        with pytest.raises(UnknownSiteError, match="nowhere"):
+            engine.plan("nowhere", names, BASE, BASE + HOUR)
+    with pytest.raises(UnknownPointError, match="Elsewhere Only"):
+        engine.plan(SITE, ["Elsewhere Only"], BASE, BASE + HOUR)
+    assert engine.plan("other-site", ["elsewhere only"], BASE, BASE + HOUR).points == (
+        "Elsewhere Only",
+    )

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol
 
-from vitals.names import InvalidNameError, validate_point_name, validate_site_name
+from vitals.names import (
+    InvalidNameError,
+    UnknownPointError,
+    validate_point_name,
+    validate_site_name,
+)
 from vitals.query.local_time import is_utc, local_edges, needs_local, zone
 from vitals.query.series import choose_auto_interval
 from vitals.query.types import (
@@ -272,6 +277,24 @@ def check_sample_count(total: int, limits: QueryLimits) -> None:
         )
 
 
+def _resolve(catalogue: PointCatalogue, site: str, names: Sequence[str]) -> Sequence[NamedPoint]:
+    """The site's points for ``names``; an unknown site is refused before its names.
+
+    One store round trip for a chart of a known site: a site is known exactly when its
+    catalogue holds a point, so a name resolves only within a known site, and the site
+    list is read only when nothing resolved (~0.5 ms of every plan before).
+    """
+    try:
+        records = catalogue.resolve_points(site, names)
+    except UnknownPointError:
+        if site not in catalogue.list_sites():
+            raise UnknownSiteError(f"unknown site {site!r}") from None
+        raise
+    if not records and site not in catalogue.list_sites():
+        raise UnknownSiteError(f"unknown site {site!r}")
+    return records
+
+
 def build_plan(
     site: object,
     points: object,
@@ -309,9 +332,7 @@ def build_plan(
     to_unit = resolve_unit(unit)
     if not isinstance(quality, bool):
         raise BadQueryError(f"quality must be true or false, got {quality!r}")
-    if site_name not in catalogue.list_sites():
-        raise UnknownSiteError(f"unknown site {site_name!r}")
-    records = catalogue.resolve_points(site_name, names)
+    records = _resolve(catalogue, site_name, names)
     stored = tuple(dict.fromkeys(record.name for record in records))
     zone_name, zone_source = resolve_tz(tz, site_name, facts)
     modes = facts.modes(site_name, list(stored)) if facts is not None else []
