@@ -437,3 +437,65 @@ def test_month_compaction_leaves_the_query_footer_cache_alone(tmp_path: Path) ->
     FOOTERS.clear()
     outcome = site.compact_month(days[3])
     assert outcome.days == 3 and FOOTERS.misses == 0 and FOOTERS.hits == 0
+
+
+def _plain_slice(
+    path: Path, point: str, interval_ms: int, start: int, end: int, columns: list[str]
+) -> pa.Table:
+    """The reference: the whole file read and filtered by a plain expression."""
+    table = pq.read_table(path)
+    ts = table.column("bucket_ts").cast(pa.int64())
+    keep = pc.and_(
+        pc.and_(
+            pc.equal(table.column("point_name"), point),
+            pc.equal(table.column("interval_ms"), interval_ms),
+        ),
+        pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)),
+    )
+    table = table.filter(keep).select(["point_name", "bucket_ts", *columns])
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        out["bucket" if name == "bucket_ts" else name] = column
+    return pa.table(out)
+
+
+def test_point_slices_equal_a_plain_filter_of_real_month_files(tmp_path: Path) -> None:
+    """The position-cut read returns exactly the rows a plain filter of the file keeps."""
+    from vitals.cold.point_reads import FileRead
+    from vitals.rollups.day import M4_COLUMNS, READABLE_COLUMNS, read_rollup_rows
+    from vitals.rollups.sorted_slices import read_point_slices
+
+    site, days = _site_with_month_files(tmp_path)
+    ts_columns = frozenset(c for c in M4_COLUMNS if c.endswith("_ts"))
+    month = site.cold.local_copy(rollup_month_key(SITE, 2026, 7))
+    # the same rows shuffled into one group: a point's rows in many runs, times unsorted
+    one_hour = pq.read_table(month).filter(pc.equal(pc.field("interval_ms"), 3_600_000))
+    order = pa.array(sorted(range(one_hour.num_rows), key=lambda i: (i * 7919) % 1009))
+    shuffled = tmp_path / "shuffled.parquet"
+    pq.write_table(one_hour.take(order), shuffled, row_group_size=1 << 20)
+    full = (day_bounds_ms(days[2])[0], day_bounds_ms(days[-1])[1])
+    partial = (day_bounds_ms(days[2])[0] + 5 * 3_600_000, day_bounds_ms(days[3])[1] - 900_000)
+    cases = [(month, interval) for interval in (900_000, 3_600_000, 86_400_000)]
+    cases.append((shuffled, 3_600_000))
+    checked = 0
+    for path, interval in cases:
+        for points in (POINTS[1:4], [POINTS[5]], POINTS, [POINTS[0], "not stored", POINTS[11]]):
+            for window in (full, partial):
+                for columns in (["count", "sum"], list(READABLE_COLUMNS)):
+                    item = FileRead(path, *window)
+                    found = read_point_slices(item, points, interval, columns, ts_columns)
+                    assert found is not None, (path.name, interval)
+                    for point in points:
+                        expected = _plain_slice(path, point, interval, *window, columns)
+                        assert found[point].equals(expected), (path.name, interval, point)
+                        checked += found[point].num_rows
+                    # and what the API's reader returns for them (cache and concat included)
+                    (rows,) = read_rollup_rows([item], points, interval, columns=columns)
+                    reference = pa.concat_tables(
+                        [_plain_slice(path, p, interval, *window, columns) for p in points]
+                    )
+                    assert rows.equals(reference)
+    assert checked > 10_000

@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
-from vitals.cold.point_reads import FileRead, ReadCounters, file_index, read_many
+from vitals.cold.point_reads import FileRead, ReadCounters, file_index, map_in_pool, read_many
 from vitals.cold.read import META_PREFIX, read_cold_bytes
 from vitals.names import validate_site_name
+from vitals.rollups.sorted_slices import read_point_slices
 from vitals.samples import SAMPLE_SCHEMA, day_bounds_ms
 
 # 2: first, first_ts, min_ts, max_ts appended (M4 from rollups). Files of layout 1 hold a
@@ -450,17 +451,28 @@ def read_rollup_rows(
         keys.append(key)
         slices.append(found)
     for missing, positions in to_read.items():
-        tables = read_many(
-            [items[p] for p in positions],
-            missing,
-            columns=read_columns,
-            ts_column="bucket_ts",
-            interval_ms=interval_ms,  # prunes groups and filters rows
-            counters=counters,
-        )
-        for position, table in zip(positions, tables, strict=True):
+
+        def read_item(item: FileRead, missing: tuple[str, ...] = missing) -> dict[str, pa.Table]:
+            # slices cut by position where the groups allow (vitals.rollups.sorted_slices)
+            found = read_point_slices(
+                item, missing, interval_ms, wanted, _TS_COLUMNS, counters=counters
+            )
+            if found is not None:
+                return found
+            (table,) = read_many(
+                [item],
+                missing,
+                columns=read_columns,
+                ts_column="bucket_ts",
+                interval_ms=interval_ms,  # prunes groups and filters rows
+                counters=counters,
+            )
             table = _ts_as_ms(table.drop_columns(["interval_ms"]).rename_columns(out_columns))
-            for point, part in _split_points(table, missing, table.slice(0, 0)).items():
+            return _split_points(table, missing, table.slice(0, 0))
+
+        per_item = map_in_pool(read_item, [items[p] for p in positions])
+        for position, parts in zip(positions, per_item, strict=True):
+            for point, part in parts.items():
                 ROLLUP_SLICES.put((*keys[position], point), part)
                 slices[position][point] = part
     return [pa.concat_tables([found[point] for point in points]) for found in slices]
