@@ -16,6 +16,7 @@ backend's temp files start with a dot), no backslashes or control characters.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -88,11 +89,18 @@ ROLLUP_PREFIX = "rollups/"
 ROLLUP_MONTH_PREFIX = "rollup_months/"
 CATALOGUE_PREFIX = "catalogue/"
 
+# site-days whose keys are kept (a few sites x a few years; ~150 bytes each)
+_KEY_CACHE = 16_384
 _COLD_KEY_RE = re.compile(r"^timeseries/([^/]+)/(\d{4})/(\d{2})/(\d{2})\.parquet$")
 
 
+@functools.lru_cache(maxsize=_KEY_CACHE)
 def cold_day_key(site: str, day: date) -> str:
-    """``timeseries/{site}/{YYYY}/{MM}/{DD}.parquet`` for a validated site name."""
+    """``timeseries/{site}/{YYYY}/{MM}/{DD}.parquet`` for a validated site name.
+
+    Memoised (a pure function; a refused name raises and is not kept): a year chart asks
+    the keys of 365 days twice, and three ``strftime`` calls a key were ~1 ms of it.
+    """
     validate_site_name(site)
     return f"{TIMESERIES_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}.parquet"
 
@@ -134,8 +142,12 @@ def parsed_key(raw_key: str) -> str:
     return raw_key.removesuffix(".parquet") + ".samples.parquet"
 
 
+@functools.lru_cache(maxsize=_KEY_CACHE)
 def rollup_day_key(site: str, day: date) -> str:
-    """``rollups/{site}/{YYYY}/{MM}/{DD}.parquet``: per-point 15 min / 1 h / 1 d aggregates."""
+    """``rollups/{site}/{YYYY}/{MM}/{DD}.parquet``: per-point 15 min / 1 h / 1 d aggregates.
+
+    Memoised like :func:`cold_day_key`.
+    """
     validate_site_name(site)
     return f"{ROLLUP_PREFIX}{site}/{day:%Y}/{day:%m}/{day:%d}.parquet"
 
