@@ -46,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     from api_load import data_anchor, make_request, make_workload
 
+    # api_load puts this checkout first on sys.path and imports vitals.samples from it:
+    # without this, --code-tree silently measured this checkout again.
+    code_tree = str(args.code_tree.resolve())
+    while code_tree in sys.path:
+        sys.path.remove(code_tree)
+    sys.path.insert(0, code_tree)
+    for name in [m for m in sys.modules if m == "vitals" or m.startswith("vitals.")]:
+        del sys.modules[name]
+
     import vitals
     from vitals.api.app import create_app
     from vitals.api.params import query_from_params
@@ -54,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     from vitals.config import load_settings
     from vitals.rollups.month import warm_month_files
 
-    print(f"code: {Path(vitals.__file__).parent.parent}", flush=True)
+    loaded = Path(vitals.__file__).resolve().parent.parent
+    if loaded != args.code_tree.resolve():
+        raise SystemExit(f"vitals came from {loaded}, not --code-tree {args.code_tree}")
+    print(f"code: {loaded}", flush=True)
     site, today, hot_days = data_anchor(args.data_dir)
     state = create_app(load_settings()).state.vitals
     names = [p.name for p in state.hot_store.list_points(site, None, 10_000)]

@@ -85,16 +85,14 @@ def read_point_slices(
         if not pieces:
             out[point] = empty
             continue
-        found = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
-        out[point] = _plain(_in_window(found, item.start_ms, item.end_ms), ts_columns)
+        found = _plain(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces), ts_columns)
+        out[point] = _in_window(found, item.start_ms, item.end_ms)
     return out
 
 
 def _in_window(table: pa.Table, start_ms: int, end_ms: int) -> pa.Table:
-    """Rows whose bucket start is in [start_ms, end_ms): the slice itself when all are."""
-    ts = table.column("bucket_ts")
-    if pa.types.is_timestamp(ts.type):
-        ts = ts.cast(_TS).cast(pa.int64())
+    """Rows whose bucket (int64 ms) is in [start_ms, end_ms): the table itself when all are."""
+    ts = table.column("bucket")
     bounds = cast(dict[str, Any], pc.min_max(ts).as_py())
     low, high = bounds["min"], bounds["max"]
     if low is not None and low >= start_ms and high < end_ms and ts.null_count == 0:
