@@ -97,7 +97,8 @@ def _in_window(table: pa.Table, start_ms: int, end_ms: int) -> pa.Table:
     low, high = bounds["min"], bounds["max"]
     if low is not None and low >= start_ms and high < end_ms and ts.null_count == 0:
         return table
-    keep = pc.and_(pc.greater_equal(ts, start_ms), pc.less(ts, end_ms))
+    start, end = pa.scalar(start_ms, pa.int64()), pa.scalar(end_ms, pa.int64())
+    keep = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
     return table.filter(keep)
 
 
