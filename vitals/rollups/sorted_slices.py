@@ -57,8 +57,11 @@ def read_point_slices(
     parquet = pq.ParquetFile(
         item.path, metadata=index.metadata, memory_map=False, read_dictionary=["point_name"]
     )
-    table = parquet.read_row_groups(
-        groups, columns=["point_name", "bucket_ts", *value_columns], use_threads=False
+    table = _times_as_ms(
+        parquet.read_row_groups(
+            groups, columns=["point_name", "bucket_ts", *value_columns], use_threads=False
+        ),
+        ts_columns,
     )
     asked = frozenset(points)
     parts: dict[str, list[pa.Table]] = {point: [] for point in points}
@@ -78,14 +81,10 @@ def read_point_slices(
                 parts[name].append(table.slice(offset + start, end - start))
             start = end
         offset += len(chunk)
-    empty = _plain(table.slice(0, 0), ts_columns)
     out: dict[str, pa.Table] = {}
     for point in points:
-        pieces = parts[point]
-        if not pieces:
-            out[point] = empty
-            continue
-        found = _plain(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces), ts_columns)
+        pieces = parts[point] or [table.slice(0, 0)]
+        found = _plain_names(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces))
         out[point] = _in_window(found, item.start_ms, item.end_ms)
     return out
 
@@ -102,16 +101,22 @@ def _in_window(table: pa.Table, start_ms: int, end_ms: int) -> pa.Table:
     return table.filter(keep)
 
 
-def _plain(table: pa.Table, ts_columns: frozenset[str]) -> pa.Table:
-    """Names as plain strings, ``bucket`` and sample times as int64 epoch ms."""
+def _times_as_ms(table: pa.Table, ts_columns: frozenset[str]) -> pa.Table:
+    """``bucket_ts`` (renamed ``bucket``) and sample times as int64 epoch ms, once a read."""
     columns: dict[str, Any] = {}
     for name in table.column_names:
         column = table.column(name)
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        if pa.types.is_large_string(column.type):
-            column = column.cast(pa.string())
         if (name == "bucket_ts" or name in ts_columns) and pa.types.is_timestamp(column.type):
             column = column.cast(_TS).cast(pa.int64())
         columns["bucket" if name == "bucket_ts" else name] = column
     return pa.table(columns)
+
+
+def _plain_names(table: pa.Table) -> pa.Table:
+    """A slice's names as plain strings (only the rows kept pay for the strings)."""
+    column = table.column("point_name")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    return table.set_column(0, "point_name", column)
