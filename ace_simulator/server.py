@@ -101,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         epoch = self.server.stats.epoch
+        arrived = time.time()  # a request's place in a rate window: when it came in
         body = self._body()
         segments, query = split_target(self.path)
         if segments[:1] == ["_sim"]:
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
                 401, "missing or invalid Authorization header; expected 'Bearer <api key>'"
             )
             self._send(response)
-            self.server.stats.record(route, 401, epoch=epoch, target=self.path)
+            self.server.stats.record(route, 401, epoch=epoch, target=self.path, arrived=arrived)
             return
         decision = self.server.faults.decide(samples=route in SAMPLE_ROUTES)
         if decision.status is not None:
@@ -132,7 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
             detail = "rate limit exceeded" if decision.status == 429 else "simulated server error"
             self._send(error_response(decision.status, detail, headers))
             self.server.stats.record(
-                route, decision.status, faults=decision.fired, epoch=epoch, target=self.path
+                route,
+                decision.status,
+                faults=decision.fired,
+                epoch=epoch,
+                target=self.path,
+                arrived=arrived,
             )
             return
         started = time.perf_counter()
@@ -154,6 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
                 seconds=busy,
                 epoch=epoch,
                 target=self.path,
+                arrived=arrived,
             )
             self._send(response, drop_fraction=decision.drop_fraction)
             return
@@ -165,6 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
             seconds=busy,
             epoch=epoch,
             target=self.path,
+            arrived=arrived,
         )
         self._send(response)
 

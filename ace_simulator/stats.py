@@ -32,7 +32,7 @@ class Stats:
             self._by_status: Counter[str] = Counter()
             self._by_route_status: Counter[str] = Counter()
             self._faults: Counter[str] = Counter()
-            self._recent: deque[tuple[float, str, int, str]] = deque(maxlen=RECENT)
+            self._recent: deque[tuple[float, str, int, str, float]] = deque(maxlen=RECENT)
             self._samples = 0
             self._pages = 0
             self._busy_s = 0.0
@@ -47,6 +47,7 @@ class Stats:
         seconds: float = 0.0,
         epoch: int | None = None,
         target: str = "",
+        arrived: float | None = None,
     ) -> None:
         """Count one answered API request.
 
@@ -63,7 +64,8 @@ class Stats:
             self._by_status[str(status)] += 1
             self._by_route_status[f"{route} {status}"] += 1
             self._faults.update(faults)
-            self._recent.append((time.time(), route, status, target))
+            now = time.time()
+            self._recent.append((now, route, status, target, now if arrived is None else arrived))
             self._samples += samples
             self._pages += 1 if samples else 0
 
@@ -83,7 +85,9 @@ class Stats:
                 "busy_seconds": round(self._busy_s, 3),
                 "window_s": window_s,
                 "requests_last_window": sum(1 for t, *_ in recent if t >= now - window_s),
+                # t: when the answer was ready; arrived: when the request came in
                 "recent_requests": [
-                    {"t": t, "route": r, "status": s, "target": q} for t, r, s, q in recent
+                    {"t": t, "route": r, "status": s, "target": q, "arrived": a}
+                    for t, r, s, q, a in recent
                 ],
             }

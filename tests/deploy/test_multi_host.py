@@ -579,8 +579,12 @@ def test_steps_ran_on_both_worker_hosts(scenario):
 
 
 def test_vendor_limit_held_across_hosts(scenario):
-    times = [r["t"] for r in scenario.requests]
-    peak = _max_in_window(times)
+    # When each request reached ACE, not when its answer was ready: a 50,000-sample page
+    # takes the simulator a second or more to build, which moved a request granted early in
+    # a window into the next one (seen as 11 in a window on a quiet machine). Arrival still
+    # trails the shared limiter's grant by the hop through the namespace: allow 0.3 s.
+    times = [r["arrived"] for r in scenario.requests]
+    peak = _max_in_window(times, window=60.0 - 0.3)
     span = max(times) - min(times)
     print(f"\n[multi-host] {len(times)} ACE requests over {span:.0f} s; max in any 60 s: {peak}")
     assert peak <= RPM
