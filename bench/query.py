@@ -149,6 +149,25 @@ def shifted_rollup(rollup: pa.Table, start_ms: int, offset: float) -> pa.Table:
     return out.set_column(out.schema.get_field_index("sum"), "sum", total)
 
 
+def put_shifted_rollup(
+    cold: ColdStoreResource, site: str, day: date, cold_bytes: bytes, rollup: pa.Table
+) -> None:
+    """Store ``rollup`` as the day's rollup file, tied to the stored cold file it describes."""
+    checksum = (pq.ParquetFile(io.BytesIO(cold_bytes)).schema_arrow.metadata or {}).get(
+        COLD_CHECKSUM_KEY.encode()
+    )
+    cold.put_bytes(
+        rollup_day_key(site, day),
+        rollup_file_bytes(
+            rollup,
+            site,
+            day,
+            source_checksum=checksum.decode() if checksum else None,
+            source_identity=cold.identity(cold_day_key(site, day)),
+        ),
+    )
+
+
 def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) -> list[str]:
     marker = cache / f"built-{points}-{cold_days}-{hot_days}-{step_s}"
     names = point_names(points)
@@ -189,18 +208,8 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
                     build_cold_table(SITE, day, [table]), site=SITE, day=day, sources=["bench"]
                 )
                 cold.put_bytes(cold_day_key(SITE, day), data)
-            checksum = (pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}).get(
-                COLD_CHECKSUM_KEY.encode()
-            )
-            cold.put_bytes(
-                rollup_day_key(SITE, day),
-                rollup_file_bytes(
-                    shifted_rollup(template_rollup, start, offset),
-                    SITE,
-                    day,
-                    source_checksum=checksum.decode() if checksum else None,
-                    source_identity=cold.identity(cold_day_key(SITE, day)),
-                ),
+            put_shifted_rollup(
+                cold, SITE, day, data, shifted_rollup(template_rollup, start, offset)
             )
         elif not hot_done:
             hot.upsert_samples(SITE, table)

@@ -36,12 +36,12 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from query import day_template, point_names, shifted_rollup  # bench/query.py
+from query import day_template, point_names, put_shifted_rollup, shifted_rollup  # bench/query.py
 
 from resources.cold_store import ColdStoreResource
 from vitals.cold.file import build_cold_table, cold_file_bytes
 from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key
-from vitals.rollups.day import COLD_CHECKSUM_KEY, build_rollup_table, rollup_file_bytes
+from vitals.rollups.day import build_rollup_table
 from vitals.rollups.month import compact_rollup_month
 from vitals.samples import day_bounds_ms
 
@@ -63,19 +63,7 @@ def build_days(cold: ColdStoreResource, points: int, days: int, step_s: int) -> 
             build_cold_table(SITE, day, [table]), site=SITE, day=day, sources=["bench"]
         )
         cold.put_bytes(cold_day_key(SITE, day), data)
-        checksum = (pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}).get(
-            COLD_CHECKSUM_KEY.encode()
-        )
-        cold.put_bytes(
-            rollup_day_key(SITE, day),
-            rollup_file_bytes(
-                shifted_rollup(template_rollup, start, offset),
-                SITE,
-                day,
-                source_checksum=checksum.decode() if checksum else None,
-                source_identity=cold.identity(cold_day_key(SITE, day)),
-            ),
-        )
+        put_shifted_rollup(cold, SITE, day, data, shifted_rollup(template_rollup, start, offset))
 
 
 def hide_days_after(cold: ColdStoreResource, folder: Path, keep: int, days: int) -> None:
