@@ -8,6 +8,7 @@ here, before any path or SQL is built.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 MAX_NAME_LENGTH = 512
@@ -49,6 +50,9 @@ class AmbiguousPointError(QueryError):
     status = 409
 
 
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _has_control_chars(name: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name)
 
@@ -76,9 +80,18 @@ def shown(name: str) -> str:
 
 
 def _check_characters(kind: str, name: str) -> None:
-    """The checks site and point names share: length, control and non-characters."""
+    """The checks site and point names share: length, control and non-characters.
+
+    An ASCII name holds no surrogate, non-character, format or separator character, so
+    only its C0 controls and DEL need a look: one regex search instead of two Python
+    loops over every character (most of a chart plan's name checks before).
+    """
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"{kind} name {shown(name)} must be 1-{MAX_NAME_LENGTH} characters")
+    if name.isascii():
+        if _ASCII_CONTROL.search(name):
+            raise InvalidNameError(f"{kind} name {shown(name)} is not allowed: control characters")
+        return
     bad = _first_noncharacter(name)
     if bad:
         raise InvalidNameError(

@@ -148,6 +148,7 @@ def create_app(
         cold_ttl_s=cold_ttl_s,
         clock=clock,
         engine_slots=engine_slots,
+        plan_on_loop=_plans_locally(engine),
     )
     app = Starlette(
         routes=[*v1.ROUTES, *legacy.ROUTES, *ops.ROUTES, *explorer.ROUTES],
@@ -167,6 +168,22 @@ def create_app(
     app.state.openapi = build_openapi()
     app.state.assets = load_assets()
     return app
+
+
+def _plans_locally(engine: QueryEngine) -> bool:
+    """Whether planning reads only this host's files: a SQLite hot store, a folder cold store.
+
+    Planning resolves names in the hot store and reads site facts from the cold store;
+    either over a network (PostgreSQL, S3) would stall the event loop, so those plan in
+    a worker thread.
+    """
+    hot, cold = engine.hot, engine.cold
+    return (
+        isinstance(hot, HotStore)
+        and hot.is_local
+        and isinstance(cold, ColdStore)
+        and not cold.is_s3
+    )
 
 
 def _warm_up(cold_store: ColdStore) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:

@@ -6,7 +6,7 @@ by URL, imports them, so no import runs back up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -113,6 +113,14 @@ class HotBackend(Protocol):
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
         """Points whose folded name is one of ``folded``, by name."""
+        ...
+
+    def catalogue_version(self) -> Hashable | None:
+        """A value that changes whenever the catalogue may have changed, or ``None``.
+
+        Only for a backend that can tell without a round trip's cost (SQLite:
+        ``PRAGMA data_version``); ``None`` makes every name look-up ask the database.
+        """
         ...
 
     def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:

@@ -225,6 +225,10 @@ class PostgresHotStore(HotBackend):
         rows = self._run(lambda s: s.rows(sql, (site, list(folded))))
         return [PointRecord(*row) for row in rows]
 
+    def catalogue_version(self) -> None:
+        """No cheap change probe here (a query is a network round trip): always ask."""
+        return None
+
     def _catalogue(
         self, site: str, names: Sequence[str] | None = None
     ) -> tuple[PointIds, PointNames]:

@@ -83,6 +83,9 @@ _READ_SQL = (
     "WHERE p.site = ? AND s.ts >= ? AND s.ts < ? {filter} "
     "ORDER BY p.name, s.ts"
 )
+_CATALOGUE_STAMP_SQL = (
+    "SELECT count(*), coalesce(max(id), 0), coalesce(sum(updated_ms), 0) FROM points"
+)
 _SHARED_SQL = Statements(placeholder="?", contains="instr(folded, {}) > 0")
 
 
@@ -170,6 +173,12 @@ class SqliteHotStore(HotBackend):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._readers = threading.local()  # one reader connection per thread (see _read)
+        # catalogue_version's own connection (data_version is per connection)
+        self._probe: _Connection | None = None
+        self._probe_pid = 0
+        self._probe_seen: int | None = None
+        self._probe_stamp: tuple[int, int, int] | None = None
+        self._probe_lock = threading.Lock()
         ensure_schema(
             SQLITE,
             read=self._read,
@@ -279,12 +288,41 @@ class SqliteHotStore(HotBackend):
 
     def points_by_folded(self, site: str, folded: Sequence[str]) -> list[PointRecord]:
         """The folded names go in as one JSON array parameter (any number of them)."""
+        # INDEXED BY: left alone, the planner walks the (site, name) key for its order,
+        # reading every point of the site (0.7 ms for 4,600) to find three
         sql = (
-            f"SELECT {POINT_RECORD_COLUMNS} FROM points WHERE site = ? "
-            "AND folded IN (SELECT value FROM json_each(?)) ORDER BY name"
+            f"SELECT {POINT_RECORD_COLUMNS} FROM points INDEXED BY points_site_folded "
+            "WHERE site = ? AND folded IN (SELECT value FROM json_each(?)) ORDER BY name"
         )
         params = (site, json.dumps(list(folded), ensure_ascii=False))
         return [PointRecord(*row) for row in self._read(lambda c: c.rows(sql, params))]
+
+    def catalogue_version(self) -> tuple[int, int, int]:
+        """(points, highest id, sum of update times), re-read only after a commit elsewhere.
+
+        ``PRAGMA data_version`` on one probe connection changes whenever another
+        connection (any process, this one's writers included: each write opens its own)
+        has committed. Most commits write samples, so the catalogue's own figures are
+        read then, and they move with every insert, delete or update of a point.
+        """
+        with self._probe_lock:
+            if self._probe is None or self._probe_pid != os.getpid():
+                self._probe, self._probe_pid, self._probe_seen = (
+                    _Connection(self.path),
+                    os.getpid(),
+                    None,
+                )
+            try:
+                seen = self._probe.int_value("PRAGMA data_version")
+                if seen != self._probe_seen or self._probe_stamp is None:
+                    row = self._probe.rows(_CATALOGUE_STAMP_SQL)[0]
+                    self._probe_stamp = (int(row[0]), int(row[1]), int(row[2]))
+                    self._probe_seen = seen
+            except BaseException:
+                probe, self._probe = self._probe, None
+                probe.close()
+                raise
+            return self._probe_stamp
 
     @staticmethod
     def _catalogue(

@@ -27,6 +27,7 @@ from vitals.hot.base import (
     UpsertResult,
     is_postgres_url,
 )
+from vitals.hot.catalogue_cache import CatalogueCache
 from vitals.hot.postgres import PostgresHotStore
 from vitals.hot.sqlite import SqliteHotStore
 from vitals.names import (
@@ -83,9 +84,15 @@ class HotStore:
     def __init__(self, url: str) -> None:
         self.url = url  # may hold a password: never shown (see __repr__)
         self._opened: HotBackend | None = None
+        self._catalogues = CatalogueCache()  # name look-ups without SQL (see _matches)
 
     def __repr__(self) -> str:
         return f"HotStore(url={redact_url(self.url)!r})"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the store is a SQLite file on this host (no network between us and it)."""
+        return not is_postgres_url(self.url)
 
     def _backend(self) -> HotBackend:
         if self._opened is None:
@@ -138,9 +145,7 @@ class HotStore:
             if not isinstance(name, str):
                 raise TypeError(f"point names must be strings, got {name!r}")
         folded = {name: fold_name(name) for name in names}
-        matches: dict[str, list[PointRecord]] = {}
-        for record in self._backend().points_by_folded(site, sorted(set(folded.values()))):
-            matches.setdefault(record.folded, []).append(record)
+        matches = self._matches(site, sorted(set(folded.values())))
         resolved: list[PointRecord] = []
         seen: set[int] = set()
         unknown: list[str] = []
@@ -162,6 +167,24 @@ class HotStore:
         if unknown:
             raise _unknown_points(site, unknown)
         return resolved
+
+    def _matches(self, site: str, folded: list[str]) -> dict[str, list[PointRecord]]:
+        """Folded name -> its points, in name order.
+
+        From the site's snapshot when the backend can prove it current
+        (:mod:`vitals.hot.catalogue_cache`), else from the database.
+        """
+        backend = self._backend()
+        version = backend.catalogue_version()
+        if version is not None:
+            held = self._catalogues.site(
+                site, version, lambda: backend.list_points(site, None, None)
+            )
+            return held.matches(folded)
+        matches: dict[str, list[PointRecord]] = {}
+        for record in backend.points_by_folded(site, folded):
+            matches.setdefault(record.folded, []).append(record)
+        return matches
 
     def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
         """Write a sample table; idempotent on (point, ts), the last write wins.

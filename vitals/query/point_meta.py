@@ -87,6 +87,7 @@ class SiteFacts:
         self.inferred_modes = inferred_modes
         self._cache: dict[str, tuple[str, _Snapshot]] = {}
         self._checked: dict[str, float] = {}
+        self._inferred_at: dict[str, tuple[float, Mapping[str, str]]] = {}
         self._lock = threading.Lock()
 
     def _snapshot(self, site: str) -> _Snapshot:
@@ -131,9 +132,29 @@ class SiteFacts:
         return {name: self.point(site, name, inferred) for name in names}
 
     def modes(self, site: str, names: list[str]) -> list[tuple[str, str]]:
-        """(mode, source) per point, in order (the plan's view of :meth:`points`)."""
-        found = self.points(site, names)
-        return [(found[name].mode, found[name].mode_source) for name in names]
+        """(mode, source) per point, in order (the plan's view of :meth:`points`).
+
+        Every plan asks this, cache hits included, so it computes only the modes (not
+        units, kinds and equipment) and takes the data's inferred modes from a copy
+        re-read at most every ``SNAPSHOT_TTL_S``, as the snapshot itself is.
+        """
+        tags_of = self._snapshot(site).tags
+        inferred = self._inferred(site)
+        untagged = (PointTags(), None)
+        return [self._mode(site, name, tags_of.get(name, untagged)[0], inferred) for name in names]
+
+    def _inferred(self, site: str) -> Mapping[str, str]:
+        """The modes the newest quality day inferred, kept ``SNAPSHOT_TTL_S`` per site."""
+        if self.inferred_modes is None:
+            return {}
+        with self._lock:
+            held = self._inferred_at.get(site)
+        if held is not None and time.monotonic() - held[0] < SNAPSHOT_TTL_S:
+            return held[1]
+        found = self.inferred_modes(site)
+        with self._lock:
+            self._inferred_at[site] = (time.monotonic(), found)
+        return found
 
     def _mode(
         self, site: str, name: str, tags: PointTags, inferred: Mapping[str, str] | None
