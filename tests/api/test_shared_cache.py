@@ -60,6 +60,43 @@ def test_an_entry_written_by_one_handle_is_read_by_another_with_its_expiry(tmp_p
     assert two.stats.hits == 1 and two.get("other") is None and two.stats.misses == 1
 
 
+def test_get_or_claim_answers_an_entry_a_claim_or_a_wait_in_one_call(tmp_path):
+    path = tmp_path / "c.sqlite"
+    one, two = open_pair(path)
+    one.put("stored", answer(1), time.time() + 30)
+    found, claimed = two.get_or_claim("stored")
+    assert found is not None and found[0] == answer(1) and not claimed
+    assert two.get_or_claim("new") == (None, True)  # nobody computes it: now ours
+    with sqlite3.connect(path) as raw:
+        holder = raw.execute("SELECT pid FROM claims WHERE key LIKE '%new'").fetchone()
+    raw.close()
+    assert holder == (os.getpid(),)
+    # another live worker (a real process) holds a fresh claim: wait for its entry
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sqlite3.connect(path) as raw:
+            raw.execute(
+                "INSERT INTO claims (key, pid, since) VALUES (?, ?, ?)",
+                (two.namespace + "busy", other.pid, time.time()),
+            )
+        raw.close()
+        assert two.get_or_claim("busy") == (None, False)
+        one.put("busy", answer(3), time.time() + 30)  # the other worker's answer lands
+        found, claimed = two.get_or_claim("busy")
+        assert found is not None and found[0] == answer(3) and not claimed
+    finally:
+        other.kill()
+        other.wait()
+    # a claim of a worker that died is void
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO claims (key, pid, since) VALUES (?, ?, ?)",
+            (two.namespace + "orphan", other.pid, time.time()),
+        )
+    raw.close()
+    assert two.get_or_claim("orphan") == (None, True)
+
+
 def test_an_expired_entry_and_another_generation_are_not_served(tmp_path):
     path = tmp_path / "c.sqlite"
     one, two = open_pair(path)
@@ -484,6 +521,13 @@ def test_redis_entries_keep_their_expiry_and_checksum(redis_generation):
     assert not two.claim("c")
     raw.delete(two._claim_key("c"))
     assert two.claim("c")
+    raw.set(two._claim_key("d"), b"other-host:1", px=30_000)
+    assert two.get_or_claim("d") == (None, False)
+    one.put("d", answer(4), time.time() + 30)
+    found, claimed = two.get_or_claim("d")
+    assert found is not None and found[0] == answer(4) and not claimed
+    assert two.get_or_claim("e") == (None, True)
+    assert raw.get(two._claim_key("e")) == two._owner.encode()
     raw.close()
 
 

@@ -238,8 +238,8 @@ class ResponseCache:
         try:
             found = None
             if self.shared is not None:
-                found = await asyncio.to_thread(self.shared.get, key)
-                if found is None:
+                found, claimed = await asyncio.to_thread(self.shared.get_or_claim, key)
+                if found is None and not claimed:
                     found = await self._await_other_worker(key)
             if found is not None:
                 value, expires_at = found

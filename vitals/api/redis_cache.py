@@ -137,6 +137,22 @@ class RedisSharedCache:
             self._count("errors")
             return True
 
+    def get_or_claim(self, key: str) -> tuple[tuple[CachedResponse, float] | None, bool]:
+        """A live entry, or whether this worker now holds the claim.
+
+        Looked at again after a won claim: the other worker may have stored it just before.
+        """
+        found = self.get(key)
+        if found is not None:
+            return found, False
+        if not self.claim(key):
+            return None, False
+        found = self.get(key, count=False)
+        if found is not None:
+            self.release(key)
+            return found, False
+        return None, True
+
     def release(self, key: str) -> None:
         """Drop this worker's claim on ``key`` (its answer was not cached)."""
         try:
