@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 HISTORY_MODES = ("sampled", "cov", "binary", "consumption")
 
@@ -111,14 +112,19 @@ class PointTags:
     kv_tags: Mapping[str, str] | None = None
     object_units: str | None = None
 
-    @property
+    @cached_property
     def markers(self) -> frozenset[str]:
         """Marker tags, lower-cased."""
         return frozenset(m.lower() for m in self.marker_tags)
 
+    @cached_property
+    def _kv_by_lower_key(self) -> dict[str, str]:
+        # built once per point: every chart plan asks each of its points' history mode
+        return {k.lower(): v for k, v in (self.kv_tags or {}).items()}
+
     def kv(self, *names: str) -> str | None:
         """The first kv tag present among ``names`` (case-insensitive keys)."""
-        tags = {k.lower(): v for k, v in (self.kv_tags or {}).items()}
+        tags = self._kv_by_lower_key
         for name in names:
             value = tags.get(name.lower())
             if isinstance(value, str) and value.strip():

@@ -137,6 +137,17 @@ class _Connection:
         found = self.rows(sql, params)
         return None if not found or found[0][0] is None else int(found[0][0])
 
+    def first_value(self, sql: str) -> object:
+        """The first value of a parameterless query, on the bare ADBC statement.
+
+        ~11 us against ~27 us through the DB-API cursor: for probes run on every request.
+        """
+        statement = self._raw.adbc_statement
+        statement.set_sql_query(sql)
+        stream, _rows = statement.execute_query()
+        table = pa.RecordBatchReader._import_from_c(stream.address).read_all()
+        return table.column(0)[0].as_py() if table.num_rows else None
+
     def arrow(self, sql: str, params: Sequence[object]) -> pa.Table:
         """A query's rows as one Arrow table, with no Python loop per row."""
         self._cur.execute(sql, tuple(params))
@@ -176,7 +187,7 @@ class SqliteHotStore(HotBackend):
         # catalogue_version's own connection (data_version is per connection)
         self._probe: _Connection | None = None
         self._probe_pid = 0
-        self._probe_seen: int | None = None
+        self._probe_seen: object = None
         self._probe_stamp: tuple[int, int, int] | None = None
         self._probe_lock = threading.Lock()
         ensure_schema(
@@ -313,7 +324,7 @@ class SqliteHotStore(HotBackend):
                     None,
                 )
             try:
-                seen = self._probe.int_value("PRAGMA data_version")
+                seen = self._probe.first_value("PRAGMA data_version")
                 if seen != self._probe_seen or self._probe_stamp is None:
                     row = self._probe.rows(_CATALOGUE_STAMP_SQL)[0]
                     self._probe_stamp = (int(row[0]), int(row[1]), int(row[2]))
