@@ -135,7 +135,7 @@ def build_data(root: Path, *, points: int, hot_days: int, cold_days: int) -> Pat
 
 
 def start_server(
-    data_dir: Path, workers: int, engine_slots: int, shared_cache: str = "auto"
+    data_dir: Path, workers: int, engine_slots: int | None, shared_cache: str = "auto"
 ) -> tuple[subprocess.Popen, str]:
     env = {
         **os.environ,
@@ -158,11 +158,11 @@ def start_server(
         str(workers),
         "--log-level",
         "info",
-        "--engine-slots",
-        str(engine_slots),
         "--shared-cache",
         shared_cache,
     ]
+    if engine_slots is not None:
+        command += ["--engine-slots", str(engine_slots)]
     proc = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -584,7 +584,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1, help="vitals serve --workers")
-    parser.add_argument("--engine-slots", type=int, default=4, help="vitals serve --engine-slots")
+    parser.add_argument(
+        "--engine-slots",
+        type=int,
+        default=None,
+        help="vitals serve --engine-slots (default: the server's, cores / workers)",
+    )
     parser.add_argument(
         "--shared-cache",
         choices=["auto", "on", "off"],

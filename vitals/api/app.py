@@ -128,6 +128,7 @@ def create_app(
             )
         hot_store = hot_store if hot_store is not None else default_hot
     metrics = ApiMetrics()
+    metrics.engine_slots.set(engine_slots)
     if shared_cache is not None:
         shared = shared_cache
 

@@ -94,6 +94,11 @@ class ApiMetrics:
         self.cache_entries = Gauge(
             "vitals_api_cache_entries", "Answers held by the response cache", registry=self.registry
         )
+        self.engine_slots = Gauge(
+            "vitals_api_engine_slots",
+            "Most engine queries this worker runs at once (vitals serve --engine-slots)",
+            registry=self.registry,
+        )
         self.cache_source = Counter(
             "vitals_api_cache_source",
             "Time-series answers by where they came from: memory (this worker), shared "
