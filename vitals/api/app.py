@@ -163,7 +163,7 @@ def create_app(
             QueryError: _on_api_error,
             HTTPException: _on_http_error,
         },
-        lifespan=_warm_up(cold_store),
+        lifespan=_warm_up(cold_store, hot_store),
     )
     app.state.vitals = state
     app.state.openapi = build_openapi()
@@ -187,14 +187,26 @@ def _plans_locally(engine: QueryEngine) -> bool:
     )
 
 
-def _warm_up(cold_store: ColdStore) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Lifespan: parse month rollup footers in a background thread (never delays start-up)."""
+def _warm_up(
+    cold_store: ColdStore, hot_store: PointSearch
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Lifespan: open the hot store and parse month rollup footers in a background thread.
+
+    Never delays start-up. Opening the hot store first means its schema check and first
+    connections are not made by a plan running on the event loop.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         def warm() -> None:
             from vitals.rollups.month import warm_month_files
 
+            try:
+                hot_store.schema_version()
+                if isinstance(hot_store, HotStore):
+                    hot_store.warm_catalogue_probe()
+            except Exception as exc:  # the first request reports a store that is down
+                _LOG.warning("hot store warm-up skipped: %s", exc)
             try:
                 began = time.perf_counter()
                 count = warm_month_files(cold_store)

@@ -168,6 +168,10 @@ class HotStore:
             raise _unknown_points(site, unknown)
         return resolved
 
+    def warm_catalogue_probe(self) -> None:
+        """Open the backend and its catalogue probe now (the API does it before requests)."""
+        self._backend().catalogue_version()
+
     def _matches(self, site: str, folded: list[str]) -> dict[str, list[PointRecord]]:
         """Folded name -> its points, in name order.
 
