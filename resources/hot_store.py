@@ -7,7 +7,7 @@ each call to one HotStore built on first use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -80,6 +80,19 @@ class HotStoreResource(dg.ConfigurableResource["HotStoreResource"]):
     def resolve_points(self, site: str, names: Sequence[str]) -> list[PointRecord]:
         """See :meth:`HotStore.resolve_points`."""
         return self.store.resolve_points(site, names)
+
+    @property
+    def is_local(self) -> bool:
+        """See :attr:`HotStore.is_local`."""
+        return self.store.is_local
+
+    def catalogue_token(self) -> Hashable | None:
+        """See :meth:`HotStore.catalogue_token`."""
+        return self.store.catalogue_token()
+
+    def warm_catalogue_probe(self) -> None:
+        """See :meth:`HotStore.warm_catalogue_probe`."""
+        self.store.warm_catalogue_probe()
 
     def upsert_samples(self, site: str, samples: pa.Table) -> UpsertResult:
         """See :meth:`HotStore.upsert_samples`."""

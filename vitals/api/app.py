@@ -178,12 +178,10 @@ def _plans_locally(engine: QueryEngine) -> bool:
     either over a network (PostgreSQL, S3) would stall the event loop, so those plan in
     a worker thread.
     """
-    hot, cold = engine.hot, engine.cold
+    # the library stores or the Dagster resources over them (both say where they are)
     return (
-        isinstance(hot, HotStore)
-        and hot.is_local
-        and isinstance(cold, ColdStore)
-        and not cold.is_s3
+        getattr(engine.hot, "is_local", False) is True
+        and getattr(engine.cold, "is_s3", True) is False
     )
 
 
@@ -203,8 +201,9 @@ def _warm_up(
 
             try:
                 hot_store.schema_version()
-                if isinstance(hot_store, HotStore):
-                    hot_store.warm_catalogue_probe()
+                warm_probe = getattr(hot_store, "warm_catalogue_probe", None)
+                if callable(warm_probe):
+                    warm_probe()
             except Exception as exc:  # the first request reports a store that is down
                 _LOG.warning("hot store warm-up skipped: %s", exc)
             try:

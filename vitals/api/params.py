@@ -10,12 +10,14 @@ refusal names the parameter and the bad value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, get_origin
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 
 from vitals.api.contract import (
     ARROW_MEDIA_TYPE,
@@ -233,6 +235,17 @@ def _request(
         unit=fields.unit,
         quality=False if fields.quality is None else parse_bool("quality", fields.quality),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def query_from_query_string(raw: bytes, accept: str | None) -> ParsedRequest:
+    """:func:`query_from_params` of a raw query string, remembered for repeats.
+
+    Parsing is a pure function of the query string and ``Accept``, and a dashboard sends
+    the same ones again and again: parse_qsl, unquoting and validation were ~35% of a
+    cache hit's CPU. Refusals raise and are not remembered; 4,096 strings at most.
+    """
+    return query_from_params(QueryParams(raw.decode("latin-1")).multi_items(), accept)
 
 
 def query_from_params(params: Sequence[tuple[str, str]], accept: str | None) -> ParsedRequest:

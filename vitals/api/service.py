@@ -26,6 +26,7 @@ from vitals.api.cache import CachedResponse, ResponseCache, cache_key, ttl_for_r
 from vitals.api.metrics import ApiMetrics, tier_group
 from vitals.api.middleware import TIER_STATE
 from vitals.api.params import ParsedRequest
+from vitals.api.plan_memo import PlanMemo
 from vitals.cold.store import ColdStore
 from vitals.config import Settings
 from vitals.hot.base import PointRecord
@@ -74,6 +75,8 @@ class ApiState:
     # (a SQLite hot store, a folder cold store), so a plan is ~0.3 ms of CPU and no
     # network wait; then a cache hit costs no worker-thread hop (create_app decides).
     plan_on_loop: bool = False
+    # plans of repeated requests while the stores say nothing they read has moved
+    plans: PlanMemo = field(default_factory=PlanMemo)
     _slots: asyncio.Semaphore | None = field(default=None, repr=False)
 
     def engine_semaphore(self) -> asyncio.Semaphore:
@@ -228,7 +231,8 @@ async def _plan(state: ApiState, query: ParsedRequest) -> QueryPlan:
         quality=query.quality,
     )
     if state.plan_on_loop:
-        return plan()
+        version = state.engine.plan_version(query.site)
+        return state.plans.plan(query, version, plan)
     return await run_in_threadpool(plan)
 
 

@@ -14,7 +14,7 @@ idempotent and the last write wins (``docs/design.md``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -167,6 +167,14 @@ class HotStore:
         if unknown:
             raise _unknown_points(site, unknown)
         return resolved
+
+    def catalogue_token(self) -> Hashable | None:
+        """A value that moves whenever any catalogue may have changed; ``None``: unknown.
+
+        Cheap where the backend can tell (SQLite), so callers may keep what they derived
+        from resolved names (the API's plans) while it stays equal.
+        """
+        return self._backend().catalogue_version()
 
     def warm_catalogue_probe(self) -> None:
         """Open the backend and its catalogue probe now (the API does it before requests)."""

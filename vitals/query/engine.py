@@ -12,7 +12,7 @@ the engine trusts the plan it is given.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -159,6 +159,22 @@ class QueryEngine:
             limits=self.limits,
             facts=self.facts,
         )
+
+    def plan_version(self, site: str) -> Hashable | None:
+        """What a plan of ``site`` depends on beyond its request, or ``None`` when unknown.
+
+        The hot store's catalogue token and the site facts' epoch: while both stay equal,
+        :meth:`plan` of the same request returns an equal plan (limits never change).
+        ``None`` (a store that cannot tell cheaply, e.g. PostgreSQL) means plan anew.
+        """
+        token = getattr(self.hot, "catalogue_token", None)
+        try:
+            version = token() if callable(token) else None
+            if version is None:
+                return None
+            return (version, self.facts.epoch(site) if self.facts is not None else 0)
+        except Exception:  # a hostile site name, a store that is down: plan() says why
+            return None
 
     # -- reading ------------------------------------------------------------------------
     def _listing(

@@ -88,6 +88,7 @@ class SiteFacts:
         self._cache: dict[str, tuple[str, _Snapshot]] = {}
         self._checked: dict[str, float] = {}
         self._inferred_at: dict[str, tuple[float, Mapping[str, str]]] = {}
+        self._epoch = 0  # moved by any change of a snapshot or inferred modes (epoch())
         self._lock = threading.Lock()
 
     def _snapshot(self, site: str) -> _Snapshot:
@@ -106,9 +107,21 @@ class SiteFacts:
         else:
             snapshot = _parse(self.cold.get_bytes(key))
         with self._lock:
+            if cached is None or cached[0] != (identity or ""):
+                self._epoch += 1  # what plans read of this site may have changed
             self._cache[site] = (identity or "", snapshot)
             self._checked[site] = time.monotonic()
         return snapshot
+
+    def epoch(self, site: str) -> int:
+        """A number that moves whenever the facts a plan of ``site`` reads may have moved.
+
+        Re-checks the site's snapshot and inferred modes as a plan would (each at most
+        every ``SNAPSHOT_TTL_S``), so a plan kept under an unchanged epoch equals a new one.
+        """
+        self._snapshot(site)
+        self._inferred(site)
+        return self._epoch
 
     def timezone(self, site: str) -> tuple[str, str]:
         """(zone, source): ``ace`` (site record), ``config`` or ``default`` (UTC)."""
@@ -153,6 +166,8 @@ class SiteFacts:
             return held[1]
         found = self.inferred_modes(site)
         with self._lock:
+            if held is None or held[1] != found:
+                self._epoch += 1
             self._inferred_at[site] = (time.monotonic(), found)
         return found
 

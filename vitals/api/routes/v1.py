@@ -23,7 +23,7 @@ from vitals.api.params import (
     parse_bool,
     query_fields,
     query_from_body,
-    query_from_params,
+    query_from_query_string,
     reject_unknown,
     validated,
 )
@@ -195,7 +195,8 @@ def _parse_limit(raw: str | None) -> int:
 
 async def timeseries_get(request: Request) -> Response:
     """``GET /v1/timeseries?site=&points=&points=&start=&end=...``."""
-    query = query_from_params(request.query_params.multi_items(), request.headers.get("accept"))
+    raw = request.scope.get("query_string", b"")
+    query = query_from_query_string(raw, request.headers.get("accept"))
     return await _answer(request, query)
 
 
