@@ -231,7 +231,8 @@ class QueryEngine:
         covered: set[date] = set()
         existing: set[str] = set()
         for year in sorted({day.year for day in days}):
-            existing.update(self.cold.list_keys(rollup_month_prefix(plan.site, year)))
+            # identities, not list_keys: the same keys, from the cached folder listing
+            existing.update(self.cold.identities(rollup_month_prefix(plan.site, year)))
         by_month: dict[tuple[int, int], list[date]] = {}
         for day in sorted(days):
             by_month.setdefault((day.year, day.month), []).append(day)

@@ -322,57 +322,63 @@ def has_m4_columns(path: Path) -> bool:
 ROLLUP_CACHE_ROWS = 1_000_000
 
 
-SliceKey = tuple[str | int, ...]  # (path, mtime_ns, size, interval, start, end, columns, point)
+SliceKey = tuple[str | int, ...]  # (path, mtime_ns, size, interval, start, end, columns)
+Slices = dict[str, pa.Table]  # point -> its rows of one file read
 
 
-def _slice_rows(table: pa.Table) -> int:
-    """A slice's weight in the cache: its rows (an empty slice still takes a place)."""
-    return max(1, table.num_rows)
+def _slices_rows(slices: Slices) -> int:
+    """An entry's weight in the cache: its rows (an empty slice still takes a place)."""
+    return sum(max(1, table.num_rows) for table in slices.values())
 
 
 class _SliceCache:
-    """Process-wide LRU of decoded rollup slices, one per (file version, interval, point).
+    """Process-wide LRU of decoded rollup slices: per file read, its points' slices.
 
     A chart that slides its window re-reads the same day files for the same points; reading
     a handful of row groups from 365 files costs ~1 s, a cache hit about a microsecond.
     The key holds the file's mtime and size, so a rewritten rollup file is never served
     stale. Bounded by rows (about 60 bytes each), not entries.
 
-    ``cachetools.LRUCache`` with a lock (it is not thread-safe; the API reads from worker
-    threads). Measured against the hand-rolled ``OrderedDict`` LRU it replaced
-    (50,000 keys of 24-row slices, 1 M-row bound): a hit costs 0.72 us instead of 0.29 us,
-    an insert with eviction 1.75 us instead of 0.45 us, a miss 0.26 us instead of 0.20 us.
-    A fully cached year of day rollups for 10 points (3,650 hits) pays ~1.6 ms more, next to
-    the ~1 s it saves; not worth hand-written code.
+    One entry per (file version, interval, window, columns) holding a dict point -> slice,
+    not one per point: a year at 1 h of 3 points from 12 month files made 36 LRU inserts
+    (each evicting once the cache is full) where 12 do; an answer of unique point sets
+    (the API's uncached answers) almost never hits, so the inserts were pure cost
+    (~0.5 ms of a year chart). Entries are never changed in place: a read of more points
+    stores a new dict. ``cachetools.LRUCache`` with a lock (the API reads from threads).
     """
 
     def __init__(self, max_rows: int) -> None:
-        self._slices: LRUCache[SliceKey, pa.Table] = LRUCache(
-            maxsize=max_rows, getsizeof=_slice_rows
+        self._entries: LRUCache[SliceKey, Slices] = LRUCache(
+            maxsize=max_rows, getsizeof=_slices_rows
         )
+        # one file read's points merge up to this many rows, else the newest replace them
+        # (a month file read for ever new point sets must not grow into the whole cache)
+        self._per_entry = max(1, max_rows // 16)
         self._lock = threading.Lock()
 
-    def get(self, key: SliceKey) -> pa.Table | None:
-        """The cached slice, or ``None`` (a hit makes it the most recently used)."""
+    def get(self, key: SliceKey) -> Slices:
+        """The cached slices of one file read (maybe not all points asked; may be empty)."""
         with self._lock:
-            return self._slices.get(key)
+            return self._entries.get(key) or {}
 
-    def put(self, key: SliceKey, table: pa.Table) -> None:
-        """Keep a slice, evicting the least recently used beyond the row bound.
+    def put(self, key: SliceKey, slices: Slices) -> None:
+        """Keep the slices of one file read beside those cached for it already.
 
-        A slice already cached stays as it is (same file version, same rows); one larger
-        than the whole bound is not kept.
+        Evicts the least recently used beyond the row bound; an entry larger than the
+        whole bound is not kept.
         """
         with self._lock:
-            if key in self._slices:
-                return
+            held = self._entries.get(key)
+            merged = slices
+            if held is not None and _slices_rows(held) + _slices_rows(slices) <= self._per_entry:
+                merged = {**held, **slices}
             with contextlib.suppress(ValueError):  # cachetools: "value too large"
-                self._slices[key] = table
+                self._entries[key] = merged
 
     def clear(self) -> None:
         """Forget every slice (benchmarks measure cold reads with it)."""
         with self._lock:
-            self._slices.clear()
+            self._entries.clear()
 
 
 ROLLUP_SLICES = _SliceCache(ROLLUP_CACHE_ROWS)
@@ -427,7 +433,7 @@ def read_rollup_rows(
     read_columns = ["point_name", "interval_ms", "bucket_ts", *wanted]
     out_columns = ["point_name", "bucket", *wanted]
     keys: list[SliceKey] = []
-    slices: list[dict[str, pa.Table]] = []  # per item: point -> its slice, once known
+    slices: list[Slices] = []  # per item: point -> its slice, once known
     to_read: dict[tuple[str, ...], list[int]] = {}
     for position, item in enumerate(items):
         stat = item.path.stat()
@@ -440,11 +446,8 @@ def read_rollup_rows(
             item.end_ms,
             ",".join(wanted),
         )
-        found: dict[str, pa.Table] = {}
-        for point in points:
-            cached = ROLLUP_SLICES.get((*key, point))
-            if cached is not None:
-                found[point] = cached
+        cached = ROLLUP_SLICES.get(key)
+        found = {point: cached[point] for point in points if point in cached}
         missing = tuple(point for point in points if point not in found)
         if missing:
             to_read.setdefault(missing, []).append(position)
@@ -472,7 +475,6 @@ def read_rollup_rows(
 
         per_item = map_in_pool(read_item, [items[p] for p in positions])
         for position, parts in zip(positions, per_item, strict=True):
-            for point, part in parts.items():
-                ROLLUP_SLICES.put((*keys[position], point), part)
-                slices[position][point] = part
+            ROLLUP_SLICES.put(keys[position], parts)
+            slices[position].update(parts)
     return [pa.concat_tables([found[point] for point in points]) for found in slices]

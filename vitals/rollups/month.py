@@ -21,6 +21,7 @@ from the day rollup until ``cold_rollups`` rebuilds it (docs/rollups.md, "Layout
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import tempfile
@@ -188,6 +189,15 @@ def month_day_identities(path: Path) -> dict[str, str]:
         return {}
     if not raw:
         return {}
+    return dict(_month_days(raw))
+
+
+@functools.lru_cache(maxsize=256)
+def _month_days(raw: str) -> dict[str, str]:
+    """The parsed ``month_days`` JSON (kept: every chart over a month asked it again).
+
+    Callers get a copy (:func:`month_day_identities`), so the kept one never changes.
+    """
     try:
         found = json.loads(raw)
     except ValueError:

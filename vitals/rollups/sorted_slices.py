@@ -19,9 +19,8 @@ from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from vitals.cold.point_reads import FileIndex, FileRead, ReadCounters, file_index
+from vitals.cold.point_reads import READERS, FileIndex, FileRead, ReadCounters, file_index
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -54,69 +53,93 @@ def read_point_slices(
             read=len(groups),
             rows=sum(index.group_rows[g] for g in groups),
         )
-    parquet = pq.ParquetFile(
-        item.path, metadata=index.metadata, memory_map=False, read_dictionary=["point_name"]
-    )
-    table = _times_as_ms(
-        parquet.read_row_groups(
+    with READERS.reader(index) as parquet:
+        table = parquet.read_row_groups(
             groups, columns=["point_name", "bucket_ts", *value_columns], use_threads=False
-        ),
-        ts_columns,
-    )
-    asked = frozenset(points)
-    parts: dict[str, list[pa.Table]] = {point: [] for point in points}
-    offset = 0
-    for chunk in table.column("point_name").chunks:
-        if not isinstance(chunk, pa.DictionaryArray) or chunk.null_count:
-            return None
-        names = chunk.dictionary.to_pylist()
-        if not asked.intersection(names):
-            offset += len(chunk)
-            continue
-        runs = pc.run_end_encode(chunk.indices)  # type: ignore[attr-defined]  # not in pyarrow-stubs
-        start = 0
-        for code, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-            name = names[code]
-            if name in asked:
-                parts[name].append(table.slice(offset + start, end - start))
-            start = end
-        offset += len(chunk)
+        )
+    runs = _point_runs(table.column("point_name"), points)
+    if runs is None:
+        return None
+    data = _times_as_ms(table.drop_columns(["point_name"]), ts_columns)
+    # one window check of every row read (a month read usually asks the whole file's
+    # span): only when some row is outside is each point's slice filtered
+    inside = _all_in_window(data.column("bucket"), item.start_ms, item.end_ms)
     out: dict[str, pa.Table] = {}
     for point in points:
-        pieces = parts[point] or [table.slice(0, 0)]
-        found = _plain_names(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces))
-        out[point] = _in_window(found, item.start_ms, item.end_ms)
+        pieces = [data.slice(offset, length) for offset, length in runs[point]]
+        found = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces or [data.slice(0, 0)])
+        if not inside:
+            found = _in_window(found, item.start_ms, item.end_ms)
+        name = pa.repeat(pa.scalar(point, pa.string()), found.num_rows)
+        out[point] = found.add_column(0, "point_name", name)
     return out
+
+
+def _point_runs(
+    names: pa.ChunkedArray[Any], points: Sequence[str]
+) -> dict[str, list[tuple[int, int]]] | None:
+    """Point -> (offset, length) of each run of its rows, in file order.
+
+    ``None`` when a chunk's names are not one dictionary without nulls (the generic read
+    applies then).
+    """
+    asked = frozenset(points)
+    runs: dict[str, list[tuple[int, int]]] = {point: [] for point in points}
+    offset = 0
+    for chunk in names.chunks:
+        if not isinstance(chunk, pa.DictionaryArray) or chunk.null_count:
+            return None
+        dictionary = chunk.dictionary.to_pylist()
+        codes = {code: name for code, name in enumerate(dictionary) if name in asked}
+        if codes:
+            if len(dictionary) == 1:
+                runs[codes[0]].append((offset, len(chunk)))
+            else:
+                encoded = pc.run_end_encode(chunk.indices)  # type: ignore[attr-defined]  # not in pyarrow-stubs
+                start = 0
+                for code, end in zip(
+                    encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True
+                ):
+                    name = codes.get(code)
+                    if name is not None:
+                        runs[name].append((offset + start, end - start))
+                    start = end
+        offset += len(chunk)
+    return runs
+
+
+def _all_in_window(ts: pa.ChunkedArray[Any], start_ms: int, end_ms: int) -> bool:
+    """Whether every bucket (int64 ms, no nulls) is in [start_ms, end_ms)."""
+    if ts.null_count:
+        return False
+    bounds = cast(dict[str, Any], pc.min_max(ts).as_py())
+    low, high = bounds["min"], bounds["max"]
+    return low is None or (low >= start_ms and high < end_ms)
 
 
 def _in_window(table: pa.Table, start_ms: int, end_ms: int) -> pa.Table:
     """Rows whose bucket (int64 ms) is in [start_ms, end_ms): the table itself when all are."""
-    ts = table.column("bucket")
-    bounds = cast(dict[str, Any], pc.min_max(ts).as_py())
-    low, high = bounds["min"], bounds["max"]
-    if low is not None and low >= start_ms and high < end_ms and ts.null_count == 0:
+    if _all_in_window(table.column("bucket"), start_ms, end_ms):
         return table
+    ts = table.column("bucket")
     start, end = pa.scalar(start_ms, pa.int64()), pa.scalar(end_ms, pa.int64())
     keep = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
     return table.filter(keep)
 
 
 def _times_as_ms(table: pa.Table, ts_columns: frozenset[str]) -> pa.Table:
-    """``bucket_ts`` (renamed ``bucket``) and sample times as int64 epoch ms, once a read."""
+    """``bucket_ts`` (renamed ``bucket``) and sample times as int64 epoch ms, once a read.
+
+    Millisecond timestamps are viewed as int64 (their stored value, no copy); another unit
+    is converted by a cast.
+    """
     columns: dict[str, Any] = {}
     for name in table.column_names:
         column = table.column(name)
         if (name == "bucket_ts" or name in ts_columns) and pa.types.is_timestamp(column.type):
-            column = column.cast(_TS).cast(pa.int64())
+            if str(cast(pa.TimestampType, column.type).unit) == "ms":
+                column = pa.chunked_array([c.view(pa.int64()) for c in column.chunks], pa.int64())
+            else:
+                column = column.cast(_TS).cast(pa.int64())
         columns["bucket" if name == "bucket_ts" else name] = column
     return pa.table(columns)
-
-
-def _plain_names(table: pa.Table) -> pa.Table:
-    """A slice's names as plain strings (only the rows kept pay for the strings)."""
-    column = table.column("point_name")
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    if pa.types.is_large_string(column.type):
-        column = column.cast(pa.string())
-    return table.set_column(0, "point_name", column)
