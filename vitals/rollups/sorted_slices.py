@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vitals.cold.point_reads import READERS, FileIndex, FileRead, ReadCounters, file_index
+from vitals.rollups.group_runs import GROUP_RUNS, GroupRuns, group_runs
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -54,14 +55,22 @@ def read_point_slices(
             read=len(groups),
             rows=sum(index.group_rows[g] for g in groups),
         )
+    version = (index.path, index.mtime_ns, index.size)
+    layouts = GROUP_RUNS.get_all(version, groups)
+    names = [] if layouts is not None else ["point_name"]  # known runs: no names decoded
     with READERS.reader(index) as parquet:
         table = parquet.read_row_groups(
-            groups, columns=["point_name", "bucket_ts", *value_columns], use_threads=False
+            groups, columns=[*names, "bucket_ts", *value_columns], use_threads=False
         )
-    runs = _point_runs(table.column("point_name"), points)
-    if runs is None:
-        return None
-    data = _times_as_ms(table.drop_columns(["point_name"]), ts_columns)
+    if table.num_rows != sum(index.group_rows[g] for g in groups):
+        return None  # not the footer's rows: leave it to the generic read
+    if layouts is None:
+        layouts = _learn_runs(table.column("point_name"), version, groups, index)
+        if layouts is None:
+            return None
+        table = table.drop_columns(["point_name"])
+    runs = _point_runs(layouts, [index.group_rows[g] for g in groups], points)
+    data = _times_as_ms(table, ts_columns)
     # one window check of every row read (a month read usually asks the whole file's
     # span): only when some row is outside is each point's slice filtered
     inside = _all_in_window(data.column("bucket"), item.start_ms, item.end_ms)
@@ -76,36 +85,44 @@ def read_point_slices(
     return out
 
 
-def _point_runs(
-    names: pa.ChunkedArray[Any], points: Sequence[str]
-) -> dict[str, list[tuple[int, int]]] | None:
-    """Point -> (offset, length) of each run of its rows, in file order.
+def _learn_runs(
+    names: pa.ChunkedArray[Any],
+    version: tuple[str, int, int],
+    groups: Sequence[int],
+    index: FileIndex,
+) -> list[GroupRuns] | None:
+    """Each group's run layout from its decoded names (kept for later reads).
 
-    ``None`` when a chunk's names are not one dictionary without nulls (the generic read
-    applies then).
+    ``None`` when the names are not one dictionary chunk per group without nulls.
     """
+    chunks = names.chunks
+    if len(chunks) != len(groups):
+        return None
+    layouts: list[GroupRuns] = []
+    for group, chunk in zip(groups, chunks, strict=True):
+        layout = group_runs(chunk)
+        if layout is None or len(chunk) != index.group_rows[group]:
+            return None
+        layouts.append(layout)
+    for group, layout in zip(groups, layouts, strict=True):
+        GROUP_RUNS.put(version, group, layout)
+    return layouts
+
+
+def _point_runs(
+    layouts: Sequence[GroupRuns], group_rows: Sequence[int], points: Sequence[str]
+) -> dict[str, list[tuple[int, int]]]:
+    """Point -> (offset, length) of each run of its rows in the read table, in file order."""
     asked = frozenset(points)
     runs: dict[str, list[tuple[int, int]]] = {point: [] for point in points}
-    offset = 0
-    for chunk in names.chunks:
-        if not isinstance(chunk, pa.DictionaryArray) or chunk.null_count:
-            return None
-        dictionary = chunk.dictionary.to_pylist()
-        codes = {code: name for code, name in enumerate(dictionary) if name in asked}
-        if codes:
-            if len(dictionary) == 1:
-                runs[codes[0]].append((offset, len(chunk)))
-            else:
-                encoded = pc.run_end_encode(chunk.indices)  # type: ignore[attr-defined]  # not in pyarrow-stubs
-                start = 0
-                for code, end in zip(
-                    encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True
-                ):
-                    name = codes.get(code)
-                    if name is not None:
-                        runs[name].append((offset + start, end - start))
-                    start = end
-        offset += len(chunk)
+    base = 0
+    for (run_names, run_ends), rows in zip(layouts, group_rows, strict=True):
+        start = 0
+        for name, end in zip(run_names, run_ends, strict=True):
+            if name in asked:
+                runs[name].append((base + start, end - start))
+            start = end
+        base += rows
     return runs
 
 
