@@ -77,6 +77,47 @@ def test_read_filters_points_and_half_open_range(store: HotStore) -> None:
         store.read_samples(SITE, T0 + 5, T0)
 
 
+def test_named_read_equals_the_full_read_of_those_points(store: HotStore) -> None:
+    """Named points (any order, repeated, unknown, another site's) read as the full read.
+
+    Names come back in code point order ("B" < "a" < "é"), each point's rows by ts,
+    half-open at the window's edges.
+    """
+    names = ["a", "B", "é", "a b", "10", "9", *HOSTILE_NAMES[:4]]
+    store.upsert_points(SITE, points(names))
+    store.upsert_points(OTHER, points(["a", "B"]))
+    rows = [
+        (n, T0 + t * 7 - 3 * DAY_MS, float(i * 100 + t))
+        for i, n in enumerate(names)
+        for t in range(6)
+    ]
+    store.upsert_samples(SITE, samples(rows))
+    store.upsert_samples(OTHER, samples([("a", T0, 1.0), ("B", T0 - 3 * DAY_MS, 2.0)]))
+    start, end = T0 - 3 * DAY_MS + 7, T0 - 3 * DAY_MS + 35
+    full = rows_of(store.read_samples(SITE, start, end))
+    asked = ["é", "a", "nope", "B", "a", *HOSTILE_NAMES[:4], "9", "10"]
+    table = store.read_samples(SITE, start, end, point_names=asked)
+    assert table.schema == SAMPLE_SCHEMA
+    assert rows_of(table) == [r for r in full if r[0] in asked]
+    assert [r[0] for r in rows_of(table)] == sorted(r[0] for r in rows_of(table))
+    assert len(rows_of(table)) == 9 * 4  # nine known names, four stamps in the window
+    early = rows_of(store.read_samples(OTHER, T0 - 4 * DAY_MS, T0, point_names=["B", "a"]))
+    assert early == [("B", T0 - 3 * DAY_MS, 2.0)]
+
+
+def test_named_reads_see_each_later_write(store: HotStore) -> None:
+    """A read leaves no snapshot open: the next read sees what was written meanwhile."""
+    store.upsert_points(SITE, points(["p", "q"]))
+    store.upsert_samples(SITE, samples([("p", T0, 1.0)]))
+    assert rows_of(store.read_samples(SITE, T0, T0 + 10, ["p", "q"])) == [("p", T0, 1.0)]
+    other = HotStore(store.url)  # another writer, as another process would be
+    other.upsert_samples(SITE, samples([("p", T0, 5.0), ("q", T0 + 1, 2.0)]))
+    assert rows_of(store.read_samples(SITE, T0, T0 + 10, ["q", "p"])) == [
+        ("p", T0, 5.0),
+        ("q", T0 + 1, 2.0),
+    ]
+
+
 def test_upsert_is_idempotent_and_last_write_wins(store: HotStore) -> None:
     store.upsert_points(SITE, points(["p1", "p2"]))
     first = samples(

@@ -156,6 +156,27 @@ def samples_from_rows(
     return pa.Table.from_arrays([pc.take(ranked_names, rank), ts, value], schema=SAMPLE_SCHEMA)
 
 
+def samples_of_points(parts: list[tuple[str, pa.Table]]) -> pa.Table:
+    """A sample table from per-point (ts, value) reads given in name order.
+
+    Each read is one point's rows in ts order (its own query), so no catalogue id has
+    to be mapped back to a name: the name column is the name repeated.
+    """
+    if not parts:
+        return SAMPLE_SCHEMA.empty_table()
+    names = [pa.repeat(pa.scalar(name, pa.string()), rows.num_rows) for name, rows in parts]
+    ts = [chunk for _, rows in parts for chunk in rows.column("ts").cast(pa.int64()).chunks]
+    value = [chunk for _, rows in parts for chunk in rows.column("value").cast(pa.float64()).chunks]
+    return pa.Table.from_arrays(
+        [
+            pa.chunked_array(names, pa.string()),
+            pa.chunked_array(ts, pa.int64()),
+            pa.chunked_array(value, pa.float64()),
+        ],
+        schema=SAMPLE_SCHEMA,
+    )
+
+
 def name_ranges(
     names: PointNames, parts: int = READ_PARTS, *, min_points: int | None = None
 ) -> list[tuple[str, str | None]]:

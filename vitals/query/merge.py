@@ -9,6 +9,7 @@ rows are not strictly increasing, so a malformed file can never produce duplicat
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -246,34 +247,127 @@ def by_point_sorted(
     """Bucket tables (from raw and rollups, disjoint buckets) per point, sorted by bucket.
 
     Each table holds its points in runs (rollup reads: one run per point; raw aggregates:
-    sorted by point): a point's runs are concatenated and sorted by its integer bucket
-    only when they are out of order, instead of one sort of every row by (name, bucket)
-    (string comparisons: ~5 ms for a year at 1 h of 4 points).
+    sorted by point). The tables become one, cut into runs of one point; when each run
+    is in bucket order and a point's runs do not overlap (always, for real reads), the
+    runs are put in order by their first bucket (a sort of ~30 runs in Python, not of
+    the rows) and each point is one zero-copy slice. Otherwise one stable sort on a
+    packed (point number, bucket) key does it. Either way the result is what a stable
+    sort by bucket of each point's rows, in table order, gives. A year at 1 h of 3
+    points is 13 tables: a handful of Arrow calls instead of ~10 per point.
     """
-    pieces: dict[str, list[pa.Table]] = {}
+    kept: list[pa.Table] = []
     for table in tables:
-        for name, parts in collect_bucket_runs(table, columns).items():
-            pieces.setdefault(name, []).extend(parts)
+        if table.num_rows == 0:
+            continue
+        table = table.select(["point_name", *columns])
+        if not pa.types.is_string(table.schema.field("point_name").type):
+            table = table.set_column(0, "point_name", table.column(0).cast(pa.string()))
+        kept.append(table)
+    if not kept:
+        return {}
+    joined = pa.concat_tables(kept).combine_chunks() if len(kept) > 1 else kept[0]
+    pieces = _point_runs(joined.column("point_name"), [t.num_rows for t in kept])
+    values = joined.drop_columns(["point_name"])
+    ordered = _runs_in_order(pieces, values.column("bucket").combine_chunks())
+    if ordered is None:
+        numbers: dict[str, int] = {}
+        for name, _start, _end in pieces:
+            numbers.setdefault(name, len(numbers))
+        values = values.take(_point_bucket_order(pieces, numbers, values.column("bucket")))
+        ordered = [(name, []) for name in numbers]
+        for name, start, end in pieces:
+            ordered[numbers[name]][1].append((start, end))
+    elif _flat(ordered) != pieces:  # runs to move: one copy in the new order
+        values = pa.concat_tables(
+            [values.slice(start, end - start) for _, spans in ordered for start, end in spans]
+        ).combine_chunks()
     out: dict[str, pa.Table] = {}
-    for name, parts in pieces.items():
-        joined = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        buckets = joined.column("bucket").combine_chunks()
-        if not _strictly_increasing(buckets):
-            joined = joined.sort_by("bucket")
-        out[name] = joined
+    offset = 0
+    for name, spans in ordered:
+        rows = sum(end - start for start, end in spans)
+        out[name] = values.slice(offset, rows)
+        offset += rows
     return out
 
 
-def collect_bucket_runs(
-    table: pa.Table, columns: Sequence[str] = BUCKET_COLUMNS
-) -> dict[str, list[pa.Table]]:
-    """Like :func:`collect_runs` but keeps the bucket columns (``columns``, bucket first)."""
-    out: dict[str, list[pa.Table]] = {}
-    if table.num_rows == 0:
-        return out
-    runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
-    start = 0
-    for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-        out.setdefault(name, []).append(table.slice(start, end - start).select(list(columns)))
+_Span = tuple[int, int]
+
+
+def _flat(ordered: list[tuple[str, list[_Span]]]) -> list[tuple[str, int, int]]:
+    return [(name, *span) for name, spans in ordered for span in spans]
+
+
+def _point_runs(names: pa.ChunkedArray[Any], lengths: list[int]) -> list[tuple[str, int, int]]:
+    """(name, start, end) of each run of one point name, cut at table boundaries too."""
+    encoded = pc.run_end_encode(names.combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+    cuts: list[int] = []
+    total = 0
+    for length in lengths:
+        total += length
+        cuts.append(total)
+    runs = list(zip(encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True))
+    pieces: list[tuple[str, int, int]] = []
+    start, run = 0, 0
+    for end in sorted(set(cuts) | {end for _, end in runs}):
+        while runs[run][1] < end:
+            run += 1
+        pieces.append((runs[run][0], start, end))
         start = end
-    return out
+    return pieces
+
+
+def _runs_in_order(
+    pieces: list[tuple[str, int, int]], bucket: pa.Array[Any]
+) -> list[tuple[str, list[_Span]]] | None:
+    """Per point (first seen first) its runs by first bucket, or None if that is not sorted.
+
+    Sorted means: every run strictly increasing in bucket, and each of a point's runs
+    ending before the next one starts.
+    """
+    n = len(bucket)
+    if n > 1:
+        steps_up = pc.less(bucket.slice(0, n - 1), bucket.slice(1))
+        if not pc.all(steps_up).as_py():
+            downs = pc.indices_nonzero(pc.invert(steps_up)).to_pylist()
+            run_last = {end - 1 for _, _, end in pieces}
+            if not run_last.issuperset(downs):
+                return None
+    edges = cast(
+        list[int],
+        bucket.take(
+            pa.array([start for _, start, _ in pieces] + [end - 1 for _, _, end in pieces])
+        ).to_pylist(),
+    )
+    first, last = edges[: len(pieces)], edges[len(pieces) :]
+    by_point: dict[str, list[int]] = {}
+    for i, (name, _start, _end) in enumerate(pieces):
+        by_point.setdefault(name, []).append(i)
+    ordered: list[tuple[str, list[_Span]]] = []
+    for name, runs in by_point.items():
+        runs.sort(key=first.__getitem__)
+        if any(last[a] >= first[b] for a, b in itertools.pairwise(runs)):
+            return None
+        ordered.append((name, [(pieces[i][1], pieces[i][2]) for i in runs]))
+    return ordered
+
+
+def _point_bucket_order(
+    pieces: list[tuple[str, int, int]], numbers: dict[str, int], bucket: pa.ChunkedArray[Any]
+) -> Any:
+    """Stable sort indices by (point number, bucket), on one packed int64 when it fits.
+
+    It always fits for real ranges (bucket spans below 2**40 ms, < 2**22 points).
+    """
+    point = pa.concat_arrays(
+        [
+            pa.repeat(pa.scalar(numbers[name], pa.int64()), end - start)
+            for name, start, end in pieces
+        ]
+    )
+    stamps = bucket.combine_chunks()
+    lo, hi = pc.min_max(stamps).values()
+    if hi.as_py() - lo.as_py() < 2**40 and len(numbers) < 2**22:
+        packed = pc.add(pc.multiply(point, 2**40), pc.subtract(stamps, lo))
+        return pc.sort_indices(packed)  # stable: equal keys keep their input order
+    keys = pa.table({"point": point, "bucket": stamps})
+    return pc.sort_indices(keys, sort_keys=[("point", "ascending"), ("bucket", "ascending")])
