@@ -362,7 +362,7 @@ class QueryEngine:
             cold_paths = {d: p for d, p in cold_paths.items() if d in hot_days}
         rows = self._merge(plan, hot, cold_paths, stats, set())
         columns = bucket_columns(plan.aggs)
-        bucket_tables = [aggregate_rows(rows, width).select(["point_name", *columns])]
+        bucket_tables = [aggregate_rows(rows, width, columns)]
         if direct:
             inside = (
                 day_bounds_ms(min(direct_days))[0] >= plan.start_ms
