@@ -140,7 +140,9 @@ def bucket_starts(ts: Any, interval_ms: int) -> Any:
     return pc.subtract(start, step)  # an Array for an Array, chunked for chunked
 
 
-_AGGREGATES: dict[str, tuple[Any, str]] = {  # bucket column -> Arrow hash aggregation of the raw rows
+_AGGREGATES: dict[
+    str, tuple[Any, str]
+] = {  # bucket column -> Arrow hash aggregation of the raw rows
     "count": ([], "count_all"),
     "sum": ("value", "sum"),
     "min": ("value", "min"),
