@@ -307,77 +307,72 @@ def by_point_sorted(
     """Bucket tables (from raw and rollups, disjoint buckets) per point, sorted by bucket.
 
     Each table holds its points in runs (rollup reads: one run per point; raw aggregates:
-    sorted by point). The tables become one, cut into runs of one point; when each run
-    is in bucket order and a point's runs do not overlap (always, for real reads), the
-    runs are put in order by their first bucket (a sort of ~30 runs in Python, not of
-    the rows) and each point is one zero-copy slice. Otherwise one stable sort on a
-    packed (point number, bucket) key does it. Either way the result is what a stable
-    sort by bucket of each point's rows, in table order, gives. A year at 1 h of 3
-    points is 13 tables: a handful of Arrow calls instead of ~10 per point.
+    sorted by point). The tables are cut into runs of one point; when each run is in
+    bucket order and a point's runs do not overlap (always, for real reads), a point is
+    its runs in order of their first bucket (a sort of ~30 runs in Python, not of the
+    rows), zero-copy slices. Otherwise one stable sort on a packed (point number,
+    bucket) key does it. Either way the result is what a stable sort by bucket of each
+    point's rows, in table order, gives. Nothing is copied on the common path: freshly
+    decoded rollup rows are cold in the CPU caches, and copying a year of names and
+    buckets cost more than all the rest.
     """
-    kept: list[pa.Table] = []
-    for table in tables:
-        if table.num_rows == 0:
-            continue
-        table = table.select(["point_name", *columns])
-        if not pa.types.is_string(table.schema.field("point_name").type):
-            table = table.set_column(0, "point_name", table.column(0).cast(pa.string()))
-        kept.append(table)
+    kept = [table for table in tables if table.num_rows]
     if not kept:
         return {}
-    joined = pa.concat_tables(kept).combine_chunks() if len(kept) > 1 else kept[0]
-    pieces = _point_runs(joined.column("point_name"), [t.num_rows for t in kept])
-    values = joined.drop_columns(["point_name"])
-    ordered = _runs_in_order(pieces, values.column("bucket").combine_chunks())
+    pieces: list[tuple[str, int, int]] = []
+    offset = 0
+    for table in kept:
+        pieces.extend(_point_runs(table.column("point_name"), offset))
+        offset += table.num_rows
+    values = pa.concat_tables([table.select(list(columns)) for table in kept])
+    ordered = _runs_in_order(pieces, values.column("bucket"))
     if ordered is None:
         numbers: dict[str, int] = {}
         for name, _start, _end in pieces:
             numbers.setdefault(name, len(numbers))
         values = values.take(_point_bucket_order(pieces, numbers, values.column("bucket")))
-        ordered = [(name, []) for name in numbers]
+        out: dict[str, pa.Table] = {}
+        offset = 0
+        counts = dict.fromkeys(numbers, 0)
         for name, start, end in pieces:
-            ordered[numbers[name]][1].append((start, end))
-    elif _flat(ordered) != pieces:  # runs to move: one copy in the new order
-        values = pa.concat_tables(
-            [values.slice(start, end - start) for _, spans in ordered for start, end in spans]
-        ).combine_chunks()
-    out: dict[str, pa.Table] = {}
-    offset = 0
-    for name, spans in ordered:
-        rows = sum(end - start for start, end in spans)
-        out[name] = values.slice(offset, rows)
-        offset += rows
-    return out
+            counts[name] += end - start
+        for name in numbers:  # numbered in first-seen order: the sorted order
+            out[name] = values.slice(offset, counts[name])
+            offset += counts[name]
+        return out
+    return {
+        name: values.slice(spans[0][0], spans[0][1] - spans[0][0])
+        if len(spans) == 1
+        else pa.concat_tables([values.slice(start, end - start) for start, end in spans])
+        for name, spans in ordered
+    }
 
 
 _Span = tuple[int, int]
 
 
-def _flat(ordered: list[tuple[str, list[_Span]]]) -> list[tuple[str, int, int]]:
-    return [(name, *span) for name, spans in ordered for span in spans]
+def _point_runs(names: pa.ChunkedArray[Any], offset: int) -> list[tuple[str, int, int]]:
+    """(name, start, end) of each run of one point name, chunk by chunk, from ``offset``.
 
-
-def _point_runs(names: pa.ChunkedArray[Any], lengths: list[int]) -> list[tuple[str, int, int]]:
-    """(name, start, end) of each run of one point name, cut at table boundaries too."""
-    encoded = pc.run_end_encode(names.combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
-    cuts: list[int] = []
-    total = 0
-    for length in lengths:
-        total += length
-        cuts.append(total)
-    runs = list(zip(encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True))
+    Runs never span chunks (nor tables): that only makes more runs, never wrong ones.
+    """
     pieces: list[tuple[str, int, int]] = []
-    start, run = 0, 0
-    for end in sorted(set(cuts) | {end for _, end in runs}):
-        while runs[run][1] < end:
-            run += 1
-        pieces.append((runs[run][0], start, end))
-        start = end
+    for chunk in names.chunks:
+        if not len(chunk):
+            continue
+        if not pa.types.is_string(chunk.type):
+            chunk = chunk.cast(pa.string())
+        encoded = pc.run_end_encode(chunk)  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+        start = 0
+        for name, end in zip(encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True):
+            pieces.append((name, offset + start, offset + end))
+            start = end
+        offset += len(chunk)
     return pieces
 
 
 def _runs_in_order(
-    pieces: list[tuple[str, int, int]], bucket: pa.Array[Any]
+    pieces: list[tuple[str, int, int]], bucket: pa.ChunkedArray[Any]
 ) -> list[tuple[str, list[_Span]]] | None:
     """Per point (first seen first) its runs by first bucket, or None if that is not sorted.
 
@@ -386,7 +381,8 @@ def _runs_in_order(
     """
     n = len(bucket)
     if n > 1:
-        steps_up = pc.less(bucket.slice(0, n - 1), bucket.slice(1))
+        steps_up: Any = pc.less(bucket.slice(0, n - 1), bucket.slice(1))
+        steps_up = steps_up.combine_chunks()  # chunked in, chunked out
         if not pc.all(steps_up).as_py():
             downs = pc.indices_nonzero(pc.invert(steps_up)).to_pylist()
             run_last = {end - 1 for _, _, end in pieces}
