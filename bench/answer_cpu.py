@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from vitals.api.params import query_from_params
     from vitals.api.render import render
     from vitals.api.service import gzip_if_worth
+    from vitals.arrow_memory import configure_arrow_memory
     from vitals.config import load_settings
     from vitals.rollups.month import warm_month_files
 
@@ -81,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     names = [p.name for p in state.hot_store.list_points(site, None, 10_000)]
     engine = state.engine
     warm_month_files(state.cold_store)  # as the server's start-up does
+    # ditto: the app's lifespan sets Arrow's pool (jemalloc) where the tree's server does
+    # (older trees' servers did not: their figures are mimalloc's, unless
+    # ARROW_DEFAULT_MEMORY_POOL is set for both runs)
+    if hasattr(sys.modules["vitals.api.app"], "configure_arrow_memory"):
+        configure_arrow_memory()
 
     def answer(path: str, params: dict) -> int:
         pairs = [

@@ -50,18 +50,18 @@ class PointRows:
 
 
 def collect_runs(tables: Iterable[pa.Table]) -> dict[str, list[pa.Table]]:
-    """Split tables sorted by point_name into per-point (ts, value) pieces, in input order."""
+    """Split tables sorted by point_name into per-point (ts, value) pieces, in input order.
+
+    Runs are found chunk by chunk (no copy of the names: a read's rows are cold in the
+    CPU caches, and copying them cost more than finding the runs).
+    """
     pieces: dict[str, list[pa.Table]] = {}
     for table in tables:
         if table.num_rows == 0:
             continue
-        runs = pc.run_end_encode(table.column("point_name").combine_chunks())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
-        start = 0
-        for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-            pieces.setdefault(name, []).append(
-                table.slice(start, end - start).select(["ts", "value"])
-            )
-            start = end
+        values = table.select(["ts", "value"])
+        for name, start, end in _point_runs(table.column("point_name"), 0):
+            pieces.setdefault(name, []).append(values.slice(start, end - start))
     return pieces
 
 
@@ -355,16 +355,23 @@ def _point_runs(names: pa.ChunkedArray[Any], offset: int) -> list[tuple[str, int
     """(name, start, end) of each run of one point name, chunk by chunk, from ``offset``.
 
     Runs never span chunks (nor tables): that only makes more runs, never wrong ones.
+    Dictionary-encoded names are run on their codes, the names looked up once a chunk.
     """
     pieces: list[tuple[str, int, int]] = []
     for chunk in names.chunks:
         if not len(chunk):
             continue
-        if not pa.types.is_string(chunk.type):
-            chunk = chunk.cast(pa.string())
-        encoded = pc.run_end_encode(chunk)  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+        if isinstance(chunk, pa.DictionaryArray) and not chunk.null_count:
+            encoded = pc.run_end_encode(chunk.indices)  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+            words = chunk.dictionary.to_pylist()
+            run_names = [words[code] for code in encoded.values.to_pylist()]
+        else:
+            if isinstance(chunk, pa.DictionaryArray):
+                chunk = chunk.cast(pa.string())
+            encoded = pc.run_end_encode(chunk)  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+            run_names = encoded.values.to_pylist()
         start = 0
-        for name, end in zip(encoded.values.to_pylist(), encoded.run_ends.to_pylist(), strict=True):
+        for name, end in zip(run_names, encoded.run_ends.to_pylist(), strict=True):
             pieces.append((name, offset + start, offset + end))
             start = end
         offset += len(chunk)
