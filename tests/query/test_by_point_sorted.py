@@ -102,6 +102,15 @@ def test_dictionary_names_empty_tables_and_nothing() -> None:
     assert rows_by_point(by_point_sorted(tables, COLUMNS)) == reference(tables)
 
 
+def test_tables_differing_only_in_nullability_join() -> None:
+    """A rollup file's not-null columns and a raw aggregate's nullable ones, points apart."""
+    strict = table([("only-rollup", BASE, 1.0), ("both", BASE, 2.0)])
+    strict = strict.cast(pa.schema([f.with_nullable(False) for f in strict.schema]))
+    loose = table([("both", BASE + HOUR, 3.0), ("only-raw", BASE, 4.0)])
+    tables = [loose, strict]
+    assert rows_by_point(by_point_sorted(tables, COLUMNS)) == reference(tables)
+
+
 def test_spans_too_wide_to_pack_still_sort() -> None:
     far = table([("p", 2**50, 1.0), ("p", -(2**50), 2.0), ("q", 0, 3.0), ("p", 2**50, 4.0)])
     assert rows_by_point(by_point_sorted([far], COLUMNS)) == reference([far])

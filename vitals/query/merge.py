@@ -324,7 +324,11 @@ def by_point_sorted(
     for table in kept:
         pieces.extend(_point_runs(table.column("point_name"), offset))
         offset += table.num_rows
-    values = pa.concat_tables([table.select(list(columns)) for table in kept])
+    # "default": tables that differ only in nullability (rollup files against raw
+    # aggregates) still join; other type differences fail as before
+    values = pa.concat_tables(
+        [table.select(list(columns)) for table in kept], promote_options="default"
+    )
     ordered = _runs_in_order(pieces, values.column("bucket"))
     if ordered is None:
         numbers: dict[str, int] = {}
