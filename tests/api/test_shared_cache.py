@@ -465,17 +465,22 @@ def test_one_worker_uses_the_shared_file_when_asked_and_a_restart_never_reads_it
         assert "vitals_api_shared_cache_hits_total" not in httpx.get(f"{base}/metrics").text
 
 
-def test_engine_slots_default_to_one_per_core_across_the_workers(api_site):
+def test_engine_slots_and_read_threads_default_to_one_per_core_across_workers(api_site):
     from vitals.api.serve import default_engine_slots
 
     assert [default_engine_slots(w, cores=2) for w in (1, 2, 3)] == [2, 1, 1]
     assert default_engine_slots(2, cores=8) == 4
     with serve_workers(api_site) as base:
-        slots = {pid: v["vitals_api_engine_slots"] for pid, v in worker_metrics(base).items()}
-    assert len(slots) == 2 and set(slots.values()) == {float(default_engine_slots(2))}
-    with serve_workers(api_site, "--engine-slots", "3") as base:
-        slots = {pid: v["vitals_api_engine_slots"] for pid, v in worker_metrics(base).items()}
-    assert set(slots.values()) == {3.0}
+        seen = worker_metrics(base).values()
+    per_core = float(default_engine_slots(2))
+    assert len(seen) == 2 and {v["vitals_api_engine_slots"] for v in seen} == {per_core}
+    assert {v["vitals_api_read_threads"] for v in seen} == {per_core}  # one reader per core
+    with serve_workers(
+        api_site, "--engine-slots", "3", env_extra={"VITALS_READ_THREADS": "2"}
+    ) as base:
+        seen = worker_metrics(base).values()
+    assert {v["vitals_api_engine_slots"] for v in seen} == {3.0}
+    assert {v["vitals_api_read_threads"] for v in seen} == {2.0}  # the operator's choice wins
 
 
 def test_serve_checks_the_shared_cache_options():

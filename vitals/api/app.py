@@ -32,6 +32,7 @@ from vitals.api.service import ApiState, PointSearch
 from vitals.api.shared_cache import SharedStore
 from vitals.api.stores import open_cold_store, open_hot_store
 from vitals.arrow_memory import configure_arrow_memory
+from vitals.cold.point_reads import READ_THREADS
 from vitals.cold.store import ColdStore
 from vitals.config import Settings
 from vitals.hot.store import HotStore
@@ -130,6 +131,7 @@ def create_app(
         hot_store = hot_store if hot_store is not None else default_hot
     metrics = ApiMetrics()
     metrics.engine_slots.set(engine_slots)
+    metrics.read_threads.set(READ_THREADS)
     if shared_cache is not None:
         shared = shared_cache
 

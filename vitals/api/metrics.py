@@ -99,6 +99,11 @@ class ApiMetrics:
             "Most engine queries this worker runs at once (vitals serve --engine-slots)",
             registry=self.registry,
         )
+        self.read_threads = Gauge(
+            "vitals_api_read_threads",
+            "Threads of this worker's cold read pool (VITALS_READ_THREADS)",
+            registry=self.registry,
+        )
         self.cache_source = Counter(
             "vitals_api_cache_source",
             "Time-series answers by where they came from: memory (this worker), shared "

@@ -27,6 +27,7 @@ from vitals.api.auth import is_loopback
 from vitals.api.cache import DEFAULT_HOT_TTL_S
 from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.api.shared_cache import DEFAULT_SHARED_MAX_BYTES, SharedCache, default_path
+from vitals.cold.point_reads import READ_THREADS_ENV
 from vitals.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -341,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.workers > 1:  # each worker process builds its app from the environment
         os.environ[ENGINE_SLOTS_ENV] = str(args.engine_slots)  # inherited by the workers
+        # one cold-read thread per core across the workers, unless the operator chose
+        os.environ.setdefault(READ_THREADS_ENV, str(default_engine_slots(args.workers)))
         os.environ[HOT_TTL_ENV] = repr(args.hot_ttl)
         for name in (SHARED_CACHE_ENV, SHARED_GENERATION_ENV, SHARED_MAX_BYTES_ENV):
             os.environ.pop(name, None)
