@@ -46,25 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(kinds) - set(CHARTS))
     if unknown or not kinds:
         parser.error(f"--kinds: unknown {unknown or 'none given'}; choose from {', '.join(CHARTS)}")
-    sys.path.insert(0, str(args.code_tree.resolve()))
-    sys.path.insert(1, str(HERE / "bench"))
-    os.environ.update(
-        VITALS_DATA_DIR=str(args.data_dir),
-        VITALS_HOT_STORE=str(args.data_dir / "hot.sqlite"),
-        VITALS_COLD_STORE=str(args.data_dir / "cold"),
-    )
+    sys.path.insert(0, str(HERE / "bench"))
+    from code_tree import load_vitals_from, point_at_site
+
+    point_at_site(args.data_dir)
     from api_load import data_anchor, make_request, make_workload
 
-    # api_load puts this checkout first on sys.path and imports vitals.samples from it:
-    # without this, --code-tree silently measured this checkout again.
-    code_tree = str(args.code_tree.resolve())
-    while code_tree in sys.path:
-        sys.path.remove(code_tree)
-    sys.path.insert(0, code_tree)
-    for name in [m for m in sys.modules if m == "vitals" or m.startswith("vitals.")]:
-        del sys.modules[name]
-
-    import vitals
+    load_vitals_from(args.code_tree)
     from vitals.api.app import create_app
     from vitals.api.params import query_from_params
     from vitals.api.render import render
@@ -73,10 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     from vitals.config import load_settings
     from vitals.rollups.month import warm_month_files
 
-    loaded = Path(vitals.__file__).resolve().parent.parent
-    if loaded != args.code_tree.resolve():
-        raise SystemExit(f"vitals came from {loaded}, not --code-tree {args.code_tree}")
-    print(f"code: {loaded}", flush=True)
     site, today, hot_days = data_anchor(args.data_dir)
     state = create_app(load_settings()).state.vitals
     names = [p.name for p in state.hot_store.list_points(site, None, 10_000)]

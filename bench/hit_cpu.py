@@ -35,28 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--code-tree", type=Path, default=HERE)
     args = parser.parse_args(argv)
-    code_tree = str(args.code_tree.resolve())
     sys.path.insert(0, str(HERE / "bench"))
-    os.environ.update(
-        VITALS_DATA_DIR=str(args.data_dir),
-        VITALS_HOT_STORE=str(args.data_dir / "hot.sqlite"),
-        VITALS_COLD_STORE=str(args.data_dir / "cold"),
-    )
+    from code_tree import load_vitals_from, point_at_site
+
+    point_at_site(args.data_dir)
     from api_load import data_anchor, make_request, make_workload
 
-    while code_tree in sys.path:  # api_load put this checkout first: measure --code-tree
-        sys.path.remove(code_tree)
-    sys.path.insert(0, code_tree)
-    for name in [m for m in sys.modules if m == "vitals" or m.startswith("vitals.")]:
-        del sys.modules[name]
-    import vitals
+    load_vitals_from(args.code_tree)
     from vitals.api.app import create_app
     from vitals.config import load_settings
 
-    loaded = Path(vitals.__file__).resolve().parent.parent
-    if loaded != args.code_tree.resolve():
-        raise SystemExit(f"vitals came from {loaded}, not --code-tree {args.code_tree}")
-    print(f"code: {loaded}", flush=True)
     app = create_app(load_settings(), allow_anonymous=True)
     state = app.state.vitals
     site, today, hot_days = data_anchor(args.data_dir)

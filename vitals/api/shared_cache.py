@@ -320,25 +320,57 @@ class SharedCache:
         ``CLAIM_MAX_S`` (it is computing the answer: wait for its entry instead of
         computing the same thing twice). Any error answers True (compute).
         """
+        claimed, _stored = self._try_claim(key, unless_stored=False)
+        return claimed
+
+    def get_or_claim(self, key: str) -> tuple[tuple[CachedResponse, float] | None, bool]:
+        """A live entry, or this worker's claim on computing it, in one worker-thread hop.
+
+        A miss used to cost three hops (look, claim, look again in case the other
+        worker stored its entry just before the claim); the look after a won claim
+        is now inside the claim's write transaction, so nothing can slip between.
+        """
+        found = self.get(key)
+        if found is not None:
+            return found, False
+        claimed, stored = self._try_claim(key, unless_stored=True)
+        if stored:  # stored by the other worker between the two looks
+            found = self.get(key, count=False)
+            return (found, False) if found is not None else (None, True)
+        return None, claimed
+
+    def _try_claim(self, key: str, *, unless_stored: bool) -> tuple[bool, bool]:
+        """(claimed, stored): take the key's claim unless another live worker holds it.
+
+        With ``unless_stored`` a live entry found inside the write transaction is not
+        claimed: (False, True). Any SQLite error answers (True, False): compute.
+        """
         full_key = self.namespace + key
         with self._lock:
             try:
                 conn = self._open()
                 if conn is None:
-                    return True
+                    return True, False
                 row = conn.execute(
                     "SELECT pid, since FROM claims WHERE key = ?", (full_key,)
                 ).fetchone()
                 if row is not None and self._held_by_other(row):
-                    return False
+                    return False, False
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    stored = unless_stored and (
+                        conn.execute(
+                            "SELECT 1 FROM entries WHERE key = ? AND expires_at > ?",
+                            (full_key, self._clock()),
+                        ).fetchone()
+                        is not None
+                    )
                     row = conn.execute(
                         "SELECT pid, since FROM claims WHERE key = ?", (full_key,)
                     ).fetchone()
-                    if row is not None and self._held_by_other(row):
+                    if stored or (row is not None and self._held_by_other(row)):
                         conn.execute("ROLLBACK")
-                        return False
+                        return False, stored
                     conn.execute(
                         "INSERT INTO claims (key, pid, since) VALUES (?, ?, ?) ON CONFLICT (key) "
                         "DO UPDATE SET pid = excluded.pid, since = excluded.since",
@@ -351,61 +383,7 @@ class SharedCache:
                     raise
             except sqlite3.Error as exc:
                 self._failed(exc)
-            return True
-
-    def get_or_claim(self, key: str) -> tuple[tuple[CachedResponse, float] | None, bool]:
-        """A live entry, or this worker's claim on computing it, in one worker-thread hop.
-
-        A miss used to cost three hops (look, claim, look again in case the other
-        worker stored its entry just before the claim); the look after a won claim
-        is now inside the claim's write transaction, so nothing can slip between.
-        """
-        found = self.get(key)
-        if found is not None:
-            return found, False
-        full_key = self.namespace + key
-        with self._lock:
-            try:
-                conn = self._open()
-                if conn is None:
-                    return None, True
-                row = conn.execute(
-                    "SELECT pid, since FROM claims WHERE key = ?", (full_key,)
-                ).fetchone()
-                if row is not None and self._held_by_other(row):
-                    return None, False
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    stored = conn.execute(
-                        "SELECT expires_at FROM entries WHERE key = ?", (full_key,)
-                    ).fetchone()
-                    row = conn.execute(
-                        "SELECT pid, since FROM claims WHERE key = ?", (full_key,)
-                    ).fetchone()
-                    if (stored is not None and stored[0] > self._clock()) or (
-                        row is not None and self._held_by_other(row)
-                    ):
-                        conn.execute("ROLLBACK")
-                        stored_now = stored is not None
-                    else:
-                        conn.execute(
-                            "INSERT INTO claims (key, pid, since) VALUES (?, ?, ?) ON CONFLICT "
-                            "(key) DO UPDATE SET pid = excluded.pid, since = excluded.since",
-                            (full_key, os.getpid(), self._clock()),
-                        )
-                        conn.execute("COMMIT")
-                        return None, True
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                self._failed(exc)
-                return None, True
-        if stored_now:  # stored by the other worker between the two looks
-            found = self.get(key, count=False)
-            return (found, False) if found is not None else (None, True)
-        return None, False
+            return True, False
 
     def _held_by_other(self, row: tuple[int, float]) -> bool:
         pid, since = row
