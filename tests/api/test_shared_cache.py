@@ -97,6 +97,37 @@ def test_get_or_claim_answers_an_entry_a_claim_or_a_wait_in_one_call(tmp_path):
     assert two.get_or_claim("orphan") == (None, True)
 
 
+def test_an_answer_with_gzip_is_stored_compressed_only_and_read_back_exactly(tmp_path):
+    from isal import igzip
+
+    path = tmp_path / "c.sqlite"
+    one, two = open_pair(path)
+    body = b'{"series":[' + b",".join(b"%d.25" % i for i in range(20_000)) + b"]}"
+    packed = igzip.compress(body, compresslevel=1, mtime=0)
+    value = CachedResponse(body, "application/json", 20_000, ("rollup",), packed)
+    assert one.put("big", value, time.time() + 30)
+    found = two.get("big")
+    assert found is not None and found[0] == value  # plain body restored byte for byte
+    with sqlite3.connect(path) as raw:
+        stored = raw.execute("SELECT length(body), length(gzip_body), size FROM entries").fetchone()
+    raw.close()
+    assert stored[0] == 0 and stored[1] == len(packed)
+    assert stored[2] < len(body) // 3  # the bound counts what the file holds
+    plain = answer(5)  # no gzip (small, or for a client without it): stored as it is
+    assert one.put("plain", plain, time.time() + 30) and two.get("plain")[0] == plain
+    # a compressed-only entry that is not gzip (its checksum intact) is a counted miss
+    from vitals.api.shared_cache import _crc
+
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "UPDATE entries SET gzip_body = ?, crc = ? WHERE key LIKE '%big'",
+            (b"not gzip at all", _crc(b"", b"not gzip at all")),
+        )
+    raw.close()
+    errors = two.stats.errors
+    assert two.get("big") is None and two.stats.errors == errors + 1
+
+
 def test_an_expired_entry_and_another_generation_are_not_served(tmp_path):
     path = tmp_path / "c.sqlite"
     one, two = open_pair(path)
@@ -141,11 +172,14 @@ def test_gzip_attached_later_is_shared(tmp_path):
 
     async def run():
         await first.get_or_compute_from("k", compute)
-        await first.share_gzip("k", b"gzipped-bytes")
+        await first.share_gzip("k", packed)
 
+    from isal import igzip
+
+    packed = igzip.compress(answer(3).body, compresslevel=1, mtime=0)
     asyncio.run(run())
     found = two.get("k")
-    assert found is not None and found[0].gzip_body == b"gzipped-bytes"
+    assert found is not None and found[0].gzip_body == packed and found[0].body == answer(3).body
 
 
 def test_the_bound_evicts_the_least_recently_used(tmp_path):
@@ -274,9 +308,10 @@ def serve_workers(
         proc.wait(timeout=20)
 
 
-def fetch(base: str, params: dict) -> httpx.Response:
+def fetch(base: str, params: dict, *, gzip: bool = True) -> httpx.Response:
     """One request on a new connection (so the kernel picks a worker afresh)."""
-    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
+    headers = AUTH if gzip else {**AUTH, "Accept-Encoding": "identity"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         response = client.get("/v1/timeseries", params=params)
     assert response.status_code == 200, response.text
     return response
@@ -379,6 +414,11 @@ def test_a_corrupted_file_is_survived_with_a_counted_fallback(api_site):
             params = cold_query(api_site, hour, "15m")
             expected[hour] = fetch(base, params).content
         path = default_path(api_site.root)
+        # the entries into the file itself first: small (compressed) entries may all
+        # still sit in the WAL, where garbage over the main file would never be read
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
         size = path.stat().st_size
         with open(path, "r+b") as handle:  # garbage over the whole file, in place
             handle.write(os.urandom(size))
@@ -399,7 +439,7 @@ def test_a_corrupted_file_is_survived_with_a_counted_fallback(api_site):
 def test_the_shared_bound_evicts_across_workers(api_site):
     with serve_workers(api_site, "--shared-cache-mb", "1") as base:
         start = api_site.day_ms(api_site.cold_days[0])[0]
-        for n in range(60):  # each ~32 kB (JSON and its gzip): about 1.9 MB in all
+        for n in range(60):  # each ~24 kB of JSON, no gzip (stored as it is): ~1.4 MB in all
             fetch(
                 base,
                 {
@@ -409,6 +449,7 @@ def test_the_shared_bound_evicts_across_workers(api_site):
                     "end": start + 24 * HOUR - n * 300_000,
                     "interval": "raw",
                 },
+                gzip=False,
             )
         with sqlite3.connect(default_path(api_site.root)) as conn:
             total = conn.execute("SELECT total FROM meta").fetchone()[0]

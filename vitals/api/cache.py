@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_HOT_TTL_S = 30.0
 DEFAULT_COLD_TTL_S = 3600.0
-_ENTRY_OVERHEAD = 512
+ENTRY_OVERHEAD = 512  # bookkeeping bytes counted per entry (both caches)
 
 # Where an answer came from: this process's LRU (or an identical request in flight
 # here), the shared file of the host's workers, or the engine.
@@ -61,7 +61,7 @@ class CachedResponse:
     @property
     def size(self) -> int:
         """Bytes the entry holds in the cache (bodies plus bookkeeping)."""
-        return len(self.body) + len(self.gzip_body or b"") + _ENTRY_OVERHEAD
+        return len(self.body) + len(self.gzip_body or b"") + ENTRY_OVERHEAD
 
 
 def cache_key(parts: Mapping[str, object]) -> str:

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vitals.api.cache import CachedResponse
+from isal import isal_zlib
+
+from vitals.api.cache import ENTRY_OVERHEAD, CachedResponse
 
 _LOG = logging.getLogger("vitals.api.shared_cache")
 
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS entries (
     crc INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_used_at ON entries (used_at);
+CREATE INDEX IF NOT EXISTS entries_expires_at ON entries (expires_at);
 CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), total INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, pid INTEGER NOT NULL, since REAL NOT NULL);
@@ -254,6 +257,11 @@ class SharedCache:
                     raise sqlite3.DatabaseError("shared cache entry holds no bytes")
                 if _crc(body, gzip_body) != crc:
                     raise sqlite3.DatabaseError("shared cache entry fails its checksum")
+                if not body and gzip_body:  # stored compressed only (see put)
+                    try:
+                        body = isal_zlib.decompress(gzip_body, wbits=31)  # gzip framing
+                    except Exception as exc:  # isal's IsalError: not gzip after all
+                        raise sqlite3.DatabaseError(f"shared cache entry: {exc}") from exc
                 try:  # LRU position; a busy file only costs the refresh
                     conn.execute(
                         "UPDATE entries SET used_at = ? WHERE key = ?", (now, self.namespace + key)
@@ -274,6 +282,11 @@ class SharedCache:
         """Store ``value`` until ``expires_at`` (wall clock), evicting the least recently used."""
         if value.size > self.max_bytes or expires_at <= self._clock():
             return False
+        # An answer with its gzip is stored compressed only: 3-9x fewer bytes to write
+        # (every computed answer is written; with unique requests none is read back), and
+        # a shared hit decompresses it once (ISA-L, ~0.3 ms for 575 kB).
+        body = b"" if value.gzip_body is not None else value.body
+        stored_size = len(body) + len(value.gzip_body or b"") + ENTRY_OVERHEAD
         with self._lock:
             try:
                 conn = self._open()
@@ -289,13 +302,13 @@ class SharedCache:
                             self.namespace + key,
                             expires_at,
                             now,
-                            value.size,
+                            stored_size,
                             value.media_type,
                             value.samples,
                             ",".join(value.tiers),
-                            value.body,
+                            body,
                             value.gzip_body,
-                            _crc(value.body, value.gzip_body),
+                            _crc(body, value.gzip_body),
                         ),
                     )
                     self._evict(conn, now)
