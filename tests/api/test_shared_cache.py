@@ -507,13 +507,13 @@ def test_one_worker_uses_the_shared_file_when_asked_and_a_restart_never_reads_it
 
 
 def test_engine_slots_and_read_threads_default_to_one_per_core_across_workers(api_site):
-    from vitals.api.serve import default_engine_slots
+    from vitals.api.serve import per_core_share
 
-    assert [default_engine_slots(w, cores=2) for w in (1, 2, 3)] == [2, 1, 1]
-    assert default_engine_slots(2, cores=8) == 4
+    assert [per_core_share(w, cores=2) for w in (1, 2, 3)] == [2, 1, 1]
+    assert per_core_share(2, cores=8) == 4
     with serve_workers(api_site) as base:
         seen = worker_metrics(base).values()
-    per_core = float(default_engine_slots(2))
+    per_core = float(per_core_share(2))
     assert len(seen) == 2 and {v["vitals_api_engine_slots"] for v in seen} == {per_core}
     assert {v["vitals_api_read_threads"] for v in seen} == {per_core}  # one reader per core
     with serve_workers(

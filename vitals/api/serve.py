@@ -47,8 +47,8 @@ DEFAULT_PORT = 8080
 KEEP_ALIVE_S = 30
 
 
-def default_engine_slots(workers: int, cores: int | None = None) -> int:
-    """One engine query per core across the host's workers (at least one per worker).
+def per_core_share(workers: int, cores: int | None = None) -> int:
+    """Cores / workers, at least 1: each worker's engine slots and cold-read threads.
 
     Measured on 2 cores, 100 clients of the unique mix (docs/benchmarks.md): 1 worker
     with 2 slots served 86 requests/s at 12.7 ms of CPU each, against 80/s and 15.2 ms
@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vitals serve: --workers {args.workers} must be 1-64", file=sys.stderr)
         return 2
     if args.engine_slots is None:
-        args.engine_slots = default_engine_slots(args.workers)
+        args.engine_slots = per_core_share(args.workers)
     if not 1 <= args.engine_slots <= 64:
         print(f"vitals serve: --engine-slots {args.engine_slots} must be 1-64", file=sys.stderr)
         return 2
@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers > 1:  # each worker process builds its app from the environment
         os.environ[ENGINE_SLOTS_ENV] = str(args.engine_slots)  # inherited by the workers
         # one cold-read thread per core across the workers, unless the operator chose
-        os.environ.setdefault(READ_THREADS_ENV, str(default_engine_slots(args.workers)))
+        os.environ.setdefault(READ_THREADS_ENV, str(per_core_share(args.workers)))
         os.environ[HOT_TTL_ENV] = repr(args.hot_ttl)
         for name in (SHARED_CACHE_ENV, SHARED_GENERATION_ENV, SHARED_MAX_BYTES_ENV):
             os.environ.pop(name, None)

@@ -138,6 +138,15 @@ class ReadCounters:
             self.row_groups_read += read
             self.rows_decoded += rows
 
+    def add_file(self, index: FileIndex, groups: Sequence[int]) -> None:
+        """Count one file read of ``groups`` (of all ``index``'s row groups)."""
+        self.add(
+            files=1,
+            total=len(index.group_rows),
+            read=len(groups),
+            rows=sum(index.group_rows[g] for g in groups),
+        )
+
 
 class _FooterCache:
     """Process-wide LRU of parsed footers (not a resource field: resources are frozen).
@@ -406,12 +415,7 @@ def read_points(
     index = index if index is not None else file_index(item.path)
     groups = index.groups_for(points, interval_ms)
     if counters is not None:
-        counters.add(
-            files=1,
-            total=len(index.group_rows),
-            read=len(groups),
-            rows=sum(index.group_rows[g] for g in groups),
-        )
+        counters.add_file(index, groups)
     if not groups:
         return _normalise(
             pq.ParquetFile(item.path, metadata=index.metadata)

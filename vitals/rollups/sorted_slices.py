@@ -49,12 +49,7 @@ def read_point_slices(
     if not groups or any(index.group_intervals[g] != (interval_ms, interval_ms) for g in groups):
         return None  # no group (the generic read builds the empty schema) or mixed intervals
     if counters is not None:
-        counters.add(
-            files=1,
-            total=len(index.group_rows),
-            read=len(groups),
-            rows=sum(index.group_rows[g] for g in groups),
-        )
+        counters.add_file(index, groups)
     version = (index.path, index.mtime_ns, index.size)
     layouts = GROUP_RUNS.get_all(version, groups)
     names = [] if layouts is not None else ["point_name"]  # known runs: no names decoded
