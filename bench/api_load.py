@@ -202,6 +202,7 @@ class Tally:
     server_ms_hit: list[float] = field(default_factory=list)
     server_ms_miss: list[float] = field(default_factory=list)
     server_by_kind: dict[str, list[float]] = field(default_factory=dict)  # misses only
+    connection_split: dict[int, int] = field(default_factory=dict)  # server pid -> connections
 
     def add_server_time(self, kind: str, header: str | None, hit: str | None) -> None:
         if header is not None and hit is not None:
@@ -454,6 +455,34 @@ def process_tree_cpu(pid: int) -> dict[int, float]:
     return split
 
 
+def connections_by_process(pid: int, port: int) -> dict[int, int]:
+    """Established connections to ``port`` each process of the server tree holds.
+
+    Why: clients keep one connection each, so a worker that accepted more of them queues
+    more requests for the whole run; an uneven split shows up as a longer tail.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    split: dict[int, int] = {}
+    for current in process_tree_cpu(pid):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{current}/fd").iterdir()]
+        except OSError:
+            continue
+        held = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if held:
+            split[current] = held
+    return split
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -467,6 +496,7 @@ async def run_load(
     seed: int,
     unique: bool,
     anchor: tuple[str, int, int],
+    server_pid: int | None = None,
 ) -> tuple[Tally, float]:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     site, today, hot_days = anchor
@@ -487,12 +517,19 @@ async def run_load(
     ]
     tally = Tally()
     started = time.monotonic()
+
+    async def note_split() -> None:
+        await asyncio.sleep(min(2.0, seconds / 2))
+        if server_pid is not None:
+            tally.connection_split = connections_by_process(server_pid, parsed.port or 80)
+
     try:
         await asyncio.gather(
+            note_split(),
             *(
                 client_loop(conn, random.Random(seed + i), started + seconds, tally, load)
                 for i, conn in enumerate(conns)
-            )
+            ),
         )
     finally:
         for conn in conns:
@@ -564,6 +601,11 @@ def report(
             "server CPU by process (supervisor first): "
             + ", ".join(f"pid {pid} {cpu:.1f} s" for pid, cpu in cpu_split.items())
         )
+    if len(tally.connection_split) > 1:
+        print(
+            "client connections by process (2 s in): "
+            + ", ".join(f"pid {pid} {n}" for pid, n in sorted(tally.connection_split.items()))
+        )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
     p95 = pct(everything, 0.95)
@@ -633,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 unique=args.unique,
                 anchor=anchor,
+                server_pid=proc.pid,
             )
         )
         generator_cpu_s = time.process_time() - generator_cpu

@@ -284,7 +284,7 @@ def map_in_pool(function: Callable[[Item], Result], items: Sequence[Item]) -> li
     For footer-bound work such as checking many rollup files; never call it from inside
     a pool task (the pool is small and shared).
     """
-    if len(items) < 2:
+    if len(items) < 2 or READ_THREADS == 1:  # one thread: a hop per item, no overlap
         return [function(item) for item in items]
     return list(_POOL.map(function, items))
 
@@ -499,12 +499,10 @@ def read_many(
     interval_ms: int | None = None,
 ) -> list[pa.Table]:
     """:func:`read_points` over many files in the shared thread pool, results in input order."""
-    if not items:
-        return []
-    if len(items) == 1:
+    if len(items) == 1 or READ_THREADS == 1:  # one thread: a hop per file, no overlap
         return [
             read_points(
-                items[0],
+                item,
                 points,
                 columns=columns,
                 ts_column=ts_column,
@@ -512,6 +510,7 @@ def read_many(
                 counters=counters,
                 interval_ms=interval_ms,
             )
+            for item in items
         ]
     futures = [
         _POOL.submit(
