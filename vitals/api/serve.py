@@ -167,9 +167,9 @@ def run_server(config: Any) -> None:
     import uvicorn
 
     if config.workers > 1:
-        from uvicorn.supervisors import Multiprocess
+        from vitals.api.listeners import run_workers
 
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        run_workers(config)  # a listening socket per worker (SO_REUSEPORT)
     else:
         uvicorn.Server(config).run()
 
