@@ -50,7 +50,7 @@ from vitals.ace.client import AcePoint
 from vitals.arrow_memory import configure_arrow_memory
 from vitals.cold.catalogue import store_catalogue
 from vitals.cold.file import build_cold_table, cold_file_bytes
-from vitals.cold.keys import cold_day_key, rollup_day_key
+from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_year_key
 from vitals.cold.point_reads import FOOTERS
 from vitals.quality.build import build_quality_day
 from vitals.query.engine import QueryEngine, ReadStats
@@ -64,6 +64,7 @@ from vitals.rollups.day import (
     rollup_file_bytes,
 )
 from vitals.rollups.month import compact_rollup_month
+from vitals.rollups.year import compact_rollup_year
 from vitals.samples import MS_PER_DAY, SAMPLE_SCHEMA, day_bounds_ms
 
 # Measured as a Vitals process runs: Arrow on the allocator the code location sets.
@@ -175,7 +176,14 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
     if cache.exists() and not layout.exists():  # rollups of an older layout: rebuild them only
         shutil.rmtree(cache / "cold" / "rollups", ignore_errors=True)
         marker.unlink(missing_ok=True)
+    years = sorted({(FIRST_DAY + timedelta(days=d)).year for d in range(cold_days)})
     if marker.exists():
+        for year in years:  # data built before year files: add them (rollup_months does)
+            if not (cache / "cold" / rollup_year_key(SITE, year)).exists():
+                outcome = compact_rollup_year(
+                    ColdStoreResource(url=str(cache / "cold")), SITE, year
+                )
+                print(f"  year file {outcome.key}: {outcome.days} days, {outcome.seconds:.1f} s")
         return names
     params = cache / "params"
     wanted = f"{points}-{step_s}"
@@ -230,6 +238,13 @@ def build(cache: Path, points: int, cold_days: int, hot_days: int, step_s: int) 
         outcome = compact_rollup_month(cold, SITE, year, month)
         print(
             f"  month file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "
+            f"{outcome.bytes / 1e6:.1f} MB, {outcome.seconds:.1f} s",
+            flush=True,
+        )
+    for year in years:  # then each year's file from its month files, as rollup_months does
+        outcome = compact_rollup_year(cold, SITE, year)
+        print(
+            f"  year file {outcome.key}: {outcome.days} days, {outcome.rows:,} rows, "
             f"{outcome.bytes / 1e6:.1f} MB, {outcome.seconds:.1f} s",
             flush=True,
         )

@@ -25,7 +25,11 @@ from vitals_assets.jobs import (
     sync_job,
 )
 from vitals_assets.quality import point_quality
-from vitals_assets.rollup_months import rollup_month_covers_current_days, rollup_months
+from vitals_assets.rollup_months import (
+    rollup_month_covers_current_days,
+    rollup_months,
+    rollup_year_covers_month_days,
+)
 from vitals_assets.rollups import cold_rollups
 
 
@@ -36,7 +40,12 @@ def _ingest_defs() -> dg.Definitions:
 def _cold_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[cold_timeseries, cold_rollups, rollup_months, point_quality],
-        asset_checks=[*cold_checks, *hot_checks, rollup_month_covers_current_days],
+        asset_checks=[
+            *cold_checks,
+            *hot_checks,
+            rollup_month_covers_current_days,
+            rollup_year_covers_month_days,
+        ],
     )
 
 

@@ -15,6 +15,7 @@ import dagster as dg
 
 from resources.cold_store import ColdStoreResource
 from vitals.rollups.month import compact_rollup_month, month_coverage
+from vitals.rollups.year import compact_rollup_year, year_coverage
 from vitals_assets.partitions import (
     MONTH_OF_DAYS_MAPPING,
     site_month_partitions,
@@ -35,18 +36,29 @@ def rollup_months(
     """rollup_months/{site}/{YYYY}/{MM}.parquet: the month's 15 min, 1 h and 1 d rollups.
 
     Compacted from the month's current day rollups (a day whose rollup is stale, missing
-    or of an older layout is left out and counted as skipped).
+    or of an older layout is left out and counted as skipped). Then the year file of each
+    year touched, ``rollup_years/{site}/{YYYY}.parquet`` (1 h rows of the year's current
+    month-file days: a year chart reads one file instead of 12), is rebuilt from its
+    month files.
     """
     compactions = []
+    years: set[tuple[str, int]] = set()
     for partition_key in context.partition_keys:  # one, unless a run targets a range
         site, year, month = split_site_month_key(partition_key)
         compactions.append(compact_rollup_month(cold_store.store, site, year, month))
+        years.add((site, year))
+    year_files = [compact_rollup_year(cold_store.store, site, year) for site, year in sorted(years)]
     metadata: dict[str, Any] = {
         "days": sum(c.days for c in compactions),
         "skipped_days": sum(c.skipped_days for c in compactions),
         "rows": sum(c.rows for c in compactions),
         "bytes": sum(c.bytes for c in compactions),
         "duration_s": round(sum(c.seconds for c in compactions), 3),
+        "year_file_days": sum(y.days for y in year_files),
+        "year_file_skipped_days": sum(y.skipped_days for y in year_files),
+        "year_file_bytes": sum(y.bytes for y in year_files),
+        "year_file_duration_s": round(sum(y.seconds for y in year_files), 3),
+        "year_file_keys": dg.MetadataValue.json([y.key for y in year_files]),
     }
     if len(compactions) == 1:
         metadata["key"] = compactions[0].key
@@ -55,8 +67,8 @@ def rollup_months(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _month_file_check() -> dg.AssetChecksDefinition:
-    """The month file's check.
+def _month_file_checks() -> tuple[dg.AssetChecksDefinition, dg.AssetChecksDefinition]:
+    """The month file's checks (its days; the year file's copy of them).
 
     Defined with the one preview warning of partitioned checks silenced, as
     ``vitals_assets/checks.py`` does for the cold checks.
@@ -92,7 +104,30 @@ def _month_file_check() -> dg.AssetChecksDefinition:
                 },
             )
 
-    return rollup_month_covers_current_days
+        @dg.asset_check(asset=rollup_months, partitions_def=site_month_partitions)
+        def rollup_year_covers_month_days(
+            context: dg.AssetCheckExecutionContext, cold_store: ColdStoreResource
+        ) -> dg.AssetCheckResult:
+            """Every day the month file holds for its current cold file is in the year file.
+
+            WARN, not ERROR: a missing day is answered from the month file (slower, never
+            wrong); the next compaction of any month of that year rebuilds the year file.
+            """
+            site, year, month = split_site_month_key(context.partition_key)
+            coverage = year_coverage(cold_store.store, site, year, month)
+            missing = [day.isoformat() for day in coverage.missing]
+            return dg.AssetCheckResult(
+                passed=not missing,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "key": coverage.key,
+                    "days_in_month_file": len(coverage.in_month_file),
+                    "days_in_year_file": len(coverage.in_year_file),
+                    "missing_days": dg.MetadataValue.json(missing),
+                },
+            )
+
+    return rollup_month_covers_current_days, rollup_year_covers_month_days
 
 
-rollup_month_covers_current_days = _month_file_check()
+rollup_month_covers_current_days, rollup_year_covers_month_days = _month_file_checks()

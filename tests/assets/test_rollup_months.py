@@ -26,7 +26,7 @@ from resources.cold_store import ColdStoreResource
 from sensors.month_settling import busy_months
 from sensors.rollups import rollups_follow_cold_files
 from tests.support.query_data import QuerySite
-from vitals.cold.keys import rollup_month_key
+from vitals.cold.keys import rollup_month_key, rollup_year_key
 from vitals.rollups.month import META_MONTH_DAYS, compact_rollup_month
 from vitals.samples import day_bounds_ms
 from vitals_assets.definitions import defs
@@ -35,7 +35,11 @@ from vitals_assets.partitions import (
     site_day_key,
     site_month_key,
 )
-from vitals_assets.rollup_months import rollup_month_covers_current_days, rollup_months
+from vitals_assets.rollup_months import (
+    rollup_month_covers_current_days,
+    rollup_months,
+    rollup_year_covers_month_days,
+)
 from vitals_assets.rollups import cold_rollups
 
 SITE = "acme_hq"
@@ -150,7 +154,7 @@ def test_a_months_many_day_changes_lead_to_one_compaction_after_they_settle(inst
     assert compactions == [MONTH], "one compaction once the days settled"
 
     result = dg.materialize(
-        [rollup_months, rollup_month_covers_current_days],
+        [rollup_months, rollup_month_covers_current_days, rollup_year_covers_month_days],
         partition_key=MONTH,
         resources=resources,
         instance=instance,
@@ -160,7 +164,11 @@ def test_a_months_many_day_changes_lead_to_one_compaction_after_they_settle(inst
     assert meta["days"].value == len(MARCH) and meta["skipped_days"].value == 0
     assert meta["rows"].value > 0 and meta["bytes"].value > 0
     assert meta["duration_s"].value >= 0
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    # then the year file, from the month file's days
+    assert meta["year_file_days"].value == len(MARCH) and meta["year_file_skipped_days"].value == 0
+    assert meta["year_file_keys"].value == [rollup_year_key(SITE, MARCH[0].year)]
+    assert site.cold.exists(rollup_year_key(SITE, MARCH[0].year))
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [True, True]
     requests, cursor = _tick(instance, cursor)
     assert requests == [], "the compaction's own materialisation requests nothing"
 

@@ -267,15 +267,21 @@ def test_decoded_rollup_slices_are_cached_per_file_version(tmp_path: Path) -> No
     assert fresh.series == reference.series and fresh.series != first.series
 
 
-def _site_with_month_files(tmp_path: Path) -> tuple[QuerySite, list[date]]:
-    """Five archived days across a month boundary, rolled up by the asset's own step."""
+def _site_with_month_files(
+    tmp_path: Path, *, year_file: bool = False
+) -> tuple[QuerySite, list[date]]:
+    """Five archived days across a month boundary, rolled up by the asset's own step.
+
+    Without ``year_file`` the asset's last step (the year file) is left out, so 1 h
+    charts read the month files these tests are about (tests/rollups/test_year_files.py).
+    """
     site = QuerySite(tmp_path, SITE, POINTS)
     days = [date(2026, 6, 29) + timedelta(days=d) for d in range(5)]  # Jun 29 - Jul 3
     for d, day in enumerate(days):
         site.put_cold_day(day, _day_rows(d - 2))
         site.rollup_day(day)
     for day in (days[0], days[-1]):
-        site.compact_month(day)
+        site.compact_month(day, year_file=year_file)
     return site, days
 
 
@@ -361,7 +367,7 @@ def test_month_file_is_not_used_for_a_rewritten_cold_day(tmp_path: Path) -> None
     assert after.series != before.series
     # the asset's next run (day rollup, then the month) makes it a month day again
     site.rollup_day(days[3])
-    assert site.compact_month(days[3]).days == 3
+    assert site.compact_month(days[3], year_file=False).days == 3
     stats = ReadStats()
     engine.execute(engine.plan(SITE, POINTS[:2], start, end, interval="1h", aggs=["max"]), stats)
     # two month files, both read (month slices are not kept: vitals.rollups.day._SliceCache)

@@ -78,11 +78,16 @@ class QuerySite:
 
         return _rollup_site_day(self.cold, self.site, day)
 
-    def compact_month(self, day: date):
-        """Rebuild the month rollup file of ``day``'s month (as the asset does after its days)."""
+    def compact_month(self, day: date, *, year_file: bool = True):
+        """Rebuild the month rollup file of ``day``'s month, then (``year_file``) its year
+        file, as the ``rollup_months`` asset does after the month's days."""
         from vitals.rollups.month import compact_rollup_month
+        from vitals.rollups.year import compact_rollup_year
 
-        return compact_rollup_month(self.cold, self.site, day.year, day.month)
+        outcome = compact_rollup_month(self.cold, self.site, day.year, day.month)
+        if year_file:
+            compact_rollup_year(self.cold, self.site, day.year)
+        return outcome
 
     def put_rollup_from_rows(self, day: date, rows: Sequence[tuple[str, int, float]]) -> None:
         """A rollup built from arbitrary rows (e.g. stale ones), without a source checksum."""

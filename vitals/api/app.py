@@ -207,6 +207,7 @@ def _warm_up(
 
         def warm() -> None:
             from vitals.rollups.month import warm_month_files
+            from vitals.rollups.year import warm_year_files
 
             try:
                 hot_store.schema_version()
@@ -218,8 +219,12 @@ def _warm_up(
             try:
                 began = time.perf_counter()
                 count = warm_month_files(cold_store)
+                years = warm_year_files(cold_store)
                 _LOG.info(
-                    "warmed %d month rollup footers in %.2f s", count, time.perf_counter() - began
+                    "warmed %d month and %d year rollup footers in %.2f s",
+                    count,
+                    years,
+                    time.perf_counter() - began,
                 )
             except Exception as exc:  # a warm-up is an optimisation: never fail start-up
                 _LOG.warning("month rollup warm-up skipped: %s", exc)

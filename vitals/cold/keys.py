@@ -5,8 +5,8 @@ one function here that spells its key.
 
 Layout (``docs/design.md`` invariant 2: one path per site-day):
 ``timeseries/{site}/{YYYY}/{MM}/{DD}.parquet`` for the day files, with raw pulls
-(``raw/``), day rollups (``rollups/``) and month rollups (``rollup_months/``) beside
-them under their own prefixes.
+(``raw/``), day rollups (``rollups/``), month rollups (``rollup_months/``) and year rollups
+(``rollup_years/``) beside them under their own prefixes.
 
 Keys are relative, '/'-separated paths. The local backend joins them onto a folder and
 the S3 backend onto a bucket prefix, so the rules are strict and the same for both: no
@@ -107,6 +107,7 @@ TIMESERIES_PREFIX = "timeseries/"
 RAW_PREFIX = "raw/"
 ROLLUP_PREFIX = "rollups/"
 ROLLUP_MONTH_PREFIX = "rollup_months/"
+ROLLUP_YEAR_PREFIX = "rollup_years/"
 CATALOGUE_PREFIX = "catalogue/"
 
 # site-days whose keys are kept (a few sites x a few years; ~150 bytes each)
@@ -183,6 +184,19 @@ def rollup_month_key(site: str, year: int, month: int) -> str:
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 1-12, got {month}")
     return f"{rollup_month_prefix(site, year)}{month:02d}.parquet"
+
+
+def rollup_year_prefix(site: str) -> str:
+    """Folder of one site's year rollup files."""
+    validate_site_name(site)
+    return f"{ROLLUP_YEAR_PREFIX}{site}/"
+
+
+def rollup_year_key(site: str, year: int) -> str:
+    """``rollup_years/{site}/{YYYY}.parquet``: a year's 1 h rollups in one file."""
+    if not 1 <= year <= 9999:
+        raise ValueError(f"year must be 1-9999, got {year}")
+    return f"{rollup_year_prefix(site)}{year:04d}.parquet"
 
 
 def catalogue_key(site: str) -> str:

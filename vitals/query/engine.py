@@ -21,7 +21,14 @@ from typing import Protocol, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key, rollup_month_prefix
+from vitals.cold.keys import (
+    cold_day_key,
+    rollup_day_key,
+    rollup_month_key,
+    rollup_month_prefix,
+    rollup_year_key,
+    rollup_year_prefix,
+)
 from vitals.cold.point_reads import FileRead, ReadCounters, map_in_pool, read_many
 from vitals.query import semantics
 from vitals.query.merge import (
@@ -50,6 +57,7 @@ from vitals.rollups.day import (
     rollup_matches_cold,
 )
 from vitals.rollups.month import MONTH_INTERVALS_MS, month_day_identities, month_intervals
+from vitals.rollups.year import YEAR_INTERVAL_MS, day_runs, year_day_identities
 from vitals.samples import MS_PER_DAY, day_bounds_ms, day_of_ms
 
 COLD_COLUMNS = ("point_name", "ts", "value")
@@ -250,7 +258,37 @@ class QueryEngine:
             covered.update(good)
             reads.extend(
                 FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
-                for first, last in _runs(good)
+                for first, last in day_runs(good)
+            )
+        return reads, covered
+
+    def _year_rollups(
+        self, plan: QueryPlan, days: list[date], listing: DayListing
+    ) -> tuple[list[FileRead], set[date]]:
+        """Reads of year rollup files (1 h) covering ``days`` whose cold file is unchanged.
+
+        Proof per day as for month files (:meth:`_month_rollups`): the cold identity the
+        year file recorded equals the listing's. One listing of the site's year files.
+        """
+        if plan.interval_ms != YEAR_INTERVAL_MS or not days:
+            return [], set()
+        existing = self.cold.identities(rollup_year_prefix(plan.site))
+        reads: list[FileRead] = []
+        covered: set[date] = set()
+        by_year: dict[int, list[date]] = {}
+        for day in sorted(days):
+            by_year.setdefault(day.year, []).append(day)
+        for year, year_days in by_year.items():
+            key = rollup_year_key(plan.site, year)
+            if key not in existing:
+                continue
+            path = self.cold.local_copy(key)
+            recorded = year_day_identities(path)
+            good = [d for d in year_days if recorded.get(d.isoformat()) == listing[d][1]]
+            covered.update(good)
+            reads.extend(
+                FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
+                for first, last in day_runs(good)
             )
         return reads, covered
 
@@ -348,7 +386,12 @@ class QueryEngine:
         listing = self._listing(cold_day_key, plan.site, plan.days())
         hot_days = _days_of(hot)
         candidates = self._rollup_candidates(plan, listing, hot_days)
-        month_reads, month_days = self._month_rollups(plan, candidates, listing)
+        year_reads, year_days = self._year_rollups(plan, candidates, listing)
+        month_reads, month_days = self._month_rollups(
+            plan, [d for d in candidates if d not in year_days], listing
+        )
+        month_reads = year_reads + month_reads
+        month_days |= year_days
         day_rollups = self._day_rollups(
             plan, [d for d in candidates if d not in month_days], listing
         )
@@ -507,17 +550,6 @@ def _holds_m4(path: Path) -> bool:
         return has_m4_columns(path)
     except (pa.ArrowInvalid, OSError):
         return False
-
-
-def _runs(days: list[date]) -> list[tuple[date, date]]:
-    """(first, last) of each run of consecutive days in a sorted list."""
-    runs: list[tuple[date, date]] = []
-    for day in days:
-        if runs and (day - runs[-1][1]).days == 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
 
 
 def _days_of(table: pa.Table) -> set[date]:

@@ -184,18 +184,22 @@ def month_day_identities(path: Path) -> dict[str, str]:
     An unreadable file holds no day: its days are answered from day rollups or raw data.
     """
     try:
-        raw = file_index(path).key_values.get(META_MONTH_DAYS.decode())
+        return index_month_days(file_index(path))
     except (pa.ArrowInvalid, OSError):
         return {}
-    if not raw:
-        return {}
-    return dict(_month_days(raw))
+
+
+def index_month_days(index: FileIndex) -> dict[str, str]:
+    """:func:`month_day_identities` of a footer already parsed (e.g. of a private copy)."""
+    raw = index.key_values.get(META_MONTH_DAYS.decode())
+    return dict(parse_day_identities(raw)) if raw else {}
 
 
 @functools.lru_cache(maxsize=256)
-def _month_days(raw: str) -> dict[str, str]:
-    """The parsed ``month_days`` JSON (kept: every chart over a month asked it again).
+def parse_day_identities(raw: str) -> dict[str, str]:
+    """The parsed ``month_days`` (or a year file's ``year_days``) JSON, kept.
 
+    Every chart over a month asked it again.
     Callers get a copy (:func:`month_day_identities`), so the kept one never changes.
     """
     try:
@@ -213,9 +217,14 @@ def month_intervals(path: Path) -> tuple[int, ...]:
     Files without the ``month_intervals`` key predate the 15 min section: 1 h and 1 d.
     """
     try:
-        raw = file_index(path).key_values.get(META_MONTH_INTERVALS.decode())
+        return index_month_intervals(file_index(path))
     except (pa.ArrowInvalid, OSError):
         return ()
+
+
+def index_month_intervals(index: FileIndex) -> tuple[int, ...]:
+    """:func:`month_intervals` of a footer already parsed (e.g. of a private copy)."""
+    raw = index.key_values.get(META_MONTH_INTERVALS.decode())
     if raw is None:
         return LEGACY_MONTH_INTERVALS_MS
     held = tuple(int(part) for part in raw.split(",") if part.strip().isdigit())
