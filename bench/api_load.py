@@ -203,6 +203,7 @@ class Tally:
     server_ms_miss: list[float] = field(default_factory=list)
     server_by_kind: dict[str, list[float]] = field(default_factory=dict)  # misses only
     connection_split: dict[int, int] = field(default_factory=dict)  # server pid -> connections
+    connection_split_end: dict[int, int] = field(default_factory=dict)  # 1 s before the end
 
     def add_server_time(self, kind: str, header: str | None, hit: str | None) -> None:
         if header is not None and hit is not None:
@@ -519,9 +520,12 @@ async def run_load(
     started = time.monotonic()
 
     async def note_split() -> None:
+        if server_pid is None:
+            return
         await asyncio.sleep(min(2.0, seconds / 2))
-        if server_pid is not None:
-            tally.connection_split = connections_by_process(server_pid, parsed.port or 80)
+        tally.connection_split = connections_by_process(server_pid, parsed.port or 80)
+        await asyncio.sleep(max(0.0, seconds - 1.0 - min(2.0, seconds / 2)))
+        tally.connection_split_end = connections_by_process(server_pid, parsed.port or 80)
 
     try:
         await asyncio.gather(
@@ -601,11 +605,15 @@ def report(
             "server CPU by process (supervisor first): "
             + ", ".join(f"pid {pid} {cpu:.1f} s" for pid, cpu in cpu_split.items())
         )
-    if len(tally.connection_split) > 1:
-        print(
-            "client connections by process (2 s in): "
-            + ", ".join(f"pid {pid} {n}" for pid, n in sorted(tally.connection_split.items()))
-        )
+    for when, split in (
+        ("2 s in", tally.connection_split),
+        ("1 s before the end", tally.connection_split_end),
+    ):
+        if len(split) > 1:
+            print(
+                f"client connections by process ({when}): "
+                + ", ".join(f"pid {pid} {n}" for pid, n in sorted(split.items()))
+            )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
     p95 = pct(everything, 0.95)
@@ -700,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
                     "vitals_api_samples_returned_total",
                     "vitals_api_shared_cache_",
                     "vitals_api_worker{",
+                    "vitals_api_connections_rebalanced",
                 )
             ):
                 print(f"  {line}")

@@ -524,36 +524,94 @@ def test_engine_slots_and_read_threads_default_to_one_per_core_across_workers(ap
     assert {v["vitals_api_read_threads"] for v in seen} == {2.0}  # the operator's choice wins
 
 
-async def _workers_of_connections(base: str, count: int) -> list[str]:
-    """Open ``count`` keep-alive connections at once; the worker pid serving each."""
+async def _ask_worker(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[str, bool]:
+    """One GET /metrics on a kept connection: (the answering worker's pid, whether it closes)."""
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    length = int(re.search(r"(?i)content-length: (\d+)", head).group(1))
+    body = (await reader.readexactly(length)).decode()
+    pid = re.search(r'vitals_api_worker\{pid="(\d+)"\}', body).group(1)
+    return pid, bool(re.search(r"(?i)connection: close", head))
+
+
+async def _clients_per_worker(base: str, count: int, seconds: float) -> tuple[list[str], list[str]]:
+    """``count`` clients keeping one connection each, opened together, asking for ``seconds``.
+
+    Returns the worker of each client's first and of its last answer; a client told
+    ``Connection: close`` opens a new connection, as browsers do.
+    """
     port = int(base.rsplit(":", 1)[1])
     conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(count)]
-    pids = []
+    first = [""] * count
+    last = [""] * count
+    stop = time.monotonic() + seconds
+
+    async def client(i: int) -> None:
+        reader, writer = conns[i]
+        while True:
+            pid, closes = await _ask_worker(reader, writer)
+            first[i] = first[i] or pid
+            last[i] = pid
+            if closes:
+                writer.close()
+                reader, writer = conns[i] = await asyncio.open_connection("127.0.0.1", port)
+            if time.monotonic() > stop:
+                break
+            await asyncio.sleep(0.02)
+
     try:
-        for reader, writer in conns:  # every connection is accepted before any request
-            writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            length = int(re.search(r"(?i)content-length: (\d+)", head).group(1))
-            body = (await reader.readexactly(length)).decode()
-            pids.append(re.search(r'vitals_api_worker\{pid="(\d+)"\}', body).group(1))
+        await asyncio.gather(*(client(i) for i in range(count)))
     finally:
         for _reader, writer in conns:
             writer.close()
-    return pids
+    return first, last
 
 
-def test_connections_opened_together_are_spread_over_the_workers(api_site):
+def test_kept_connections_are_spread_evenly_over_the_workers(api_site):
     """Clients that keep their connection stay on the worker that accepted it.
 
     On one shared listening socket, the worker that woke first took most of a burst
     (100 load clients split 69/31, and the busier worker's clients waited twice as
-    long); a socket per worker in a SO_REUSEPORT group lets the kernel spread them.
+    long). A socket per worker in a SO_REUSEPORT group lets the kernel spread them by
+    hash; a worker holding more than its share + 1 then closes the excess after an
+    answer (vitals.api.balance), and the reconnected clients even the split out.
     """
     with serve_workers(api_site) as base:
-        pids = asyncio.run(_workers_of_connections(base, 40))
-    shares = sorted(pids.count(pid) for pid in set(pids))
+        first, last = asyncio.run(_clients_per_worker(base, 40, seconds=4.0))
+        metrics = worker_metrics(base)
+    at_first = sorted(first.count(pid) for pid in set(first))
+    at_last = sorted(last.count(pid) for pid in set(last))
     # by address hash: 8 or fewer of 40 on one worker has odds of ~1e-5
-    assert len(shares) == 2 and shares[0] >= 9, shares
+    assert len(at_first) == 2 and at_first[0] >= 9, at_first
+    assert len(at_last) == 2 and at_last[0] >= 18, (at_first, at_last)  # 20 +- slack
+    rebalanced = sum(m["vitals_api_connections_rebalanced"] for m in metrics.values())
+    assert rebalanced >= (20 - at_first[0]) - 1, (at_first, rebalanced)
+
+
+def test_a_worker_sheds_only_what_it_holds_above_its_share(tmp_path):
+    """Real files and real processes: the other worker's count, a dead worker's file."""
+    from vitals.api.balance import WorkerShares
+
+    clock = [0.0]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / str(other.pid)).write_text("10")
+        (tmp_path / "999999999").write_text("50")  # no such process: removed, not counted
+        mine = WorkerShares(tmp_path, pid=os.getpid(), clock=lambda: clock[0])
+        # 30 + 10 over two workers: share 20, slack 1, so 9 connections close
+        assert sum(mine.should_close(30) for _ in range(20)) == 9
+        assert not (tmp_path / "999999999").exists()
+        assert (tmp_path / str(os.getpid())).read_text() == "30"
+        clock[0] += 1.0  # the next refresh: 11 against 10 is within share (11) + slack
+        assert not any(mine.should_close(11) for _ in range(5))
+    finally:
+        other.kill()
+        other.wait()
+    clock[0] += 1.0
+    assert not any(mine.should_close(30) for _ in range(5))  # alone: its share is everything
+    assert WorkerShares(None).should_close(1000) is False  # one worker: nothing to balance
 
 
 def test_serve_checks_the_shared_cache_options():

@@ -24,6 +24,7 @@ from vitals.api.assets import load_assets
 from vitals.api.auth import AuthPolicy, CorsPolicy, GuardMiddleware, split_origins
 from vitals.api.cache import DEFAULT_COLD_TTL_S, DEFAULT_HOT_TTL_S, DEFAULT_MAX_BYTES, ResponseCache
 from vitals.api.errors import ERROR_CODE_STATE, ApiError, error_response, from_query_error
+from vitals.api.header_timeout import worker_shares
 from vitals.api.metrics import ApiMetrics
 from vitals.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
 from vitals.api.openapi import build_openapi
@@ -132,6 +133,7 @@ def create_app(
     metrics = ApiMetrics()
     metrics.engine_slots.set(engine_slots)
     metrics.read_threads.set(READ_THREADS)
+    metrics.connections_rebalanced.set_function(lambda: worker_shares().closed)
     if shared_cache is not None:
         shared = shared_cache
 

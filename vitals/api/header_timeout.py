@@ -8,7 +8,9 @@ arriving on it; the headers completing cancels it. When it fires, the client get
 408 and the connection is closed. Request bodies and responses are not bounded here.
 
 uvicorn takes the class by import path (``http=PROTOCOL_PATH``), so worker processes
-load it too; the bound travels in the config as ``header_timeout_s``.
+load it too; the bound travels in the config as ``header_timeout_s``. With several
+workers it also closes, after their answer, the connections a worker holds above its
+share (:mod:`vitals.api.balance`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from vitals.api.balance import WorkerShares, shares_from_environment
+
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 PROTOCOL_PATH = "vitals.api.header_timeout:HeaderTimeoutProtocol"
 _TIMEOUT_BODY = b'{"error": "request_timeout", "detail": "request headers took too long"}'
@@ -25,6 +29,17 @@ _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 )
+
+
+_SHARES: WorkerShares | None = None
+
+
+def worker_shares() -> WorkerShares:
+    """This process's :class:`WorkerShares` (made on first use, from the environment)."""
+    global _SHARES
+    if _SHARES is None:
+        _SHARES = shares_from_environment()
+    return _SHARES
 
 
 class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
@@ -47,6 +62,13 @@ class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         super().data_received(data)
         if not self._between_requests():
             self._cancel_header_timer()
+
+    def on_headers_complete(self) -> None:
+        """A request began: close its connection after the answer if this worker holds too many."""
+        super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and worker_shares().should_close(len(self.connections)):
+            cycle.keep_alive = False  # the answer says "Connection: close", then it closes
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Cancel the timer of a closed connection."""

@@ -104,6 +104,12 @@ class ApiMetrics:
             "Threads of this worker's cold read pool (VITALS_READ_THREADS)",
             registry=self.registry,
         )
+        self.connections_rebalanced = Gauge(
+            "vitals_api_connections_rebalanced",
+            "Connections this worker closed after an answer since it started, because it "
+            "held more than its share of the workers' connections (vitals.api.balance)",
+            registry=self.registry,
+        )
         self.cache_source = Counter(
             "vitals_api_cache_source",
             "Time-series answers by where they came from: memory (this worker), shared "

@@ -15,7 +15,9 @@ import argparse
 import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vitals.api.auth import is_loopback
+from vitals.api.balance import SHARES_ENV
 from vitals.api.cache import DEFAULT_HOT_TTL_S
 from vitals.api.header_timeout import DEFAULT_HEADER_TIMEOUT_S, PROTOCOL_PATH
 from vitals.api.shared_cache import DEFAULT_SHARED_MAX_BYTES, SharedCache, default_path
@@ -340,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "log_level": args.log_level,
         "header_timeout_s": args.header_timeout,
     }
+    shares: str | None = None
     if args.workers > 1:  # each worker process builds its app from the environment
         os.environ[ENGINE_SLOTS_ENV] = str(args.engine_slots)  # inherited by the workers
         # one cold-read thread per core across the workers, unless the operator chose
@@ -354,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 os.environ[SHARED_CACHE_ENV] = shared.url
             os.environ[SHARED_GENERATION_ENV] = shared.generation
+        # each worker publishes its connection count here (vitals.api.balance)
+        shares = tempfile.mkdtemp(prefix="vitals-workers-")
+        os.environ[SHARES_ENV] = shares
         config = uvicorn_config(
             "vitals.api.app:app_from_environment", factory=True, workers=args.workers, **common
         )
@@ -368,7 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             **common,
         )
-    run_server(config)
+    try:
+        run_server(config)
+    finally:
+        if shares is not None:
+            shutil.rmtree(shares, ignore_errors=True)
     return 0
 
 
