@@ -209,6 +209,11 @@ def aggregate_rows(
             pa.string(),
         )
         return pa.Table.from_arrays([name_column, *(single[c] for c in wanted)], schema=schema)
+    runs = _sorted_key_runs(key)
+    if runs is not None:
+        stepped = _aggregate_runs(runs, buckets, stamps, values, wanted)
+        point_names = pa.array(names, pa.string()).take(pc.shift_right(pc.take(key, runs[0]), 40))
+        return pa.Table.from_arrays([point_names, *(stepped[c] for c in wanted)], schema=schema)
     raw = pa.table({"key": key, "value": values, "ts": stamps})
     aggs: list[Any] = [_AGGREGATES[c] for c in wanted if c != "bucket"]
     grouped = raw.group_by(["key"], use_threads=False).aggregate(aggs)
@@ -220,6 +225,74 @@ def aggregate_rows(
     }
     point_names = pa.array(names, pa.string()).take(pc.shift_right(keys, 40))
     return pa.Table.from_arrays([point_names, *(arrays[c] for c in wanted)], schema=schema)
+
+
+# Buckets of at most this many rows are aggregated by stepping through their rows (one
+# vectorised step per row position); wider ones go to Arrow's hash aggregation.
+_MAX_STEPPED_RUN = 16
+
+
+def _sorted_key_runs(key: pa.Array[Any]) -> tuple[pa.Array[Any], pa.Array[Any], int] | None:
+    """(first row, row count, longest count) of each run of equal keys, if keys never decrease.
+
+    Merged rows are in (point, ts) order, so the packed key is non-decreasing and each
+    bucket is one run of rows: None (hash aggregation) only for runs too long to step.
+    """
+    encoded = pc.run_end_encode(key, run_end_type=pa.int64())  # type: ignore[attr-defined]  # absent from pyarrow-stubs
+    keys, ends = encoded.values, encoded.run_ends
+    if not _strictly_increasing(keys):
+        return None
+    starts = pa.concat_arrays([pa.array([0], pa.int64()), ends.slice(0, len(ends) - 1)])
+    lengths = pc.subtract(ends, starts)
+    longest = cast(int, pc.max(lengths).as_py())
+    if longest > _MAX_STEPPED_RUN:
+        return None
+    return starts, lengths, longest
+
+
+def _aggregate_runs(
+    runs: tuple[pa.Array[Any], pa.Array[Any], int],
+    buckets: pa.Array[Any],
+    stamps: pa.Array[Any],
+    values: pa.Array[Any],
+    wanted: Sequence[str],
+) -> dict[str, Any]:
+    """Bucket columns of contiguous runs, exactly as the single-threaded hash aggregation.
+
+    Step ``k`` folds each run's ``k``-th row into its accumulators, so every bucket's
+    sum is ``((0.0 + v0) + v1) + ...`` in row order, as Arrow's grouped sum adds; min,
+    max and last (the run's final row: ts increases within a point) follow. For 15 min
+    buckets of 5 min rows it cost ~1/3 of the hash aggregation and its sort.
+    """
+    starts, lengths, longest = runs
+    ends = pc.subtract(pc.add(starts, lengths), 1)
+    out: dict[str, Any] = {"bucket": pc.take(buckets, starts), "count": lengths}
+    if "last" in wanted:
+        out["last"] = pc.take(values, ends)
+    if "last_ts" in wanted:
+        out["last_ts"] = pc.take(stamps, ends)
+    folds = [c for c in ("sum", "min", "max") if c in wanted]
+    if folds:
+        first = pc.take(values, starts)
+        acc: dict[str, Any] = {
+            "sum": pc.add(pa.scalar(0.0, pa.float64()), first),
+            "min": first,
+            "max": first,
+        }
+        for k in range(1, longest):
+            offset = pa.scalar(k, pa.int64())
+            inside = pc.greater(lengths, offset)
+            row = pc.take(values, pc.min_element_wise(pc.add(starts, offset), ends))
+            for column in folds:
+                if column == "sum":
+                    step = pc.add(acc["sum"], row)
+                elif column == "min":
+                    step = pc.min_element_wise(acc["min"], row)
+                else:
+                    step = pc.max_element_wise(acc["max"], row)
+                acc[column] = pc.if_else(inside, step, acc[column])
+        out.update((column, acc[column]) for column in folds)
+    return out
 
 
 def _grouped_columns(grouped: pa.Table, wanted: Sequence[str]) -> dict[str, Any]:
