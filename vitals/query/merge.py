@@ -140,6 +140,18 @@ def bucket_starts(ts: Any, interval_ms: int) -> Any:
     return pc.subtract(start, step)  # an Array for an Array, chunked for chunked
 
 
+def _bucket_starts_from(stamps: pa.Array[Any], interval_ms: int, first: int) -> Any:
+    """:func:`bucket_starts` of ``stamps`` whose smallest is ``first``.
+
+    No stamp before 1970: the integer divide's truncation is the floor, two passes of
+    the rows instead of six.
+    """
+    if first < 0:
+        return bucket_starts(stamps, interval_ms)
+    width = pa.scalar(interval_ms, pa.int64())
+    return pc.multiply(pc.divide(stamps, width), width)
+
+
 _AGGREGATES: dict[
     str, tuple[Any, str]
 ] = {  # bucket column -> Arrow hash aggregation of the raw rows
@@ -184,13 +196,16 @@ def aggregate_rows(
     counts = [len(rows[name]) for name in names]
     stamps = pa.chunked_array([rows[name].ts for name in names], pa.int64()).combine_chunks()
     values = pa.chunked_array([rows[name].value for name in names], pa.float64()).combine_chunks()
-    buckets = bucket_starts(stamps, interval_ms)
-    lo, hi = pc.min_max(buckets).values()
-    low = lo.as_py()
-    if hi.as_py() - low >= _PACK or len(names) >= 2**22:
+    # each point's ts increase: the extremes are its ends, and buckets follow ts
+    first = min(cast(int, rows[name].ts[0].as_py()) for name in names)
+    final = max(cast(int, rows[name].ts[-1].as_py()) for name in names)
+    buckets = _bucket_starts_from(stamps, interval_ms, first)
+    low = first - first % interval_ms  # Python's % floors: the first bucket's start
+    if final - final % interval_ms - low >= _PACK or len(names) >= 2**22:
         return _aggregate_two_keys(names, counts, buckets, stamps, values, wanted, schema)
-    point = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int64()), n) for i, n in enumerate(counts)])
-    key = pc.add(pc.multiply(point, _PACK), pc.subtract(buckets, low))
+    # point * _PACK + (bucket - low) in one add: the per-point part repeated once
+    shift = [pa.repeat(pa.scalar(i * _PACK - low, pa.int64()), n) for i, n in enumerate(counts)]
+    key = pc.add(buckets, pa.concat_arrays(shift))
     if _strictly_increasing(key):
         single: dict[str, Any] = {
             "bucket": buckets,
