@@ -253,12 +253,8 @@ class QueryEngine:
                 continue  # an older file without this interval's section
             if m4 and not _holds_m4(path):
                 continue
-            recorded = month_day_identities(path)
-            good = [d for d in month_days if recorded.get(d.isoformat()) == listing[d][1]]
-            covered.update(good)
-            reads.extend(
-                FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
-                for first, last in day_runs(good)
+            reads += _current_day_reads(
+                path, month_days, month_day_identities(path), listing, covered
             )
         return reads, covered
 
@@ -283,12 +279,8 @@ class QueryEngine:
             if key not in existing:
                 continue
             path = self.cold.local_copy(key)
-            recorded = year_day_identities(path)
-            good = [d for d in year_days if recorded.get(d.isoformat()) == listing[d][1]]
-            covered.update(good)
-            reads.extend(
-                FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
-                for first, last in day_runs(good)
+            reads += _current_day_reads(
+                path, year_days, year_day_identities(path), listing, covered
             )
         return reads, covered
 
@@ -550,6 +542,26 @@ def _holds_m4(path: Path) -> bool:
         return has_m4_columns(path)
     except (pa.ArrowInvalid, OSError):
         return False
+
+
+def _current_day_reads(
+    path: Path,
+    days: list[date],
+    recorded: dict[str, str],
+    listing: DayListing,
+    covered: set[date],
+) -> list[FileRead]:
+    """Reads of a month or year file for the ``days`` it holds for their current cold file.
+
+    A day counts when the identity the file recorded is the listing's; one read a run of
+    such days, and the days are added to ``covered``.
+    """
+    good = [d for d in days if recorded.get(d.isoformat()) == listing[d][1]]
+    covered.update(good)
+    return [
+        FileRead(path, day_bounds_ms(first)[0], day_bounds_ms(last)[1])
+        for first, last in day_runs(good)
+    ]
 
 
 def _days_of(table: pa.Table) -> set[date]:
