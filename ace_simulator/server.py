@@ -122,8 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = error_response(
                 401, "missing or invalid Authorization header; expected 'Bearer <api key>'"
             )
-            self._send(response)
+            # counted before the answer goes out, as every path here: a client that reads
+            # the stats right after its answer must find that request in them
             self.server.stats.record(route, 401, epoch=epoch, target=self.path, arrived=arrived)
+            self._send(response)
             return
         decision = self.server.faults.decide(samples=route in SAMPLE_ROUTES)
         if decision.status is not None:
@@ -131,7 +133,6 @@ class _Handler(BaseHTTPRequestHandler):
             if decision.retry_after is not None:
                 headers["Retry-After"] = f"{decision.retry_after:g}"
             detail = "rate limit exceeded" if decision.status == 429 else "simulated server error"
-            self._send(error_response(decision.status, detail, headers))
             self.server.stats.record(
                 route,
                 decision.status,
@@ -140,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
                 target=self.path,
                 arrived=arrived,
             )
+            self._send(error_response(decision.status, detail, headers))
             return
         started = time.perf_counter()
         response = self.server.api.handle(method, route, segments, query, body, decision)
