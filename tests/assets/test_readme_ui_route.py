@@ -7,7 +7,8 @@
 - with no manual step, the rollups follow: the code location's rollups sensor is on
   and rebuilds ``rollups/{site}/{YYYY}/{MM}/{DD}.parquet`` for each new cold file, then
   compacts ``rollup_months/{site}/{YYYY}/{MM}.parquet`` (``rollup_months_job``) once the
-  month's days have settled (quiet period 0 here)."""
+  month's days have settled (quiet period 0 here), and that run rebuilds the year file
+  ``rollup_years/{site}/{YYYY}.parquet``."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ from resources.cold_store import ColdStoreResource
 from tests.support.backfill_graphql import BACKFILL_STATUS, LAUNCH_BACKFILL
 from tests.support.dagster_dev_process import REPO, dagster_dev, wait_for
 from tests.support.platform_helpers import expected_hot_rows
-from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key
+from vitals.cold.keys import cold_day_key, rollup_day_key, rollup_month_key, rollup_year_key
 from vitals.cold.raw_pulls import list_raw_pulls, read_parsed_pulls
 from vitals.rollups.day import rollup_matches_cold
 from vitals.rollups.month import month_day_identities
+from vitals.rollups.year import year_day_identities
 from vitals.samples import day_bounds_ms
 from vitals_assets.partitions import SITE_PARTITIONS_NAME, site_day_key, site_month_key
 
@@ -151,6 +153,18 @@ def test_month_files_follow_the_day_rollups_without_a_manual_step(backfilled):
         return True
 
     wait_for(month_holds_its_days, 150, "the rollups sensor to compact the month", every=2)
+
+    def year_holds_its_days() -> bool:  # rebuilt by the same run, after its months
+        for day in DAYS:
+            key = rollup_year_key(SITE, day.year)
+            if not cold.exists(key):
+                return False
+            held = year_day_identities(cold.local_copy(key))
+            if held.get(day.isoformat()) != cold.identity(cold_day_key(SITE, day)):
+                return False
+        return True
+
+    wait_for(year_holds_its_days, 60, "rollup_months to rebuild the year file", every=2)
     with dev.instance() as instance:
         events = instance.fetch_materializations(dg.AssetKey("rollup_months"), limit=10).records
         months = {str(site_month_key(SITE, day.year, day.month)) for day in DAYS}
