@@ -579,13 +579,14 @@ def test_kept_connections_are_spread_evenly_over_the_workers(api_site):
     answer (vitals.api.balance), and the reconnected clients even the split out.
     """
     with serve_workers(api_site) as base:
-        first, last = asyncio.run(_clients_per_worker(base, 40, seconds=4.0))
+        first, last = asyncio.run(_clients_per_worker(base, 40, seconds=6.0))
         metrics = worker_metrics(base)
     at_first = sorted(first.count(pid) for pid in set(first))
     at_last = sorted(last.count(pid) for pid in set(last))
     # by address hash: 8 or fewer of 40 on one worker has odds of ~1e-5
     assert len(at_first) == 2 and at_first[0] >= 9, at_first
-    assert len(at_last) == 2 and at_last[0] >= 18, (at_first, at_last)  # 20 +- slack
+    # each worker ends within its share (20) + slack (1), give or take one reconnecting
+    assert len(at_last) == 2 and at_last[0] >= 18, (at_first, at_last)
     rebalanced = sum(m["vitals_api_connections_rebalanced"] for m in metrics.values())
     assert rebalanced >= (20 - at_first[0]) - 1, (at_first, rebalanced)
 

@@ -23,11 +23,11 @@ from pathlib import Path
 SHARES_ENV = "VITALS_WORKER_SHARES_DIR"
 # connections above its share a worker keeps (no churn at a split of 51/49)
 SLACK = 1
-REFRESH_S = 1.0
+REFRESH_S = 0.25  # a shed client lands on either worker: ~a round per halving of the excess
 
 
 class WorkerShares:
-    """This worker's connections against the others', refreshed at most once a second."""
+    """This worker's connections against the others', refreshed at most every REFRESH_S."""
 
     def __init__(
         self,
