@@ -425,7 +425,7 @@ def main() -> None:
     )
     month_files = [str(cold.local_copy(f"rollup_months/{SITE}/{m}.parquet")) for m in months]
     con = duckdb.connect()
-    # the same DuckDB with its Parquet footer cache on, as the engine's connection has it
+    # the same DuckDB with its Parquet footer cache on, as the engine's cursors have it
     cached_con = duckdb.connect()
     cached_con.execute("SET parquet_metadata_cache = true")
     marks = ", ".join("?" for _ in chosen)
