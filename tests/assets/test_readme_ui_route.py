@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -142,28 +143,29 @@ def test_rollups_follow_cold_files_without_a_manual_step(backfilled):
 def test_month_files_follow_the_day_rollups_without_a_manual_step(backfilled):
     dev, cold = backfilled
 
-    def month_holds_its_days() -> bool:
-        for day in DAYS:
-            key = rollup_month_key(SITE, day.year, day.month)
-            if not cold.exists(key):
-                return False
-            held = month_day_identities(cold.local_copy(key))
-            if held.get(day.isoformat()) != cold.identity(cold_day_key(SITE, day)):
-                return False
-        return True
+    def holds_its_days(key_of, identities_of) -> Callable[[], bool]:
+        """Whether the file ``key_of(day)`` records every day for its current cold file."""
 
+        def check() -> bool:
+            for day in DAYS:
+                key = key_of(day)
+                if not cold.exists(key):
+                    return False
+                held = identities_of(cold.local_copy(key))
+                if held.get(day.isoformat()) != cold.identity(cold_day_key(SITE, day)):
+                    return False
+            return True
+
+        return check
+
+    month_holds_its_days = holds_its_days(
+        lambda day: rollup_month_key(SITE, day.year, day.month), month_day_identities
+    )
     wait_for(month_holds_its_days, 150, "the rollups sensor to compact the month", every=2)
-
-    def year_holds_its_days() -> bool:  # rebuilt by the same run, after its months
-        for day in DAYS:
-            key = rollup_year_key(SITE, day.year)
-            if not cold.exists(key):
-                return False
-            held = year_day_identities(cold.local_copy(key))
-            if held.get(day.isoformat()) != cold.identity(cold_day_key(SITE, day)):
-                return False
-        return True
-
+    # rebuilt by the same run, after its months
+    year_holds_its_days = holds_its_days(
+        lambda day: rollup_year_key(SITE, day.year), year_day_identities
+    )
     wait_for(year_holds_its_days, 60, "rollup_months to rebuild the year file", every=2)
     with dev.instance() as instance:
         events = instance.fetch_materializations(dg.AssetKey("rollup_months"), limit=10).records

@@ -79,15 +79,18 @@ META_MONTH_INTERVALS = b"vitals.rollup.month_intervals"
 
 
 @dataclass(frozen=True)
-class MonthCompaction:
-    """What compacting one site-month did (asset metadata)."""
+class Compaction:
+    """What writing one month or year rollup file did (asset metadata)."""
 
     key: str
     days: int
-    skipped_days: int
+    skipped_days: int  # days left out: no current source (a stale or missing rollup)
     rows: int
     bytes: int
     seconds: float
+
+
+MonthCompaction = Compaction
 
 
 # Rows per batch while writing a month file: the 15 min section of a 4,600-point month is

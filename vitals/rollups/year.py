@@ -57,6 +57,7 @@ from vitals.rollups.day import (
     write_rollup_groups,
 )
 from vitals.rollups.month import (
+    Compaction,
     index_month_days,
     index_month_intervals,
     month_day_identities,
@@ -74,18 +75,6 @@ YEAR_BATCH_ROWS = 400_000
 META_YEAR = b"vitals.rollup.year"
 META_YEAR_DAYS = b"vitals.rollup.year_days"
 META_YEAR_INTERVALS = b"vitals.rollup.year_intervals"
-
-
-@dataclass(frozen=True)
-class YearCompaction:
-    """What building one site-year's year file did (asset metadata)."""
-
-    key: str
-    days: int
-    skipped_days: int  # days a month file holds for a cold file that has changed since
-    rows: int
-    bytes: int
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -190,7 +179,7 @@ def _hour_rows(source: MonthSource, batch: list[str]) -> list[pa.Table]:
     return out
 
 
-def compact_rollup_year(cold_store: ColdStore, site: str, year: int) -> YearCompaction:
+def compact_rollup_year(cold_store: ColdStore, site: str, year: int) -> Compaction:
     """(Re)build one site-year's year file from its month files.
 
     A day is included only if its month file holds it for the cold file version that is
@@ -231,7 +220,7 @@ def compact_rollup_year(cold_store: ColdStore, site: str, year: int) -> YearComp
         data = year_file_bytes(site, year, sources, identities)
     if sources or cold_store.exists(key):
         cold_store.put_bytes(key, data)
-    return YearCompaction(
+    return Compaction(
         key=key,
         days=len(identities),
         skipped_days=skipped,
